@@ -1,0 +1,132 @@
+"""``streamapp models``: list, validate, promote, and train the demo models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from streamapp.cli.app import app, console, fail, settings
+from streamapp.registry.registry import ModelRegistry, RegistryError
+from streamapp.runtime.base import ModelLoadError
+
+models_app = typer.Typer(help="The model registry.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+RegistryOpt = Annotated[
+    Path | None, typer.Option("--registry", help="Registry root (default: model.registry).")
+]
+
+
+def _registry(ctx: typer.Context, root: Path | None) -> ModelRegistry:
+    return ModelRegistry(root or settings(ctx).model.registry)
+
+
+@models_app.command("list")
+def list_models(ctx: typer.Context, registry: RegistryOpt = None) -> None:
+    """Every model and version, with task, artifacts and pointers."""
+    reg = _registry(ctx, registry)
+    table = Table("model", "version", "task", "artifacts", "pointers", "baseline")
+    for name in reg.models():
+        pointers = {p: reg.pointer(name, p) for p in ("production", "candidate")}
+        for version in reg.versions(name):
+            try:
+                manifest = reg.get(name, version).manifest
+            except RegistryError as exc:
+                table.add_row(name, version, "[red]invalid[/red]", str(exc), "", "")
+                continue
+            marks = ",".join(p for p, v in pointers.items() if v == version)
+            baseline = " ".join(f"{k}={v:.4g}" for k, v in manifest.baseline_metrics.items())
+            arts = ",".join(a.format for a in manifest.artifacts)
+            table.add_row(name, version, manifest.task.value, arts, marks, baseline)
+    console.print(table)
+
+
+@models_app.command("validate")
+def validate(
+    ctx: typer.Context,
+    name: Annotated[str | None, typer.Argument(help="Model (default: all).")] = None,
+    version: Annotated[str | None, typer.Argument(help="Version (default: all).")] = None,
+    registry: RegistryOpt = None,
+) -> None:
+    """Load each artifact (checksum verified), check shapes, and run it on reference rows."""
+    from streamapp.runtime.loader import load_model
+
+    reg = _registry(ctx, registry)
+    names = [name] if name else reg.models()
+    if not names:
+        raise fail(f"no models under {reg.root}")
+    failures = 0
+    for model in names:
+        versions = [version] if version else reg.versions(model)
+        if not versions:
+            raise fail(f"model {model!r} has no versions under {reg.root}")
+        for ver in versions:
+            try:
+                mv = reg.get(model, ver)
+                for artifact in mv.manifest.artifacts:
+                    runtime = "torch" if artifact.format == "torchscript" else "onnx"
+                    loaded = load_model(mv, runtime, settings(ctx).model.device)
+                    typer.echo(f"ok      {model}/{ver} {runtime} on {loaded.device}")
+            except (RegistryError, ModelLoadError) as exc:
+                failures += 1
+                typer.echo(f"INVALID {model}/{ver}: {exc}")
+    if failures:
+        raise typer.Exit(1)
+
+
+@models_app.command("promote")
+def promote(
+    ctx: typer.Context,
+    name: str,
+    version: str,
+    pointer: Annotated[str, typer.Option(help="Pointer to move.")] = "production",
+    registry: RegistryOpt = None,
+) -> None:
+    """Point ``pointer`` at a version atomically; running workers pick it up without restart."""
+    from streamapp.runtime.loader import load_model
+
+    reg = _registry(ctx, registry)
+    try:
+        load_model(reg.get(name, version), "auto", "cpu")
+        reg.promote(name, version, pointer)
+    except (RegistryError, ModelLoadError) as exc:
+        raise fail(f"not promoted: {exc}") from None
+    typer.echo(f"{name} {pointer} -> {version}")
+
+
+@models_app.command("train-demo")
+def train_demo(
+    ctx: typer.Context,
+    registry: RegistryOpt = None,
+    seed: Annotated[int, typer.Option(help="Training seed.")] = 7,
+    force: Annotated[bool, typer.Option(help="Retrain even if version 1 exists.")] = False,
+) -> None:
+    """Train the demo models (Agrawal classifier, Friedman regressor) as version 1."""
+    import shutil
+
+    from streamapp.training.demo import train_demo_models
+    from streamapp.training.synthetic import AGRAWAL_MODEL, FRIEDMAN_MODEL
+
+    reg = _registry(ctx, registry)
+    if all(reg.versions(m) for m in (AGRAWAL_MODEL, FRIEDMAN_MODEL)) and not force:
+        typer.echo(f"demo models already in {reg.root} (use --force to retrain)")
+        return
+    for m in (AGRAWAL_MODEL, FRIEDMAN_MODEL):
+        shutil.rmtree(reg.root / m, ignore_errors=True)
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console
+    ) as progress:
+        tasks: dict[str, int] = {}
+
+        def status(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = progress.add_task(f"training {name}", total=total)
+            progress.update(tasks[name], completed=done)
+
+        versions = train_demo_models(reg, seed=seed, status=status)
+    for mv in versions:
+        typer.echo(f"trained {mv.name}/{mv.version} {mv.manifest.baseline_metrics}")

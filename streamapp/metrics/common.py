@@ -1,0 +1,45 @@
+"""Metrics shared by both roles: model lifecycle and build info."""
+
+from __future__ import annotations
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Info
+
+from streamapp import __version__
+
+
+class ModelMetrics:
+    """Model loads, hot reloads and rejected artifacts, plus the serving model as an info metric."""
+
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        self.loads = Counter(
+            "streamapp_model_loads_total",
+            "Model versions loaded and validated successfully.",
+            ["model", "version"],
+            registry=registry,
+        )
+        self.reloads = Counter(
+            "streamapp_model_reloads_total",
+            "Hot swaps of the serving model between batches.",
+            ["model", "slot"],
+            registry=registry,
+        )
+        self.rejects = Counter(
+            "streamapp_model_rejects_total",
+            "Model versions rejected at load or validation; the previous version kept serving.",
+            ["model", "version"],
+            registry=registry,
+        )
+        self.info = Info(
+            "streamapp_model",
+            "The model version serving in each slot (primary or candidate).",
+            ["slot"],
+            registry=registry,
+        )
+        self.build = Info("streamapp_build", "streamapp build information.", registry=registry)
+        self.build.info({"version": __version__})
+
+    def serving(self, slot: str, name: str, version: str, runtime: str, device: str) -> None:
+        """Record which version serves in ``slot``."""
+        self.info.labels(slot=slot).info(
+            {"model": name, "version": version, "runtime": runtime, "device": device}
+        )

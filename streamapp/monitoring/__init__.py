@@ -1,0 +1,1 @@
+"""The MONITORING role: label join, rolling accuracy, drift and retraining policy (faust)."""

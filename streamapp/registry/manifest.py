@@ -1,0 +1,169 @@
+"""Model manifest and reference profile: what a model version promises about itself.
+
+``manifest.json`` says what the artifact expects (ordered features with types
+and allowed values), what it returns, and where its artifacts are (with SHA-256
+checksums verified before load). ``profile.json`` summarises the training data
+for drift detection. Both are plain JSON; nothing here is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+MANIFEST_FILE = "manifest.json"
+PROFILE_FILE = "profile.json"
+REFERENCE_FILE = "reference.npy"
+
+
+class Task(StrEnum):
+    BINARY = "binary_classification"
+    MULTICLASS = "multiclass_classification"
+    REGRESSION = "regression"
+
+    @property
+    def is_classification(self) -> bool:
+        return self is not Task.REGRESSION
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FeatureSpec(_Strict):
+    """One input column. Categorical values are encoded as their index in ``categories``."""
+
+    name: str = Field(min_length=1)
+    type: Literal["numeric", "categorical"]
+    min: float | None = None
+    """Smallest allowed numeric value (inclusive); None = unbounded."""
+    max: float | None = None
+    """Largest allowed numeric value (inclusive); None = unbounded."""
+    categories: list[int | str] | None = None
+    """Allowed categorical values, in encoding order."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> FeatureSpec:
+        if self.type == "categorical" and not self.categories:
+            raise ValueError(f"categorical feature {self.name!r} needs categories")
+        if self.type == "numeric" and self.categories:
+            raise ValueError(f"numeric feature {self.name!r} cannot have categories")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"feature {self.name!r}: min > max")
+        return self
+
+
+class OutputSpec(_Strict):
+    """How to read the artifact's single output tensor."""
+
+    name: str = "output"
+    """Output tensor name."""
+    classes: list[int | str] | None = None
+    """Classification: class values in output column order (output = probabilities)."""
+
+    @property
+    def width(self) -> int:
+        return len(self.classes) if self.classes else 1
+
+
+class Artifact(_Strict):
+    """One serialised form of the model, verified by checksum before load."""
+
+    format: Literal["onnx", "torchscript"]
+    path: str
+    """File name relative to the version directory."""
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class Manifest(_Strict):
+    """What a model version is and expects. Loading rejects any inconsistency."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    version: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    task: Task
+    features: list[FeatureSpec] = Field(min_length=1)
+    output: OutputSpec
+    input_name: str = "features"
+    label_field: str = "label"
+    artifacts: list[Artifact] = Field(min_length=1)
+    created_at: AwareDatetime
+    baseline_metrics: dict[str, float] = Field(default_factory=dict)
+    """Metrics on the training run's held-out data (e.g. accuracy), for the retrain policy."""
+    training: dict[str, str | int | float] = Field(default_factory=dict)
+    """Provenance: generator, seed, sample count, parent version."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Manifest:
+        names = [f.name for f in self.features]
+        if len(set(names)) != len(names):
+            raise ValueError("feature names must be unique")
+        if self.task.is_classification and not self.output.classes:
+            raise ValueError("classification models need output.classes")
+        if self.task is Task.BINARY and len(self.output.classes or []) != 2:
+            raise ValueError("binary classification needs exactly two classes")
+        if self.task is Task.REGRESSION and self.output.classes:
+            raise ValueError("regression models have no output.classes")
+        return self
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.features]
+
+    def artifact(self, fmt: str) -> Artifact | None:
+        return next((a for a in self.artifacts if a.format == fmt), None)
+
+    @classmethod
+    def load(cls, version_dir: Path) -> Manifest:
+        """Read ``manifest.json``; raises ``pydantic.ValidationError`` or ``OSError``."""
+        return cls.model_validate_json((version_dir / MANIFEST_FILE).read_bytes())
+
+
+class NumericProfile(_Strict):
+    """Reference distribution of a numeric column (a feature or the prediction)."""
+
+    edges: list[float]
+    """Interior bin edges (k-1 for k bins); bins are (-inf, e0], (e0, e1], ..., (e_last, inf)."""
+    proportions: list[float]
+    """Share of the training data in each bin (sums to 1)."""
+    quantiles: list[float]
+    """Values at probabilities 0.00, 0.01, ..., 1.00 (101 points)."""
+    mean: float
+    std: float
+    min: float
+    max: float
+    count: int
+
+    @model_validator(mode="after")
+    def _shape(self) -> NumericProfile:
+        if len(self.proportions) != len(self.edges) + 1:
+            raise ValueError("proportions must have len(edges) + 1 entries")
+        if not math.isclose(sum(self.proportions), 1.0, abs_tol=1e-6):
+            raise ValueError("proportions must sum to 1")
+        return self
+
+
+class CategoricalProfile(_Strict):
+    """Reference frequencies of a categorical column (category as string → share)."""
+
+    frequencies: dict[str, float]
+    count: int
+
+
+class ReferenceProfile(_Strict):
+    """The training data's distribution: per feature, and of the model's prediction."""
+
+    model_name: str
+    model_version: str
+    numeric: dict[str, NumericProfile] = Field(default_factory=dict)
+    categorical: dict[str, CategoricalProfile] = Field(default_factory=dict)
+    prediction: NumericProfile | CategoricalProfile
+    """Score of the positive class / regression value (numeric) or predicted class (categorical)."""
+
+    @classmethod
+    def load(cls, version_dir: Path) -> ReferenceProfile:
+        """Read ``profile.json``; raises ``pydantic.ValidationError`` or ``OSError``."""
+        return cls.model_validate_json((version_dir / PROFILE_FILE).read_bytes())

@@ -1,0 +1,85 @@
+"""Load and validate a model version from the registry into a :class:`ScoringModel`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from streamapp.registry.manifest import REFERENCE_FILE
+from streamapp.registry.registry import ModelVersion, RegistryError, verified_artifact_path
+from streamapp.runtime.base import FloatMatrix, ModelLoadError, ScoringModel
+from streamapp.runtime.device import DeviceChoice, resolve_device
+
+RUNTIME_PREFERENCE = ("onnx", "torchscript")
+
+
+def load_model(
+    version: ModelVersion,
+    runtime: str = "auto",
+    device: DeviceChoice = "auto",
+    intra_threads: int = 1,
+) -> ScoringModel:
+    """Load the artifact (checksum verified first) and validate it on reference rows.
+
+    Raises :class:`ModelLoadError` for any failure: missing or tampered artifact,
+    wrong shapes, or outputs that are not finite / not probabilities.
+    """
+    manifest = version.manifest
+    formats = RUNTIME_PREFERENCE if runtime == "auto" else (_format(runtime),)
+    artifact = next((a for fmt in formats if (a := manifest.artifact(fmt))), None)
+    if artifact is None:
+        raise ModelLoadError(f"{version.name}/{version.version}: no artifact for runtime {runtime}")
+    try:
+        path = verified_artifact_path(version, artifact)
+    except RegistryError as exc:
+        raise ModelLoadError(str(exc)) from exc
+    resolved = resolve_device(device)
+    model: ScoringModel
+    if artifact.format == "onnx":
+        from streamapp.runtime.onnx import OnnxModel
+
+        model = OnnxModel(manifest, path, resolved, intra_threads)
+    else:
+        from streamapp.runtime.torch import TorchModel
+
+        model = TorchModel(manifest, path, resolved, intra_threads)
+    rows = reference_rows(version)
+    check_outputs(model, rows)
+    model.warmup(rows)
+    return model
+
+
+def reference_rows(version: ModelVersion, limit: int = 256) -> FloatMatrix:
+    """Encoded training rows shipped with the version (``reference.npy``, no pickle)."""
+    path = version.path / REFERENCE_FILE
+    if not path.is_file():
+        raise ModelLoadError(f"{version.name}/{version.version}: {REFERENCE_FILE} is missing")
+    rows = np.load(path, allow_pickle=False)
+    width = len(version.manifest.features)
+    if rows.ndim != 2 or rows.shape[1] != width:
+        raise ModelLoadError(
+            f"{version.name}/{version.version}: reference rows have shape {rows.shape}, "
+            f"manifest has {width} features"
+        )
+    return np.ascontiguousarray(rows[:limit], dtype=np.float32)
+
+
+def check_outputs(model: ScoringModel, rows: FloatMatrix) -> None:
+    """Run the model on reference rows; raise :class:`ModelLoadError` on a bad output."""
+    tag = f"{model.name}/{model.version}"
+    try:
+        out = model.predict(rows)
+    except Exception as exc:
+        raise ModelLoadError(f"{tag}: test inference failed: {exc}") from exc
+    expected = (len(rows), model.manifest.output.width)
+    if out.shape != expected:
+        raise ModelLoadError(f"{tag}: output shape {out.shape} != expected {expected}")
+    if not np.isfinite(out).all():
+        raise ModelLoadError(f"{tag}: non-finite outputs on reference rows")
+    if model.manifest.task.is_classification:
+        sums = out.sum(axis=1)
+        if (out < -1e-4).any() or not np.allclose(sums, 1.0, atol=1e-3):
+            raise ModelLoadError(f"{tag}: classifier outputs are not probabilities")
+
+
+def _format(runtime: str) -> str:
+    return "torchscript" if runtime == "torch" else runtime

@@ -1,0 +1,1 @@
+"""The SCORING role: Kafka events → validated batches → scorer pool → predictions."""

@@ -1,0 +1,1 @@
+"""Training and export of model versions (demo models and the reference retrainer)."""
