@@ -21,6 +21,7 @@ from pydantic_settings import (
 )
 
 from streamapp.monitoring.settings import MonitoringSettings
+from streamapp.retrain.settings import RetrainSettings
 from streamapp.scoring.settings import ScoringSettings
 
 ENV_PREFIX = "STREAMAPP_"
@@ -78,7 +79,9 @@ class KafkaSettings(_Section):
         """Render to librdkafka properties; ``bootstrap_servers`` overrides the configured one."""
         servers = bootstrap_servers or self.bootstrap_servers
         if not servers:
-            raise ConfigError("kafka.bootstrap_servers is not set and no embedded broker is running")
+            raise ConfigError(
+                "kafka.bootstrap_servers is not set and no embedded broker is running"
+            )
         conf: dict[str, Any] = {
             "bootstrap.servers": servers,
             "client.id": self.client_id,
@@ -231,6 +234,7 @@ class Settings(BaseSettings):
     sampling: SamplingSettings = Field(default_factory=SamplingSettings)
     scoring: ScoringSettings = Field(default_factory=ScoringSettings)
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
+    retrain: RetrainSettings = Field(default_factory=RetrainSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 

@@ -9,7 +9,9 @@ reason code, so the caller can route the event to the dead-letter topic.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -17,6 +19,9 @@ import numpy.typing as npt
 
 from streamapp.registry.manifest import FeatureSpec
 from streamapp.schemas import DeadLetterReason
+
+
+_NUMBER_TYPES = frozenset({int, float})
 
 
 class FeatureError(ValueError):
@@ -36,6 +41,8 @@ class FeatureEncoder:
         self.names = [s.name for s in self.specs]
         self._known = frozenset(self.names)
         self.allow_extra = allow_extra
+        self._getter = operator.itemgetter(*self.names)
+        self._tables: dict[int, tuple[int, npt.NDArray[np.int64]] | None] = {}
         self._category_index: list[dict[Any, int] | None] = []
         for spec in self.specs:
             if spec.type == "categorical":
@@ -108,6 +115,114 @@ class FeatureEncoder:
         """Encode valid rows into a float32 matrix; raises on the first bad row."""
         data = [self.encode(r) for r in rows]
         return np.asarray(data, dtype=np.float32).reshape(len(data), len(self.names))
+
+    def encode_batch(
+        self, rows: Sequence[Mapping[str, object]]
+    ) -> tuple[npt.NDArray[np.float32], list[int], list[tuple[int, FeatureError]]]:
+        """Encode many rows at once: ``(matrix, row index of each matrix row, errors)``.
+
+        A vectorised fast path (all-numeric values, integer categories) checks
+        types, finiteness, ranges and categories with numpy; any row it cannot
+        vouch for is re-encoded by :meth:`encode`, so reasons and results are
+        exactly those of the per-row path. Never raises for bad rows.
+        """
+        width = len(self.names)
+        fast: list[Any] = []
+        fast_idx: list[int] = []
+        slow: list[int] = []
+        getter = self._getter
+        for i, feats in enumerate(rows):
+            if len(feats) != width and not (self.allow_extra and len(feats) > width):
+                slow.append(i)
+                continue
+            try:
+                vals = getter(feats)
+            except KeyError:
+                slow.append(i)
+                continue
+            fast.append(vals if width > 1 else (vals,))
+            fast_idx.append(i)
+        matrix = np.empty((0, width), dtype=np.float64)
+        if fast:
+            if set(map(type, chain.from_iterable(fast))) <= _NUMBER_TYPES:
+                matrix = np.array(fast, dtype=np.float64).reshape(len(fast), width)
+                good = self._vector_checks(matrix)
+            else:
+                typed = [all(type(v) in _NUMBER_TYPES for v in vals) for vals in fast]
+                nan_row = (math.nan,) * width
+                matrix = np.array(
+                    [vals if ok else nan_row for vals, ok in zip(fast, typed, strict=True)],
+                    dtype=np.float64,
+                ).reshape(len(fast), width)
+                good = self._vector_checks(matrix)
+            if not good.all():
+                slow.extend(fast_idx[j] for j in np.flatnonzero(~good))
+                matrix = matrix[good]
+                fast_idx = [fast_idx[j] for j in np.flatnonzero(good)]
+            matrix = self._encode_categories(matrix)
+        errors: list[tuple[int, FeatureError]] = []
+        extra_rows: list[list[float]] = []
+        for i in sorted(slow):
+            try:
+                extra_rows.append(self.encode(rows[i]))
+                fast_idx.append(i)
+            except FeatureError as exc:
+                errors.append((i, exc))
+        out = matrix.astype(np.float32)
+        if extra_rows:
+            out = np.vstack([out, np.asarray(extra_rows, dtype=np.float32).reshape(-1, width)])
+        return np.ascontiguousarray(out), fast_idx, errors
+
+    def _vector_checks(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
+        """Row mask: finite, in range, valid integer category — per the manifest."""
+        good: npt.NDArray[np.bool_] = np.isfinite(matrix).all(axis=1)
+        for pos, spec in enumerate(self.specs):
+            col = matrix[:, pos]
+            if spec.type == "categorical":
+                table = self._int_table(pos)
+                if table is None:
+                    return np.zeros(len(matrix), dtype=bool)
+                lo, lookup = table
+                with np.errstate(invalid="ignore"):
+                    shifted = col - lo
+                    ok = (shifted >= 0) & (shifted < len(lookup)) & (shifted == np.floor(shifted))
+                idx = np.where(ok, shifted, 0).astype(np.int64)
+                good &= ok & (lookup[idx] >= 0)
+            else:
+                if spec.min is not None:
+                    good &= col >= spec.min
+                if spec.max is not None:
+                    good &= col <= spec.max
+        return good
+
+    def _encode_categories(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+        """Replace checked integer category values by their codes (in place)."""
+        for pos, spec in enumerate(self.specs):
+            if spec.type == "categorical" and len(matrix):
+                table = self._int_table(pos)
+                assert table is not None
+                lo, lookup = table
+                matrix[:, pos] = lookup[(matrix[:, pos] - lo).astype(np.int64)]
+        return matrix
+
+    def _int_table(self, pos: int) -> tuple[int, npt.NDArray[np.int64]] | None:
+        """``(lowest category, value - lowest → code or -1)`` for small integer categories."""
+        cached = self._tables.get(pos)
+        if cached is not None or pos in self._tables:
+            return cached
+        cats = self.specs[pos].categories or []
+        table: tuple[int, npt.NDArray[np.int64]] | None = None
+        if cats and all(type(c) is int for c in cats):
+            ints = [int(c) for c in cats]
+            lo, hi = min(ints), max(ints)
+            if hi - lo < 65536:
+                lookup = np.full(hi - lo + 1, -1, dtype=np.int64)
+                for code, value in enumerate(ints):
+                    if lookup[value - lo] < 0:
+                        lookup[value - lo] = code
+                table = (lo, lookup)
+        self._tables[pos] = table
+        return table
 
     def decode(self, row: Sequence[float]) -> dict[str, int | str | float]:
         """Inverse of :meth:`encode` (categorical codes back to their category values)."""

@@ -101,7 +101,7 @@ class EmbeddedBroker:
 
     def _wait_ready(self) -> None:
         # log_level 0: connection-refused noise while the listener comes up is expected.
-        conf: dict[str, str | int] = {"bootstrap.servers": self.bootstrap_servers, "log_level": 0}
+        conf: dict[str, str | int | float | bool] = {"bootstrap.servers": self.bootstrap_servers, "log_level": 0}
         if self.tls:
             conf["security.protocol"] = "SSL"
             conf["enable.ssl.certificate.verification"] = "false"
@@ -111,7 +111,11 @@ class EmbeddedBroker:
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
-                stderr = self.process.stderr.read().decode(errors="replace") if self.process.stderr else ""
+                stderr = (
+                    self.process.stderr.read().decode(errors="replace")
+                    if self.process.stderr
+                    else ""
+                )
                 raise BrokerError(f"tansu exited with {self.process.returncode}: {stderr[-2000:]}")
             try:
                 admin.list_topics(timeout=0.5)

@@ -133,9 +133,13 @@ def verified_artifact_path(version: ModelVersion, artifact: Artifact) -> Path:
     """The artifact's path after checking its SHA-256; raises :class:`RegistryError` on mismatch."""
     path = (version.path / artifact.path).resolve()
     if version.path.resolve() not in path.parents:
-        raise RegistryError(f"{version.name}/{version.version}: artifact path escapes its directory")
+        raise RegistryError(
+            f"{version.name}/{version.version}: artifact path escapes its directory"
+        )
     if not path.is_file():
-        raise RegistryError(f"{version.name}/{version.version}: artifact {artifact.path} is missing")
+        raise RegistryError(
+            f"{version.name}/{version.version}: artifact {artifact.path} is missing"
+        )
     actual = sha256_file(path)
     if actual != artifact.sha256:
         raise RegistryError(

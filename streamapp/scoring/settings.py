@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class ScoringSettings(BaseModel):
@@ -18,3 +18,45 @@ class ScoringSettings(BaseModel):
     """Longest an event waits for its batch to fill."""
     max_event_bytes: int = Field(default=64 * 1024, ge=64)
     """Events larger than this go to the dead-letter topic as too_large."""
+    latency_target_ms: float = Field(default=50.0, gt=0)
+    """Batch fill time + inference the adaptive batcher aims to stay under."""
+    scorer_threads: int = Field(default=2, ge=1, le=64)
+    """Scorer pool size (inference releases the GIL and overlaps with decoding)."""
+    intra_op_threads: int = Field(default=1, ge=1)
+    """Threads per model call inside onnxruntime / torch."""
+    max_inflight_events: int = Field(default=20_000, ge=1)
+    """High watermark: pause the assigned partitions at this many uncommitted events."""
+    max_inflight_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    """High watermark in bytes of uncommitted event values."""
+    resume_ratio: float = Field(default=0.5, gt=0, lt=1)
+    """Low watermark as a share of the high ones: resume below it."""
+    fetch_queue_kbytes: int = Field(default=16 * 1024, ge=64)
+    """librdkafka ``queued.max.messages.kbytes`` per partition prefetch bound."""
+    commit_interval_ms: float = Field(default=250.0, gt=0)
+    """How often acknowledged offsets are committed (asynchronously)."""
+    reload_poll_ms: float = Field(default=500.0, gt=0)
+    """How often the registry pointers are polled for hot reload."""
+    session_timeout_ms: int = Field(default=10_000, ge=1000)
+    """Consumer group session timeout."""
+    heartbeat_interval_ms: int = Field(default=1_000, ge=100)
+    """Consumer group heartbeat interval."""
+    drain_timeout_s: float = Field(default=20.0, gt=0)
+    """On SIGTERM / revoke: how long to wait for in-flight deliveries before giving up."""
+    auto_offset_reset: str = Field(default="earliest", pattern="^(earliest|latest)$")
+    """Where a new group starts reading."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ScoringSettings:
+        if self.heartbeat_interval_ms * 3 > self.session_timeout_ms:
+            raise ValueError("scoring.heartbeat_interval_ms must be <= session_timeout_ms / 3")
+        return self
+
+    @property
+    def resume_events(self) -> int:
+        """Low watermark in events."""
+        return int(self.max_inflight_events * self.resume_ratio)
+
+    @property
+    def resume_bytes(self) -> int:
+        """Low watermark in bytes."""
+        return int(self.max_inflight_bytes * self.resume_ratio)

@@ -20,6 +20,7 @@ from streamapp.training.synthetic import (
     AGRAWAL_MODEL,
     FRIEDMAN_FEATURES,
     FRIEDMAN_MODEL,
+    Sample,
     agrawal,
     friedman,
 )
@@ -42,7 +43,7 @@ def train_demo_models(
 ) -> list[ModelVersion]:
     """Train and export both demo models as ``version``; point ``production`` at them."""
     made = []
-    jobs = [
+    jobs: list[tuple[TrainSpec, list[Sample], dict[str, str | int | float]]] = [
         (
             TrainSpec(
                 name=AGRAWAL_MODEL,

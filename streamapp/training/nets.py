@@ -13,6 +13,9 @@ class TabularMLP(nn.Module):
     TorchScript artifacts take raw encoded features, exactly what the scorer builds.
     """
 
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(
         self,
         mean: torch.Tensor,
@@ -34,7 +37,8 @@ class TabularMLP(nn.Module):
         self.classification = classification
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body((x - self.mean) / self.std)  # type: ignore[no-any-return]
+        out: torch.Tensor = self.body((x - self.mean) / self.std)
+        return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.logits(x)

@@ -39,7 +39,7 @@ def numeric_profile(values: npt.NDArray[np.floating], n_bins: int = N_BINS) -> N
         std=float(data.std()),
         min=float(data.min()),
         max=float(data.max()),
-        count=int(len(data)),
+        count=len(data),
     )
 
 

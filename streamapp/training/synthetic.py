@@ -38,9 +38,7 @@ TASKS = {AGRAWAL_MODEL: Task.BINARY, FRIEDMAN_MODEL: Task.REGRESSION}
 Sample = tuple[dict[str, float | int], float | int]
 
 
-def agrawal(
-    n: int, seed: int, function: int = 0, perturbation: float = 0.0
-) -> Iterator[Sample]:
+def agrawal(n: int, seed: int, function: int = 0, perturbation: float = 0.0) -> Iterator[Sample]:
     """``n`` Agrawal samples (features, label 0/1) from classification function ``function``."""
     gen = synth.Agrawal(classification_function=function, seed=seed, perturbation=perturbation)
     for x, y in islice(gen, n):

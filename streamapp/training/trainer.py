@@ -116,7 +116,8 @@ def evaluate(
 
 def predict(net: TabularMLP, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     with torch.inference_mode():
-        return net(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
+        out = net(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)))
+        return np.asarray(out.numpy(), dtype=np.float32)
 
 
 def export_version(
@@ -147,7 +148,7 @@ def export_version(
             opset_version=17,
             dynamo=False,
         )
-        traced = torch.jit.trace(net, example)
+        traced = torch.jit.trace(net, example)  # type: ignore[no-untyped-call]
         torch.jit.save(traced, str(staging / "model.pt"))
         reference = np.ascontiguousarray(x_train[:N_REFERENCE_ROWS], dtype=np.float32)
         np.save(staging / REFERENCE_FILE, reference, allow_pickle=False)
@@ -158,7 +159,9 @@ def export_version(
             features=spec.features,
             output=OutputSpec(name="output", classes=spec.classes),
             artifacts=[
-                Artifact(format="onnx", path="model.onnx", sha256=sha256_file(staging / "model.onnx")),
+                Artifact(
+                    format="onnx", path="model.onnx", sha256=sha256_file(staging / "model.onnx")
+                ),
                 Artifact(
                     format="torchscript", path="model.pt", sha256=sha256_file(staging / "model.pt")
                 ),

@@ -121,3 +121,31 @@ def consume_n(
     finally:
         consumer.close()
     return out
+
+
+@pytest.fixture(scope="session")
+def kcat_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """Environment for running Debian's ``kcat`` against the embedded broker.
+
+    Debian's librdkafka 2.0.2 misparses Tansu's ApiVersions v3 response ("Read
+    underflow"), so kcat is pointed at the newer librdkafka bundled in the
+    confluent-kafka wheel via LD_LIBRARY_PATH. kcat itself is unchanged.
+    """
+    import glob
+    import os
+    import shutil
+
+    import confluent_kafka
+
+    if shutil.which("kcat") is None:
+        pytest.fail("kcat is not installed (scripts/bootstrap.sh installs it)")
+    libs_dir = os.path.join(
+        os.path.dirname(os.path.dirname(confluent_kafka.__file__)), "confluent_kafka.libs"
+    )
+    bundled = glob.glob(os.path.join(libs_dir, "librdkafka*.so*"))
+    env = dict(os.environ)
+    if bundled:
+        shim = tmp_path_factory.mktemp("rdkafka")
+        (shim / "librdkafka.so.1").symlink_to(bundled[0])
+        env["LD_LIBRARY_PATH"] = os.pathsep.join([str(shim), libs_dir])
+    return env

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Install everything streamapp needs on a fresh Debian machine, idempotently:
+# Debian packages (kcat, prometheus/promtool) when missing, a virtualenv in .venv,
+# torch==2.13.0 FIRST (so no CUDA wheels are pulled on CPU machines), then the project.
+# Usage: scripts/bootstrap.sh [runtime|dev]   (default: dev)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+profile="${1:-dev}"
+PYTHON="${PYTHON:-python3}"
+
+need_apt=()
+command -v kcat >/dev/null 2>&1 || need_apt+=(kcat)
+if [ "$profile" = dev ]; then
+  command -v promtool >/dev/null 2>&1 || need_apt+=(prometheus)
+fi
+if [ "${#need_apt[@]}" -gt 0 ]; then
+  echo "bootstrap: installing Debian packages: ${need_apt[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "bootstrap: creating .venv" >&2
+  "$PYTHON" -m venv .venv
+fi
+PY=.venv/bin/python
+stamp=".venv/.streamapp-$profile-$(sha256sum pyproject.toml | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  $PY -m pip install -q --upgrade pip
+  if ! $PY -c "import torch" >/dev/null 2>&1; then
+    echo "bootstrap: installing torch==2.13.0 (CPU wheel)" >&2
+    $PY -m pip install -q torch==2.13.0
+  fi
+  echo "bootstrap: installing streamapp ($profile)" >&2
+  if [ "$profile" = dev ]; then
+    $PY -m pip install -q -e '.[dev]'
+  else
+    $PY -m pip install -q -e .
+  fi
+  touch "$stamp"
+fi

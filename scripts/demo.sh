@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The main job on the embedded default: installs what it needs, then runs `streamapp demo`.
+# Extra arguments go to the demo (e.g. scripts/demo.sh --duration 60).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh runtime
+exec .venv/bin/streamapp demo "$@"

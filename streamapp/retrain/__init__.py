@@ -1,0 +1,1 @@
+"""The reference retrainer: retrain requests + joined outcomes → a new, evaluated, promoted version."""

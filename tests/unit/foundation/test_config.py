@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from streamapp.cli import app
+from streamapp.config import ConfigError, load_settings, masked_dump
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    # load_settings(config_file) exports STREAMAPP_CONFIG; register it so it is undone.
+    monkeypatch.setenv("STREAMAPP_CONFIG", "")
+    for name in list(os.environ):
+        if name.startswith("STREAMAPP_"):
+            monkeypatch.delenv(name)
+
+
+def test_defaults_use_embedded_broker_and_loopback() -> None:
+    s = load_settings()
+    assert s.kafka.bootstrap_servers is None
+    assert s.broker.host == "127.0.0.1"
+    assert s.http.host == "127.0.0.1"
+    assert s.topics.all_topics()[s.topics.monitoring_summaries] == 1
+
+
+def test_env_overrides_nested(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREAMAPP_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:1234")
+    monkeypatch.setenv("STREAMAPP_TOPICS__PARTITIONS", "8")
+    s = load_settings()
+    assert s.kafka.bootstrap_servers == "127.0.0.1:1234"
+    assert s.topics.partitions == 8
+    assert s.topics.all_topics()[s.topics.events] == 8
+
+
+def test_toml_file_then_env_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "streamapp.toml"
+    cfg.write_text('[topics]\nevents = "from-file"\npartitions = 6\n[sampling]\nlog_rate = 0.5\n')
+    monkeypatch.setenv("STREAMAPP_TOPICS__PARTITIONS", "3")
+    s = load_settings(cfg)
+    assert s.topics.events == "from-file"
+    assert s.topics.partitions == 3  # env beats file
+    assert s.sampling.log_rate == 0.5
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"STREAMAPP_NOPE": "1"}, "STREAMAPP_NOPE"),
+        ({"STREAMAPP_KAFKA__BOOTSTRAP": "x"}, "kafka.bootstrap"),
+        ({"STREAMAPP_SAMPLING__LOG_RATE": "2"}, r"sampling\.log_rate"),
+        ({"STREAMAPP_KAFKA__SECURITY_PROTOCOL": "SASL_SSL"}, "sasl_mechanism"),
+    ],
+)
+def test_bad_settings_name_the_setting(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], needle: str
+) -> None:
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    with pytest.raises(ConfigError, match=needle):
+        load_settings()
+
+
+def test_unknown_key_in_toml_is_rejected(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[topics]\nevnts = 'typo'\n")
+    with pytest.raises(ConfigError, match=r"topics\.evnts"):
+        load_settings(cfg)
+
+
+def test_librdkafka_rendering_with_tls_and_sasl(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREAMAPP_KAFKA__BOOTSTRAP_SERVERS", "b:9093")
+    monkeypatch.setenv("STREAMAPP_KAFKA__SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("STREAMAPP_KAFKA__SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("STREAMAPP_KAFKA__SASL_USERNAME", "alice")
+    monkeypatch.setenv("STREAMAPP_KAFKA__SASL_PASSWORD", "hunter2")
+    monkeypatch.setenv("STREAMAPP_KAFKA__SSL_CA_LOCATION", "/etc/ca.pem")
+    conf = load_settings().kafka.librdkafka()
+    assert conf["bootstrap.servers"] == "b:9093"
+    assert conf["security.protocol"] == "SASL_SSL"
+    assert conf["sasl.mechanism"] == "SCRAM-SHA-512"
+    assert conf["sasl.username"] == "alice"
+    assert conf["sasl.password"] == "hunter2"
+    assert conf["ssl.ca.location"] == "/etc/ca.pem"
+    assert conf["ssl.endpoint.identification.algorithm"] == "https"
+
+
+def test_librdkafka_without_servers_fails() -> None:
+    with pytest.raises(ConfigError, match="bootstrap_servers"):
+        load_settings().kafka.librdkafka()
+
+
+def test_config_show_masks_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREAMAPP_KAFKA__SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    monkeypatch.setenv("STREAMAPP_KAFKA__SASL_MECHANISM", "PLAIN")
+    monkeypatch.setenv("STREAMAPP_KAFKA__SASL_USERNAME", "alice")
+    monkeypatch.setenv("STREAMAPP_KAFKA__SASL_PASSWORD", "s3cr3t-value")
+    result = CliRunner().invoke(app, ["config", "show"])
+    assert result.exit_code == 0, result.output
+    assert "s3cr3t-value" not in result.output
+    shown = json.loads(result.stdout)
+    assert shown["kafka"]["sasl_password"] == "**********"
+    assert shown["kafka"]["sasl_username"] == "alice"
+    assert "s3cr3t-value" not in json.dumps(masked_dump(load_settings()))
+
+
+def test_config_show_exits_2_on_bad_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREAMAPP_TOPICS__PARTITIONS", "zero")
+    result = CliRunner().invoke(app, ["config", "show"])
+    assert result.exit_code == 2
+    assert "topics.partitions" in result.output
