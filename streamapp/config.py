@@ -121,10 +121,6 @@ class BrokerSettings(_Section):
     """Listen port; 0 picks a free port."""
     startup_timeout_s: float = Field(default=15.0, gt=0)
     """How long to wait for the first metadata answer before failing."""
-    cert: Path | None = None
-    """TLS certificate (PEM) for the embedded broker's listener."""
-    key: Path | None = None
-    """TLS private key (PEM) for the embedded broker's listener."""
 
 
 class TopicSettings(_Section):

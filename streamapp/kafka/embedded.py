@@ -11,11 +11,13 @@ import os
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 from confluent_kafka.admin import AdminClient
 
@@ -65,10 +67,7 @@ class EmbeddedBroker:
         self.binary = find_broker_binary(self.settings.binary)
         self.port = self.settings.port or free_port(self.settings.host)
         self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def tls(self) -> bool:
-        return self.settings.cert is not None
+        self._log: IO[bytes] | None = None
 
     @property
     def bootstrap_servers(self) -> str:
@@ -76,8 +75,7 @@ class EmbeddedBroker:
 
     def start(self) -> EmbeddedBroker:
         """Spawn the broker and block until it answers a metadata request."""
-        scheme = "tcp"
-        url = f"{scheme}://{self.settings.host}:{self.port}"
+        url = f"tcp://{self.settings.host}:{self.port}"
         cmd = [
             str(self.binary),
             "broker",
@@ -87,10 +85,16 @@ class EmbeddedBroker:
             url,
             "--silent",
         ]
-        if self.settings.cert is not None and self.settings.key is not None:
-            cmd += ["--cert", str(self.settings.cert), "--key", str(self.settings.key)]
+        # A file, not a pipe: a long-lived broker must never block on a full pipe.
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self._log,
+            # Own session: a terminal Ctrl-C reaches only our process, which stops the
+            # broker last (after the faust workers that would hang without it).
+            start_new_session=True,
         )
         try:
             self._wait_ready()
@@ -101,22 +105,19 @@ class EmbeddedBroker:
 
     def _wait_ready(self) -> None:
         # log_level 0: connection-refused noise while the listener comes up is expected.
-        conf: dict[str, str | int | float | bool] = {"bootstrap.servers": self.bootstrap_servers, "log_level": 0}
-        if self.tls:
-            conf["security.protocol"] = "SSL"
-            conf["enable.ssl.certificate.verification"] = "false"
+        conf: dict[str, str | int | float | bool] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "log_level": 0,
+        }
         deadline = time.monotonic() + self.settings.startup_timeout_s
         last_error: Exception | None = None
         admin = AdminClient(conf)
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
-                stderr = (
-                    self.process.stderr.read().decode(errors="replace")
-                    if self.process.stderr
-                    else ""
+                raise BrokerError(
+                    f"tansu exited with {self.process.returncode}: {self._log_tail()}"
                 )
-                raise BrokerError(f"tansu exited with {self.process.returncode}: {stderr[-2000:]}")
             try:
                 admin.list_topics(timeout=0.5)
                 return
@@ -127,24 +128,32 @@ class EmbeddedBroker:
             f"{self.settings.startup_timeout_s}s: {last_error}"
         )
 
+    def _log_tail(self, limit: int = 2000) -> str:
+        if self._log is None:
+            return ""
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")[-limit:]
+
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, then SIGKILL if it has not exited within ``timeout`` seconds."""
         proc, self.process = self.process, None
-        if proc is None or proc.poll() is not None:
-            return
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        if proc is not None and proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def kill(self) -> None:
         """SIGKILL the broker (fault injection)."""
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
-        self.process = None
+        self.stop()
 
     def __enter__(self) -> EmbeddedBroker:
         return self.start()
