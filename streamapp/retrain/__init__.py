@@ -1,1 +1,0 @@
-"""The reference retrainer: retrain requests + joined outcomes → a new, evaluated, promoted version."""
