@@ -20,7 +20,6 @@ import numpy.typing as npt
 from streamapp.registry.manifest import FeatureSpec
 from streamapp.schemas import DeadLetterReason
 
-
 _NUMBER_TYPES = frozenset({int, float})
 
 
@@ -175,7 +174,7 @@ class FeatureEncoder:
 
     def _vector_checks(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
         """Row mask: finite, in range, valid integer category — per the manifest."""
-        good: npt.NDArray[np.bool_] = np.isfinite(matrix).all(axis=1)
+        good: npt.NDArray[np.bool_] = np.asarray(np.isfinite(matrix).all(axis=1))
         for pos, spec in enumerate(self.specs):
             col = matrix[:, pos]
             if spec.type == "categorical":

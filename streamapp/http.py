@@ -68,7 +68,8 @@ class HealthServer:
                         ok = outer._ready()
                     except Exception:
                         ok = False
-                    self._send(200 if ok else 503, b"ready\n" if ok else b"not ready\n", "text/plain")
+                    body = b"ready\n" if ok else b"not ready\n"
+                    self._send(200 if ok else 503, body, "text/plain")
                 else:
                     self._send(404, b"not found\n", "text/plain")
 
@@ -79,7 +80,7 @@ class HealthServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: object) -> None:
                 return
 
         return Handler
