@@ -1,66 +1,173 @@
-"""Logging set-up: JSON lines for machines, readable text for terminals.
+"""Logging set-up: JSON lines for machines, readable text for terminals, no secrets in either.
 
-Every JSON record carries a UTC timestamp, level, logger, pid, message, and any
-``extra=`` context (model, version, topic, partition); exceptions include the
-traceback. Secrets never reach a record: settings are logged only through
-``masked_dump``.
+Every JSON record carries a UTC timestamp, level, logger, pid, message, the
+context bound with :func:`log_context` (model, version, topic, partition) and
+any ``extra=`` fields; exceptions add ``error`` (type: message) and
+``traceback``. Before a record is written, :class:`Redactor` masks the values of
+configured secrets (:func:`secret_values` of the settings), ``password=...``
+style pairs, and extras whose key names a credential.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import re
 import sys
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from pydantic import BaseModel, SecretStr
 
+MASK = "**********"
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+_CONTEXT: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar(
+    "streamapp_log_context", default=None
+)
+_SECRET_KEY = re.compile(r"password|passwd|secret|token|api[_-]?key|credential", re.IGNORECASE)
+_SECRET_PAIR = re.compile(
+    r"(?P<key>[\w.-]*(?:password|passwd|secret|token|api[_-]?key)[\w.-]*)"
+    r"(?P<sep>[\"']?\s*[:=]\s*[\"']?)(?P<value>[^\s\"',;}&]+)",
+    re.IGNORECASE,
+)
+
+
+@contextmanager
+def log_context(**fields: Any) -> Iterator[None]:
+    """Add ``fields`` (e.g. model, version, topic, partition) to every record logged inside.
+
+    Context is per thread and asyncio task (contextvars: a new thread starts without it);
+    nested contexts merge, the inner value wins.
+    """
+    token = _CONTEXT.set({**(_CONTEXT.get() or {}), **fields})
+    try:
+        yield
+    finally:
+        _CONTEXT.reset(token)
+
+
+def secret_values(settings: BaseModel) -> list[str]:
+    """Every ``SecretStr`` value inside ``settings`` (nested models, dicts, lists included)."""
+    found: list[str] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, SecretStr):
+            found.append(value.get_secret_value())
+        elif isinstance(value, BaseModel):
+            for name in type(value).model_fields:
+                walk(getattr(value, name))
+        elif isinstance(value, Mapping):
+            for key, item in value.items():
+                if isinstance(item, str) and _SECRET_KEY.search(str(key)):
+                    found.append(item)  # e.g. kafka.extra["sasl.oauthbearer.client.secret"]
+                else:
+                    walk(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item)
+
+    walk(settings)
+    return [value for value in found if value]
+
+
+class Redactor:
+    """Masks secrets in log text; secrets shorter than 3 characters are only masked by key."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        values = sorted({s for s in secrets if len(s) >= 3}, key=len, reverse=True)
+        self._values = re.compile("|".join(map(re.escape, values))) if values else None
+
+    def text(self, value: str) -> str:
+        """``value`` with every configured secret and every ``password=...`` value masked.
+
+        >>> Redactor(["hunter2"]).text("login hunter2 sasl.password=abc")
+        'login ********** sasl.password=**********'
+        """
+        if self._values is not None:
+            value = self._values.sub(MASK, value)
+        return _SECRET_PAIR.sub(lambda m: f"{m['key']}{m['sep']}{MASK}", value)
+
+    def field(self, key: str, value: Any) -> Any:
+        """An ``extra=`` value: masked entirely when its key names a credential."""
+        if _SECRET_KEY.search(key):
+            return MASK
+        if isinstance(value, str | SecretStr):
+            return self.text(str(value))
+        if isinstance(value, int | float | bool) or value is None:
+            return value
+        if isinstance(value, Mapping):
+            return {str(k): self.field(str(k), v) for k, v in value.items()}
+        if isinstance(value, list | tuple | set | frozenset):
+            return [self.field("", v) for v in value]
+        return self.text(str(value))
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    fields = dict(_CONTEXT.get() or {})
+    fields.update(
+        (k, v) for k, v in record.__dict__.items() if k not in _STANDARD and not k.startswith("_")
+    )
+    return fields
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line."""
+    """One JSON object per line, secrets masked."""
+
+    def __init__(self, redactor: Redactor | None = None) -> None:
+        super().__init__()
+        self.redactor = redactor or Redactor()
 
     def format(self, record: logging.LogRecord) -> str:
+        r = self.redactor
         payload: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
             "pid": record.process,
-            "msg": record.getMessage(),
+            "msg": r.text(record.getMessage()),
         }
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD and not key.startswith("_"):
-                payload[key] = value
-        if record.exc_info:
-            payload["error"] = self.formatException(record.exc_info)
+        for key, value in _fields(record).items():
+            payload.setdefault(key, r.field(key, value))
+        if record.exc_info and record.exc_info[1] is not None:
+            exc = record.exc_info[1]
+            payload["error"] = r.text(f"{type(exc).__name__}: {exc}")
+            payload["traceback"] = r.text(self.formatException(record.exc_info))
         return orjson.dumps(payload, default=str).decode()
 
 
 class TextFormatter(logging.Formatter):
-    """``HH:MM:SS level logger: message key=value ...`` for terminals."""
+    """``HH:MM:SS level logger: message  [key=value ...]`` for terminals, secrets masked."""
+
+    def __init__(self, redactor: Redactor | None = None) -> None:
+        super().__init__()
+        self.redactor = redactor or Redactor()
 
     def format(self, record: logging.LogRecord) -> str:
+        r = self.redactor
         ts = datetime.fromtimestamp(record.created, UTC).strftime("%H:%M:%S")
-        extras = " ".join(
-            f"{k}={v}"
-            for k, v in record.__dict__.items()
-            if k not in _STANDARD and not k.startswith("_")
-        )
-        line = f"{ts} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        extras = " ".join(f"{k}={r.field(k, v)}" for k, v in _fields(record).items())
+        line = f"{ts} {record.levelname:<7} {record.name}: {r.text(record.getMessage())}"
         if extras:
             line += f"  [{extras}]"
         if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
+            line += "\n" + r.text(self.formatException(record.exc_info))
         return line
 
 
-def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
-    """Install one stderr handler on the root logger (replacing earlier ones)."""
+def configure_logging(level: str = "INFO", fmt: str = "auto", secrets: Iterable[str] = ()) -> None:
+    """Install one stderr handler on the root logger (replacing earlier ones).
+
+    ``secrets`` (usually :func:`secret_values` of the settings) are masked in
+    every record; ``fmt="auto"`` picks text on a TTY and JSON otherwise.
+    """
     if fmt == "auto":
         fmt = "text" if sys.stderr.isatty() else "json"
+    redactor = Redactor(secrets)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+    handler.setFormatter(JsonFormatter(redactor) if fmt == "json" else TextFormatter(redactor))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

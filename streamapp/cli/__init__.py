@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from streamapp.cli import broker_cmd, config_cmd, models_cmd, schemas_cmd  # noqa: F401
+from streamapp.cli import (  # noqa: F401 - each module registers its commands
+    broker_cmd,
+    config_cmd,
+    demo_cmd,
+    io_cmd,
+    models_cmd,
+    monitor_cmd,
+    retrain_cmd,
+    schemas_cmd,
+    score_cmd,
+)
 from streamapp.cli.app import app
 
 

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 
 from streamapp.config import ConfigError, Settings, load_settings
-from streamapp.logs import configure_logging
+from streamapp.logs import configure_logging, secret_values
 
 app = typer.Typer(
     name="streamapp",
@@ -46,7 +46,7 @@ def settings(ctx: typer.Context) -> Settings:
     except ConfigError as exc:
         console.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from None
-    configure_logging(loaded.log.level, loaded.log.format)
+    configure_logging(loaded.log.level, loaded.log.format, secret_values(loaded))
     root.meta["settings"] = loaded
     return loaded
 

@@ -16,6 +16,8 @@ class PolicySettings(BaseModel):
     """Trigger when window accuracy < baseline accuracy - this (classification)."""
     accuracy_recover: float = Field(default=0.025, ge=0)
     """Recovered when window accuracy >= baseline - this (hysteresis; <= accuracy_drop)."""
+    previous_drop: float | None = Field(default=0.1, ge=0)
+    """Trigger when window accuracy < the previous full window's accuracy - this (None: off)."""
     error_increase: float = Field(default=0.5, ge=0)
     """Regression: trigger when window RMSE > baseline RMSE x (1 + this)."""
     error_recover: float = Field(default=0.25, ge=0)
@@ -65,6 +67,12 @@ class MonitoringSettings(BaseModel):
     """faust broker_rebalance_timeout."""
     broker_heartbeat_interval_s: float = Field(default=1.0, gt=0)
     """faust broker_heartbeat_interval."""
+    startup_timeout_s: float = Field(default=120.0, gt=0)
+    """Watchdog: a worker not ready this long after start (its first group assignment and
+    table recovery never completed) logs an error and re-executes itself. Raise it when
+    large tables take longer than this to recover from their changelogs."""
+    startup_restarts: int = Field(default=3, ge=0)
+    """How many watchdog re-executions before ``streamapp monitor`` exits with code 3."""
     web_port: int | None = Field(default=None, ge=0, le=65535)
     """faust's own web server port on 127.0.0.1; None disables it (/metrics is on http.port)."""
 

@@ -1,1 +1,1 @@
-"""The reference retrainer."""
+"""The reference retrainer: retrain requests + joined outcomes → a new, evaluated version."""

@@ -8,12 +8,28 @@ DeviceChoice = Literal["auto", "cpu", "cuda"]
 
 
 def cuda_available() -> bool:
-    """True when torch sees a CUDA device (False when torch has no CUDA build)."""
+    """True when torch sees a CUDA device (False when torch has no CUDA build).
+
+    Without an NVIDIA driver on the machine the answer is False without
+    importing torch (~200 MB RSS an ONNX-only CPU worker does not need).
+    """
+    if not _nvidia_driver_present():
+        return False
     try:
         import torch
     except ImportError:  # pragma: no cover - torch is a hard dependency
         return False
     return bool(torch.cuda.is_available())
+
+
+def _nvidia_driver_present() -> bool:
+    """Cheap check for a loaded NVIDIA kernel driver or its user-space library."""
+    import ctypes.util
+    import os
+
+    return os.path.exists("/proc/driver/nvidia/version") or bool(
+        ctypes.util.find_library("cuda")
+    )
 
 
 def resolve_device(choice: DeviceChoice) -> str:

@@ -28,8 +28,9 @@ class TorchModel(ScoringModel):
         try:
             module = torch.jit.load(str(path), map_location=self._device)  # type: ignore[no-untyped-call]
         except Exception as exc:  # torch raises RuntimeError / ValueError on bad archives
-            tag = f"{manifest.name}/{manifest.version}"
-            raise ModelLoadError(f"{tag}: bad TorchScript: {exc}") from exc
+            raise ModelLoadError(
+                f"{manifest.name}/{manifest.version}: bad TorchScript: {exc}"
+            ) from exc
         self._module = module.eval()
         if device == "cpu":
             torch.set_num_threads(max(1, intra_threads))
@@ -52,8 +53,9 @@ class TorchModel(ScoringModel):
             else:
                 result = self._module(host).float().numpy()
         if result.ndim != 2 or result.shape[1] != self._out_width:
-            expected = f"(n, {self._out_width})"
-            raise ValueError(f"model returned shape {result.shape}, expected {expected}")
+            raise ValueError(
+                f"model returned shape {result.shape}, expected (n, {self._out_width})"
+            )
         return np.asarray(result, dtype=np.float32)
 
     def _pinned(self, rows: int) -> torch.Tensor:

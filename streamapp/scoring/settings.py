@@ -24,7 +24,7 @@ class ScoringSettings(BaseModel):
     """Scorer pool size (inference releases the GIL and overlaps with decoding)."""
     intra_op_threads: int = Field(default=1, ge=1)
     """Threads per model call inside onnxruntime / torch."""
-    max_inflight_events: int = Field(default=20_000, ge=1)
+    max_inflight_events: int = Field(default=50_000, ge=1)
     """High watermark: pause the assigned partitions at this many uncommitted events."""
     max_inflight_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     """High watermark in bytes of uncommitted event values."""
@@ -32,7 +32,9 @@ class ScoringSettings(BaseModel):
     """Low watermark as a share of the high ones: resume below it."""
     fetch_queue_kbytes: int = Field(default=16 * 1024, ge=64)
     """librdkafka ``queued.max.messages.kbytes`` per partition prefetch bound."""
-    commit_interval_ms: float = Field(default=250.0, gt=0)
+    fetch_wait_max_ms: int = Field(default=10, ge=0)
+    """librdkafka ``fetch.wait.max.ms``: how long the broker may hold an empty fetch."""
+    commit_interval_ms: float = Field(default=100.0, gt=0)
     """How often acknowledged offsets are committed (asynchronously)."""
     reload_poll_ms: float = Field(default=500.0, gt=0)
     """How often the registry pointers are polled for hot reload."""

@@ -1,0 +1,1 @@
+"""Scoring throughput / latency benchmark: ``python -m benchmarks.scoring.run``."""

@@ -1,0 +1,102 @@
+"""Latency phase of the scoring benchmark: offer a fixed load, time event time → output consumed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+
+from streamapp.kafka.topics import ensure_topics
+from streamapp.training.synthetic import agrawal
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _latency(bootstrap: str, start: Any, in_topic: str, out_topic: str, rate: float,
+             seconds: float) -> tuple[float, float]:
+    """Offer ``rate`` events/s for ``seconds``; p50/p99 ms of event time → output consumed."""
+    stopper = start()
+    latencies: list[float] = []
+    total = int(rate * seconds)
+    try:
+        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "lat",
+                             "enable.auto.commit": False, "fetch.wait.max.ms": 10})
+        parts = consumer.list_topics(out_topic, timeout=10).topics[out_topic].partitions
+        consumer.assign([TopicPartition(out_topic, p, OFFSET_BEGINNING) for p in parts])
+
+        def read() -> None:
+            deadline = time.monotonic() + seconds + 30
+            while len(latencies) < total and time.monotonic() < deadline:
+                for m in consumer.consume(1000, 0.05):
+                    if m.error() is None:
+                        t = datetime.fromisoformat(orjson.loads(m.value())["event_time"])
+                        latencies.append(time.time() - t.timestamp())
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 1})
+        feats = [x for x, _ in agrawal(1000, 11)]
+        tick, sent, t0 = 0.005, 0, time.monotonic()
+        while sent < total:
+            due = min(total, int((time.monotonic() - t0) * rate))
+            for i in range(sent, due):
+                eid = f"lat{i}"
+                producer.produce(in_topic, orjson.dumps(
+                    {"event_id": eid, "event_time": datetime.now(UTC).isoformat(),
+                     "features": feats[i % 1000]}), eid.encode())
+            sent = due
+            producer.poll(0)
+            time.sleep(tick)
+        producer.flush(30)
+        reader.join()
+        consumer.close()
+    finally:
+        stopper()
+    if len(latencies) < total * 0.99:
+        return float("nan"), float("nan")
+    arr = np.asarray(latencies) * 1000
+    return float(np.percentile(arr, 50)), float(np.percentile(arr, 99))
+
+
+def latency_streamapp(bootstrap: str, rate: float, seconds: float) -> tuple[float, float]:
+    """Latency of a ``streamapp score`` process at ``rate`` events/s."""
+    from benchmarks.scoring import run  # run imports this module
+
+    topics = run._topics(f"lat-s-{uuid.uuid4().hex[:4]}")
+    ensure_topics({"bootstrap.servers": bootstrap}, {t: 4 for t in topics.values()})
+
+    def start() -> Any:
+        proc, _port = run._start_streamapp(bootstrap, topics)
+        return lambda: (proc.terminate(), proc.wait(30))
+
+    return _latency(bootstrap, start, topics["events"], topics["predictions"], rate, seconds)
+
+
+def latency_variant(
+    name: str, bootstrap: str, rate: float, seconds: float
+) -> tuple[float, float]:
+    """Latency of a baseline from ``variants.py`` at ``rate`` events/s."""
+    src = f"lat-{name}-{uuid.uuid4().hex[:4]}"
+    dst = f"{src}.out"
+    ensure_topics({"bootstrap.servers": bootstrap}, {src: 4, dst: 4})
+
+    def start() -> Any:
+        proc = subprocess.Popen([sys.executable, "-m", "benchmarks.scoring.variants", name,
+                                 bootstrap, src, dst, "0"], cwd=REPO, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if b"ready" in line:
+                break
+        return lambda: (proc.kill(), proc.wait())
+
+    return _latency(bootstrap, start, src, dst, rate, seconds)

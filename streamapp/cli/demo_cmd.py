@@ -1,0 +1,62 @@
+"""``streamapp demo``: the whole loop in one command, on the embedded broker by default."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from streamapp.cli.app import app, settings
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    duration: Annotated[float, typer.Option(help="Traffic length in seconds.", min=10)] = 180.0,
+    rate: Annotated[float, typer.Option(help="Events per second.", min=1)] = 150.0,
+    seed: Annotated[int, typer.Option(help="Traffic seed (same seed, same events).")] = 1,
+    out: Annotated[Path, typer.Option(help="Report folder (plots, summary, logs).")] = Path(
+        "demo-out"
+    ),
+    drift_at: Annotated[
+        float | None, typer.Option(help="Drift point in seconds (default: duration / 3).")
+    ] = None,
+    recovery: Annotated[
+        float, typer.Option(help="Accuracy the new version must reach for exit code 0.")
+    ] = 0.85,
+) -> None:
+    """Events scored, labels joined, drift detected, a new version trained and promoted.
+
+    Starts the embedded broker (unless kafka.bootstrap_servers is set), the
+    scorer, monitor and retrainer as separate processes, and a traffic generator
+    with a concept drift at a known point. Shows a live view, writes plots and a
+    summary into OUT, and exits 0 only if the loop closed. Ctrl-C / SIGTERM stop
+    everything cleanly and still write the report.
+    """
+    from streamapp.demo.prepare import DemoOptions
+    from streamapp.demo.runner import run_demo
+
+    cfg = settings(ctx)
+    if drift_at is not None and not 0 < drift_at < duration:
+        raise typer.BadParameter("--drift-at must be inside (0, duration)")
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    options = DemoOptions(
+        duration_s=duration,
+        rate=rate,
+        seed=seed,
+        out=out,
+        drift_at_s=drift_at,
+        recovery_threshold=recovery,
+    )
+    result = run_demo(cfg, options, Console(), stop)
+    raise typer.Exit(0 if result.verdict.closed else 1)

@@ -1,0 +1,1 @@
+"""``streamapp demo``: the whole loop — traffic, scoring, labels, drift, retraining, recovery."""

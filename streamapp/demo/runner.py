@@ -1,0 +1,214 @@
+"""``streamapp demo``: broker → topics → models → workers → traffic → live view → report.
+
+Everything runs in separate processes as in production (scorer, monitor,
+retrainer), against the embedded broker unless bootstrap servers are
+configured. ``stop`` (set by SIGINT/SIGTERM in the CLI) ends the run early;
+either way children are stopped by PID in order — retrainer, monitor, scorer —
+before the broker, and the report is written.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+
+from streamapp.config import Settings
+from streamapp.demo.loop import Loop
+from streamapp.demo.observer import Observer
+from streamapp.demo.prepare import DemoOptions, child_env, prepare_registry
+from streamapp.demo.producer import TrafficProducer, Truth
+from streamapp.demo.report import paragraph, render
+from streamapp.demo.result import DemoResult, Marker, judge
+from streamapp.demo.view import LiveView
+from streamapp.demo.workers import Worker, WorkerError
+from streamapp.kafka.embedded import BrokerError, free_port, kafka_bootstrap
+from streamapp.kafka.topics import TopicError, ensure_topics
+from streamapp.registry.registry import ModelRegistry
+
+START_STEPS = 6
+
+
+class DemoRun:
+    """One demo run; :meth:`run` returns the :class:`DemoResult` (report already written)."""
+
+    def __init__(
+        self, settings: Settings, options: DemoOptions, console: Console, stop: threading.Event
+    ) -> None:
+        self.settings = settings
+        self.options = options
+        self.plan = options.plan()
+        self.console = console
+        self.stop = stop
+        self.view = LiveView(console)
+        self.out = options.out
+        self.truth = Truth()
+        self.markers: list[Marker] = [
+            Marker(self.plan.drift_at_s, "drift", "concept + covariate shift")
+        ]
+        self.loop: Loop | None = None
+        self.observer: Observer | None = None
+        self.workers: list[Worker] = []
+        self.error: str | None = None
+        self._step = 0
+
+    def note_step(self, text: str) -> None:
+        self._step += 1
+        self.view.startup_step(f"[{self._step}/{START_STEPS}] {text}")
+
+    def run(self) -> DemoResult:
+        started = datetime.now(UTC)
+        t_start = time.monotonic()
+        self.out.mkdir(parents=True, exist_ok=True)
+        try:
+            self._run()
+        except (WorkerError, BrokerError, TopicError) as exc:
+            self.error = str(exc)
+            self.view.note(f"demo failed: {exc}")
+        result = self._result(started, time.monotonic() - t_start)
+        files = render(result, self.out)
+        self.view.note(paragraph(result))
+        self.view.note("report: " + ", ".join(str(f) for f in files))
+        return result
+
+    def _run(self) -> None:
+        cfg = self.settings
+        with ExitStack() as stack:
+            self.view.startup_begin(START_STEPS)
+            stack.callback(self.view.startup_end)
+            t = time.monotonic()
+            embedded = not cfg.kafka.bootstrap_servers
+            bootstrap = stack.enter_context(kafka_bootstrap(cfg))
+            self.note_step(
+                f"broker {'embedded' if embedded else 'configured'} at {bootstrap} "
+                f"({time.monotonic() - t:.1f}s)"
+            )
+            conf = cfg.kafka.librdkafka(bootstrap)
+            ensure_topics(conf, cfg.topics.all_topics(), cfg.topics.replication_factor)
+            self.note_step(f"{len(cfg.topics.all_topics())} topics ready")
+            registry_dir = self.out / "models"
+            bars = self.view.startup
+            task = bars.add_task("preparing models", total=None)
+
+            def status(name: str, done: int, total: int) -> None:
+                bars.update(task, description=f"models: {name}", completed=done, total=total)
+
+            serving = prepare_registry(cfg.model.registry, registry_dir, self.options.seed, status)
+            self.note_step(
+                f"model {serving.name}/{serving.version} serving "
+                f"(baseline {serving.manifest.baseline_metrics})"
+            )
+            run_id = uuid.uuid4().hex[:8]
+            env = child_env(cfg, bootstrap, registry_dir, run_id, embedded, self.options)
+            stack.callback(self._stop_workers)
+            events_file = self.out / "retrain-events.jsonl"
+            events_file.unlink(missing_ok=True)
+            self._start_workers(env, events_file)
+            self._write_pids()
+            t0 = time.monotonic()
+            threads_stop = threading.Event()
+            self.observer = Observer(conf, cfg.topics, self.truth, threads_stop, t0)
+            producer = TrafficProducer(conf, cfg.topics, self.plan, self.truth, threads_stop, t0)
+            self.loop = Loop(self, ModelRegistry(registry_dir), producer, events_file)
+            self.view.startup_end()
+            self.observer.start()
+            producer.start()
+            self.view.note(
+                f"traffic started: {self.plan.rate:g} events/s for {self.plan.duration_s:g}s, "
+                f"drift at t={self.plan.drift_at_s:g}s"
+            )
+            try:
+                with self.view:
+                    self.loop.run()
+            finally:
+                threads_stop.set()
+                producer.join(15)
+                self.observer.join(15)
+                producer.close()
+
+    def _start_workers(self, env: dict[str, str], events_file: Path) -> None:
+        logs = self.out / "logs"
+        for role, args in (
+            ("score", []),
+            ("monitor", []),
+            ("retrain", ["--events-file", str(events_file)]),
+        ):
+            port = free_port() if role != "retrain" else None
+            role_env = {**env, "STREAMAPP_HTTP__PORT": str(port or 0)}
+            worker = Worker(role, args, role_env, logs, port).start()
+            self.workers.append(worker)
+        names = {"score": "scorer", "monitor": "monitor", "retrain": "retrainer"}
+        for worker in self.workers:
+            t = time.monotonic()
+            check = None
+            if worker.role == "retrain":
+
+                def check(path: Path = events_file) -> bool:
+                    return path.is_file() and '"ready"' in path.read_text(encoding="utf-8")
+
+            worker.wait_ready(self.options.startup_timeout_s, self.stop.is_set, check)
+            where = f" (/metrics on :{worker.http_port})" if worker.http_port else ""
+            self.note_step(f"{names[worker.role]} ready in {time.monotonic() - t:.1f}s{where}")
+
+    def _write_pids(self) -> None:
+        pids = {w.role: w.process.pid for w in self.workers if w.process is not None}
+        (self.out / "pids.json").write_text(json.dumps(pids) + "\n", encoding="utf-8")
+
+    def _stop_workers(self) -> None:
+        """Retrainer, monitor, scorer — all before the broker (faust hangs without it)."""
+        for worker in reversed(self.workers):
+            code = worker.stop()
+            self.view.note(f"stopped {worker.role} (exit {code})")
+
+    def _result(self, started: datetime, wall_s: float) -> DemoResult:
+        loop, obs = self.loop, self.observer
+        samples = loop.samples if loop else []
+        markers = sorted(self.markers, key=lambda m: m.t)
+        promo_t = max((m.t for m in markers if m.kind == "promotion"), default=None)
+        accuracy: dict[str, tuple[float, int]] = {}
+        if obs is not None and promo_t is not None:
+            accuracy = obs.accuracy(promo_t + 1.0)
+        verdict = judge(
+            markers,
+            set(obs.first_seen) if obs else set(),
+            "1",
+            accuracy,
+            self.options.recovery_threshold,
+            self.options.min_recovery_predictions,
+        )
+        counts: dict[str, float] = {
+            "events_sent": self.truth.events_sent,
+            "malformed_sent": self.truth.malformed_sent,
+            "labels_sent": self.truth.labels_sent,
+            "labels_dropped": self.truth.labels_dropped,
+            "predictions_read": obs.predictions if obs else 0,
+            "dead_letters": sum(obs.dead_letters.values()) if obs else 0,
+            "retrain_requests": sum(1 for m in markers if m.kind == "request"),
+            "delivery_errors": self.truth.delivery_errors,
+        }
+        return DemoResult(
+            plan=self.plan,
+            samples=samples,
+            markers=markers,
+            accuracy_series=loop.accuracy_series() if loop else {},
+            counts=counts,
+            verdict=verdict,
+            retrain_events=loop.retrain_events if loop else [],
+            interrupted=self.stop.is_set(),
+            error=self.error,
+            started_at=started.isoformat(),
+            wall_s=round(wall_s, 1),
+        )
+
+
+def run_demo(
+    settings: Settings, options: DemoOptions, console: Console, stop: threading.Event | None = None
+) -> DemoResult:
+    """Run the demo end to end and write the report into ``options.out``."""
+    return DemoRun(settings, options, console, stop or threading.Event()).run()

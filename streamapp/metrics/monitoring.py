@@ -1,0 +1,148 @@
+"""Metrics of the MONITORING role (names per docs/metrics.md, monitoring section).
+
+Join counters are exported by every monitor worker (sum them in PromQL); the
+window gauges, drift and policy metrics by the one worker that owns the
+single-partition summaries topic.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+
+_OUT = ["model", "version", "variant", "holdout"]
+
+
+class JoinMetrics:
+    """Label-join counters of one worker."""
+
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        self.joins = Counter(
+            "streamapp_label_joins_total",
+            "Predictions joined with their label.",
+            ["model", "version", "variant"],
+            registry=registry,
+        )
+        self.expired = Counter(
+            "streamapp_label_expired_total",
+            "Logged predictions that expired without a label.",
+            ["model", "version"],
+            registry=registry,
+        )
+        self.late = Counter(
+            "streamapp_labels_late_total",
+            "Labels that arrived after their prediction expired.",
+            registry=registry,
+        )
+        self.unmatched = Counter(
+            "streamapp_labels_unmatched_total",
+            "Labels that expired without a prediction.",
+            registry=registry,
+        )
+        self.duplicates = Counter(
+            "streamapp_join_duplicates_total",
+            "Duplicate predictions / labels ignored.",
+            ["kind"],
+            registry=registry,
+        )
+        self.malformed = Counter(
+            "streamapp_labels_malformed_total",
+            "Labels or logged predictions that failed validation.",
+            registry=registry,
+        )
+        self.lag = Histogram(
+            "streamapp_label_lag_seconds",
+            "Label time minus event time of joined outcomes.",
+            ["model"],
+            buckets=(1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 86400, 7 * 86400),
+            registry=registry,
+        )
+
+
+class AggregateMetrics:
+    """Global window, drift and policy metrics (the summaries-topic owner)."""
+
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        self.coverage = Gauge(
+            "streamapp_label_coverage_ratio",
+            "Joined / (joined + expired) since the version was first seen.",
+            ["model", "version"],
+            registry=registry,
+        )
+        self.recorded = Gauge(
+            "streamapp_outcomes_recorded",
+            "Distinct joined outcomes recorded by the policy agent (persisted across restarts).",
+            ["model", "version"],
+            registry=registry,
+        )
+        self.model_metric = Gauge(
+            "streamapp_model_metric",
+            "Rolling model quality metric over a window.",
+            [*_OUT, "window", "metric"],
+            registry=registry,
+        )
+        self.outcomes = Counter(
+            "streamapp_outcomes_total",
+            "Joined outcomes counted in the mergeable sums.",
+            _OUT,
+            registry=registry,
+        )
+        self.confusion = Counter(
+            "streamapp_confusion_total",
+            "Confusion counts (classification).",
+            [*_OUT, "actual", "predicted"],
+            registry=registry,
+        )
+        self.abs_error = Counter(
+            "streamapp_regression_abs_error_sum",
+            "Sum of |y - y_hat| (regression).",
+            _OUT,
+            registry=registry,
+        )
+        self.sq_error = Counter(
+            "streamapp_regression_squared_error_sum",
+            "Sum of (y - y_hat)^2 (regression).",
+            _OUT,
+            registry=registry,
+        )
+        self.feature_drift = Gauge(
+            "streamapp_feature_drift",
+            "Drift statistic of the rolling window vs the reference profile.",
+            ["model", "version", "feature", "statistic"],
+            registry=registry,
+        )
+        self.prediction_drift = Gauge(
+            "streamapp_prediction_drift",
+            "Drift statistic of the prediction distribution vs the reference profile.",
+            ["model", "version", "statistic"],
+            registry=registry,
+        )
+        self.drift_samples = Gauge(
+            "streamapp_drift_window_samples",
+            "Samples in the current drift window.",
+            ["model", "version"],
+            registry=registry,
+        )
+        self.detector_alarms = Counter(
+            "streamapp_drift_detector_alarms_total",
+            "Streaming detector alarms.",
+            ["model", "version", "detector", "signal"],
+            registry=registry,
+        )
+        self.data_quality = Counter(
+            "streamapp_data_quality_total",
+            "Missing / out-of-range / invalid feature values seen by the monitor.",
+            ["model", "version", "feature", "problem"],
+            registry=registry,
+        )
+        self.retrain_requests = Counter(
+            "streamapp_retrain_requests_total",
+            "Retrain requests emitted (one per incident).",
+            ["model", "version", "reason"],
+            registry=registry,
+        )
+        self.incident_active = Gauge(
+            "streamapp_retrain_incident_active",
+            "1 while an incident is open (between request and recovery).",
+            ["model", "version"],
+            registry=registry,
+        )

@@ -1,0 +1,96 @@
+"""Training data from joined outcomes, encoded with the scorer's own :class:`FeatureEncoder`.
+
+Outcomes are deduplicated by event id (the last one wins), filtered to the
+incident's time range, and split into train / held-out by a deterministic hash
+of the event id, so a replay builds exactly the same sets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+import numpy.typing as npt
+
+from streamapp.features import FeatureEncoder, FeatureError
+from streamapp.registry.manifest import Manifest
+from streamapp.sampling import selected
+from streamapp.schemas import JoinedOutcome
+
+SALT_EVAL = "retrain-eval"
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """Encoded train and held-out rows (float32, manifest order) and their targets."""
+
+    x_train: npt.NDArray[np.float32]
+    y_train: npt.NDArray[np.float32] | npt.NDArray[np.int64]
+    x_eval: npt.NDArray[np.float32]
+    y_eval: npt.NDArray[np.float32] | npt.NDArray[np.int64]
+    rejected: int
+    """Outcomes dropped because their features or label did not fit the manifest."""
+
+
+def recent(
+    outcomes: Iterable[JoinedOutcome], model: str, since: datetime, limit: int
+) -> list[JoinedOutcome]:
+    """The newest ``limit`` distinct outcomes of ``model`` with ``event_time >= since``."""
+    latest: dict[str, JoinedOutcome] = {}
+    for outcome in outcomes:
+        if outcome.model_name == model and outcome.event_time >= since:
+            latest[outcome.event_id] = outcome
+    ordered = sorted(latest.values(), key=lambda o: (o.event_time, o.event_id))
+    return ordered[-limit:] if limit > 0 else []
+
+
+def target(manifest: Manifest, label: object) -> float | int:
+    """A label as a training target: class index (classification) or float (regression).
+
+    Raises ``ValueError`` for a label the manifest does not know.
+    """
+    classes = manifest.output.classes
+    if classes is None:
+        if isinstance(label, bool) or not isinstance(label, int | float):
+            raise ValueError(f"regression label must be a number, got {label!r}")
+        return float(label)
+    for index, value in enumerate(classes):
+        if label == value or str(label) == str(value):
+            return index
+    raise ValueError(f"label {label!r} is not one of {classes}")
+
+
+def build_training_set(
+    outcomes: Sequence[JoinedOutcome], manifest: Manifest, eval_share: float
+) -> TrainingSet:
+    """Encode outcomes and split them deterministically into train and held-out rows."""
+    encoder = FeatureEncoder(manifest.features, allow_extra=True)
+    rows: tuple[list[list[float]], list[list[float]]] = ([], [])
+    ys: tuple[list[float | int], list[float | int]] = ([], [])
+    rejected = 0
+    for outcome in outcomes:
+        try:
+            row = encoder.encode(outcome.features)
+            y = target(manifest, outcome.label)
+        except (FeatureError, ValueError):
+            rejected += 1
+            continue
+        part = 1 if selected(outcome.event_id, SALT_EVAL, eval_share) else 0
+        rows[part].append(row)
+        ys[part].append(y)
+    width = len(manifest.features)
+    y_train: npt.NDArray[np.float32] | npt.NDArray[np.int64]
+    y_eval: npt.NDArray[np.float32] | npt.NDArray[np.int64]
+    if manifest.task.is_classification:
+        y_train, y_eval = np.asarray(ys[0], np.int64), np.asarray(ys[1], np.int64)
+    else:
+        y_train, y_eval = np.asarray(ys[0], np.float32), np.asarray(ys[1], np.float32)
+    return TrainingSet(
+        x_train=np.asarray(rows[0], dtype=np.float32).reshape(-1, width),
+        y_train=y_train,
+        x_eval=np.asarray(rows[1], dtype=np.float32).reshape(-1, width),
+        y_eval=y_eval,
+        rejected=rejected,
+    )

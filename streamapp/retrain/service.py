@@ -1,0 +1,193 @@
+"""The long-running retrainer: Kafka in (requests, outcomes), registry out.
+
+It reads the joined-outcomes topic from the beginning into a bounded buffer and
+the retrain-requests topic as a consumer group. Requests are handled one at a
+time, in order; each is deduplicated on its idempotency key (also persisted in
+the registry, so a restart does not retrain twice), skipped when it is about a
+version that no longer serves, and otherwise waits until enough outcomes since
+the incident have arrived. A request's offset is committed only after it was
+handled; a crash re-delivers it and the persisted key makes the replay a no-op.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from pydantic import ValidationError
+
+from streamapp.config import Settings
+from streamapp.registry.registry import ModelRegistry, RegistryError
+from streamapp.retrain.buffer import OutcomeBuffer
+from streamapp.retrain.job import RetrainError, RetrainResult, retrain
+from streamapp.schemas import JoinedOutcome, RetrainRequest
+
+log = logging.getLogger(__name__)
+EventFn = Callable[[str, dict[str, Any]], None]
+SEEN_FILE = ".retrainer-handled.json"
+MAX_SEEN = 1000
+
+
+class RetrainService:
+    """Consumes retrain requests and runs :func:`streamapp.retrain.job.retrain` for each."""
+
+    def __init__(self, settings: Settings, bootstrap: str, on_event: EventFn | None = None) -> None:
+        self.settings = settings
+        self.cfg = settings.retrain
+        self.conf = settings.kafka.librdkafka(bootstrap)
+        self.registry = ModelRegistry(settings.model.registry)
+        self.buffer = OutcomeBuffer(self.cfg.max_samples * 2)
+        self.on_event = on_event
+        self.results: list[RetrainResult] = []
+        self._queue: deque[tuple[RetrainRequest, Any, float]] = deque()
+        self._seen_path = Path(settings.model.registry) / SEEN_FILE
+        self._seen = self._load_seen()
+        self._last_wait_event = 0.0
+
+    def emit(self, kind: str, **fields: Any) -> None:
+        """Log an event and hand it to ``on_event`` (the CLI writes it as a JSON line)."""
+        log.info("retrain %s", kind, extra={"retrain": fields})
+        if self.on_event is not None:
+            self.on_event(kind, fields)
+
+    def run(self, stop: threading.Event, max_requests: int | None = None) -> None:
+        """Serve until ``stop`` is set (or ``max_requests`` were handled); closes its consumers."""
+        topics = self.settings.topics
+        outcomes = Consumer(
+            {**self.conf, "group.id": f"{self.cfg.group_id}-outcomes", "enable.auto.commit": False}
+        )
+        requests = Consumer(
+            {
+                **self.conf,
+                "group.id": self.cfg.group_id,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "session.timeout.ms": 6000,
+                "heartbeat.interval.ms": 1000,
+            }
+        )
+        try:
+            parts = outcomes.list_topics(topics.joined_outcomes, timeout=15).topics
+            meta = parts[topics.joined_outcomes].partitions
+            outcomes.assign(
+                [TopicPartition(topics.joined_outcomes, p, OFFSET_BEGINNING) for p in meta]
+            )
+            requests.subscribe([topics.retrain_requests])
+            self.emit("ready", group=self.cfg.group_id)
+            handled = 0
+            while not stop.is_set() and (max_requests is None or handled < max_requests):
+                self._read_outcomes(outcomes)
+                self._read_requests(requests)
+                if self._queue and self._step(requests):
+                    handled += 1
+        finally:
+            requests.close()
+            outcomes.close()
+
+    def _read_outcomes(self, consumer: Consumer) -> None:
+        for msg in consumer.consume(1000, 0.1):
+            if msg.error() is not None:
+                continue
+            try:
+                self.buffer.add(JoinedOutcome.model_validate_json(msg.value() or b""))
+            except ValidationError:
+                log.warning("ignoring malformed joined outcome at offset %s", msg.offset())
+
+    def _read_requests(self, consumer: Consumer) -> None:
+        for msg in consumer.consume(10, 0.05):
+            if msg.error() is not None:
+                continue
+            try:
+                request = RetrainRequest.model_validate_json(msg.value() or b"")
+            except ValidationError as exc:
+                self.emit("invalid_request", offset=msg.offset(), error=str(exc)[:200])
+                consumer.commit(message=msg, asynchronous=False)
+                continue
+            self._queue.append((request, msg, time.monotonic()))
+
+    def _step(self, consumer: Consumer) -> bool:
+        """Advance the head request; True when it was handled (and its offset committed)."""
+        request, msg, since_mono = self._queue[0]
+        done = self._advance(request, since_mono)
+        if done:
+            self._queue.popleft()
+            self._remember(request.idempotency_key)
+            consumer.commit(message=msg, asynchronous=False)
+        return done
+
+    def _advance(self, request: RetrainRequest, since_mono: float) -> bool:
+        key = request.idempotency_key
+        fields = {"key": key, "model": request.model_name, "version": request.model_version}
+        if key in self._seen:
+            self.emit("duplicate", **fields)
+            return True
+        try:
+            serving = self.registry.resolve(request.model_name, self.settings.model.pointer)
+        except RegistryError as exc:
+            self.emit("skipped", **fields, why=str(exc))
+            return True
+        if serving.version != request.model_version:
+            self.emit("skipped", **fields, why=f"stale: version {serving.version} serves now")
+            return True
+        since = request.requested_at - timedelta(seconds=self.cfg.lookback_s)
+        have = self.buffer.count_since(request.model_name, since)
+        if have < self.cfg.min_samples:
+            if time.monotonic() - since_mono > self.cfg.max_wait_s:
+                self.emit(
+                    "skipped", **fields, why=f"only {have} outcomes after {self.cfg.max_wait_s}s"
+                )
+                return True
+            if time.monotonic() - self._last_wait_event >= 1.0:
+                self._last_wait_event = time.monotonic()
+                self.emit("collecting", **fields, have=have, need=self.cfg.min_samples)
+            return False
+        data = self.buffer.select(request.model_name, since, self.cfg.max_samples)
+        self.emit("training", **fields, samples=len(data), reason=request.reason.value)
+
+        def progress(done: int, total: int) -> None:
+            self.emit("progress", **fields, epoch=done, epochs=total)
+
+        try:
+            result = retrain(self.registry, serving, request, data, self.cfg, progress)
+        except (RetrainError, RegistryError) as exc:
+            self.emit("failed", **fields, why=str(exc))
+            return True
+        self.results.append(result)
+        ev = result.evaluation
+        self.emit(
+            "promoted" if result.promoted_to else "rejected",
+            **fields,
+            new_version=result.version,
+            pointer=result.promoted_to,
+            metric=ev.metric,
+            candidate=ev.candidate,
+            serving=ev.serving,
+            n_eval=ev.n_eval,
+            n_train=result.n_train,
+            why=result.decision.reason,
+        )
+        return True
+
+    def _load_seen(self) -> dict[str, None]:
+        try:
+            return dict.fromkeys(json.loads(self._seen_path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            return {}
+
+    def _remember(self, key: str) -> None:
+        self._seen[key] = None
+        keys = list(self._seen)[-MAX_SEEN:]
+        tmp = self._seen_path.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps(keys), encoding="utf-8")
+            tmp.replace(self._seen_path)
+        except OSError as exc:
+            log.warning("cannot persist handled retrain keys: %s", exc)

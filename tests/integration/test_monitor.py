@@ -1,0 +1,248 @@
+"""The monitor on the real embedded broker: two workers, one global result, one retrain request.
+
+Each monitor is a separate ``streamapp monitor`` process (as deployed), talking
+to the session broker; tests wait on /metrics values and message counts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
+from sklearn import metrics as skm
+
+from streamapp.config import TopicSettings
+from streamapp.kafka.embedded import free_port
+from streamapp.schemas import JoinedOutcome, RetrainRequest
+from tests.conftest import MODELS
+from tests.integration.conftest import consume_n, produce_all
+from tests.unit.monitoring.data import labels_for, predictions
+
+pytestmark = pytest.mark.integration
+
+
+class Monitor:
+    """One ``streamapp monitor`` subprocess with its /metrics port."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port = free_port()
+        self.log = log
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamapp", "monitor"],
+            env={**env, "STREAMAPP_HTTP__PORT": str(self.port)},
+            stdout=subprocess.DEVNULL,
+            stderr=log.open("ab"),
+        )
+
+    def get(self, path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=2) as r:
+                return int(r.status), r.read().decode()
+        except OSError as exc:
+            return getattr(exc, "code", 0) or 0, ""
+
+    def ready(self) -> bool:
+        assert self.proc.poll() is None, self.log.read_text()[-3000:]
+        return self.get("/health/ready")[0] == 200
+
+    def samples(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        _, text = self.get("/metrics")
+        out = {}
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                out[(s.name, frozenset(s.labels.items()))] = s.value
+        return out
+
+    def value(self, name: str, **labels: str) -> float:
+        return self.samples().get((name, frozenset(labels.items())), 0.0)
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def wait_for(cond: Callable[[], bool], timeout: float = 90.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def read_topic(bootstrap: str, topic: str, partition: int = 0) -> list[bytes]:
+    """Every record of one partition up to the high-water mark carried in fetch responses."""
+    consumer = Consumer(
+        {"bootstrap.servers": bootstrap, "group.id": "reader", "enable.auto.commit": False}
+    )
+    consumer.assign([TopicPartition(topic, partition, OFFSET_BEGINNING)])
+    out: list[bytes] = []
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            for msg in consumer.consume(100, 0.5):
+                if msg.error() is None:
+                    out.append(msg.value())
+            _, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+            if high >= 0 and len(out) >= high:
+                return out
+    finally:
+        consumer.close()
+    raise AssertionError(f"could not read {topic} to its end")
+
+
+def wait_ready(mon: Monitor) -> None:
+    """Wait for /health/ready; on timeout show the worker's log (readiness flags at DEBUG)."""
+    try:
+        wait_for(mon.ready, what="monitor ready")
+    except AssertionError:
+        print(mon.log.read_text()[-4000:])
+        raise
+
+
+@pytest.fixture
+def monitors(
+    bootstrap: str, topic_settings: TopicSettings, unique: str, tmp_path: Path
+) -> Iterator[Callable[..., Monitor]]:
+    """Start monitor processes sharing one app id; all are stopped at the end."""
+    started: list[Monitor] = []
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMAPP_")}
+    env.update(
+        {
+            "STREAMAPP_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+            "STREAMAPP_MODEL__REGISTRY": str(MODELS),
+            "STREAMAPP_LOG__FORMAT": "json",
+            "STREAMAPP_LOG__LEVEL": "DEBUG",  # readiness flags in the log on failure
+            "STREAMAPP_MONITORING__APP_ID": f"mon-{unique}",
+            "STREAMAPP_MONITORING__STARTUP_TIMEOUT_S": "25",  # watchdog: re-exec a stalled start
+            "STREAMAPP_MONITORING__EMBEDDED_PROFILE": "true",
+            "STREAMAPP_MONITORING__COUNT_WINDOW": "100000",
+            "STREAMAPP_MONITORING__EVAL_EVERY": "20",
+            "STREAMAPP_MONITORING__POLICY": json.dumps({"min_samples": 100}),
+        }
+    )
+    for field, name in topic_settings.model_dump().items():
+        env[f"STREAMAPP_TOPICS__{field.upper()}"] = str(name)
+
+    def start(**extra: str) -> Monitor:
+        mon = Monitor({**env, **extra}, tmp_path / f"monitor-{len(started)}.log")
+        started.append(mon)
+        return mon
+
+    try:
+        yield start
+    finally:
+        for mon in started:
+            mon.stop()
+
+
+def _records(items: list[Any]) -> list[tuple[bytes | None, bytes]]:
+    return [(i.event_id.encode(), i.model_dump_json().encode()) for i in items]
+
+
+def test_two_workers_give_the_global_numbers_and_one_retrain_request(
+    bootstrap: str, topic_settings: TopicSettings, monitors: Callable[..., Monitor]
+) -> None:
+    workers = [monitors(), monitors()]
+    for worker in workers:
+        wait_ready(worker)
+    preds = predictions(300, seed=11)
+    labels = labels_for(preds, correct=0.6, seed=12)  # accuracy far below the 0.9965 baseline
+    produce_all(bootstrap, topic_settings.labels, _records(labels[:100]))  # labels first
+    produce_all(bootstrap, topic_settings.prediction_log, _records(preds))
+    produce_all(bootstrap, topic_settings.labels, _records(labels[100:] + labels[:30]))
+
+    def total(name: str, **labels: str) -> float:
+        return sum(w.value(name, **labels) for w in workers)
+
+    model = {"model": "agrawal-clf", "version": "1"}
+    wait_for(lambda: total("streamapp_outcomes_recorded", **model) == 300, what="300 outcomes")
+    wait_for(lambda: total("streamapp_join_duplicates_total", kind="label") == 30, what="dups")
+    joins = sum(
+        total("streamapp_label_joins_total", **model, variant=v) for v in ("primary", "canary")
+    )
+    assert joins == 300
+    owners = [w for w in workers if w.value("streamapp_outcomes_recorded", **model) == 300]
+    assert len(owners) == 1  # one policy agent holds the global view
+    primary = [
+        (lab.label, p.predicted_label)
+        for p, lab in zip(preds, labels, strict=True)
+        if p.variant.value == "primary" and not p.holdout
+    ]
+    y, y_hat = zip(*primary, strict=True)
+    accuracy = owners[0].value(
+        "streamapp_model_metric",
+        **model,
+        variant="primary",
+        holdout="false",
+        window="count:100000",
+        metric="accuracy",
+    )
+    assert accuracy == skm.accuracy_score(y, y_hat)
+    wait_for(lambda: total("streamapp_retrain_requests_total", **model, reason="accuracy_drop") > 0)
+    requests = read_topic(bootstrap, topic_settings.retrain_requests)
+    assert len(requests) == 1
+    assert total("streamapp_retrain_requests_total", **model, reason="accuracy_drop") == 1
+    assert owners[0].value("streamapp_retrain_incident_active", **model) == 1
+    req = RetrainRequest.model_validate_json(requests[0])
+    assert req.reason.value == "accuracy_drop" and req.idempotency_key == "agrawal-clf/1/incident-1"
+    outcomes = consume_n(bootstrap, topic_settings.joined_outcomes, 300)
+    ids = {JoinedOutcome.model_validate_json(m.value()).event_id for m in outcomes}
+    assert ids == {p.event_id for p in preds}
+
+
+def test_kill_9_mid_stream_recovers_held_predictions_and_counts(
+    bootstrap: str, topic_settings: TopicSettings, monitors: Callable[..., Monitor]
+) -> None:
+    model = {"model": "agrawal-clf", "version": "1"}
+    first = monitors()
+    wait_ready(first)
+    preds = predictions(200, seed=21)
+    labels = labels_for(preds, correct=1.0, seed=22)
+    produce_all(bootstrap, topic_settings.prediction_log, _records(preds))
+    produce_all(bootstrap, topic_settings.labels, _records(labels[:80]))
+    wait_for(lambda: first.value("streamapp_outcomes_recorded", **model) == 80, what="80 joins")
+    first.stop(signal.SIGKILL)  # the held predictions now live only in the changelog
+
+    second = monitors()
+    # Produce only once the survivor owns the partitions: faust can skip records it
+    # fetched in a generation that a rebalance then discards (see docs/monitoring.md).
+    wait_ready(second)
+    produce_all(bootstrap, topic_settings.labels, _records(labels[80:] + labels[:40]))
+    try:
+        wait_for(lambda: second.value("streamapp_outcomes_recorded", **model) == 200, what="200")
+    except AssertionError:
+        print(
+            {k[0]: v for k, v in second.samples().items() if "label" in k[0] or "outcome" in k[0]}
+        )
+        print(second.log.read_text()[-5000:])
+        raise
+    # labels 80..199 joined with predictions recovered from the join table's changelog;
+    # the 40 re-sent labels are duplicates, and the persisted total did not double count
+    wait_for(lambda: second.value("streamapp_join_duplicates_total", kind="label") >= 40)
+    joined_after_restart = sum(
+        second.value("streamapp_label_joins_total", **model, variant=v)
+        for v in ("primary", "canary")
+    )
+    assert joined_after_restart == 120
+    assert second.value("streamapp_outcomes_recorded", **model) == 200
+    outcomes = consume_n(bootstrap, topic_settings.joined_outcomes, 200)
+    assert {JoinedOutcome.model_validate_json(m.value()).event_id for m in outcomes} == {
+        p.event_id for p in preds
+    }

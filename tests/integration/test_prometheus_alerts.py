@@ -1,0 +1,371 @@
+"""A real Prometheus scraping a real scoring worker and monitor sees the drift alert fire.
+
+Prometheus (Debian's /usr/bin/prometheus) runs on loopback from a temp dir with a 1 s scrape and
+evaluation interval and the production rules from deploy/prometheus/alerts.yml; only the
+``for:`` of StreamappFeatureDrift is shortened. The workers run as separate processes
+(``python -m streamapp score`` / ``monitor``) on the session's embedded broker. Stationary
+Agrawal traffic fills the drift window with the alert inactive; covariate-shifted traffic from
+another classification function then drives it to firing, observed through the HTTP API.
+Finally every Grafana dashboard query is run against this Prometheus and must return data (a
+few series the scenario cannot produce excepted), so panel names and labels match reality.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from streamapp.config import TopicSettings
+from streamapp.kafka.embedded import free_port
+from streamapp.schemas import Event, Label
+from streamapp.training.synthetic import AGRAWAL_MODEL, agrawal
+from tests.integration.conftest import produce_all
+
+REPO = Path(__file__).resolve().parents[2]
+ALERTS = REPO / "deploy" / "prometheus" / "alerts.yml"
+DASHBOARD = REPO / "deploy" / "grafana" / "dashboards" / "streamapp.json"
+# Dashboard series this scenario cannot produce: no delivery failure, reload, reject,
+# data-quality problem or label expiry happens in it.
+NOT_IN_SCENARIO = ("delivery_errors", "reloads", "rejects", "data_quality", "label_expired")
+PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
+DRIFT_ALERT = "StreamappFeatureDrift"
+WINDOW = 600  # drift window (logged predictions); the alert needs >= 500 samples
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.timeout(300),
+    pytest.mark.skipif(not Path(PROMETHEUS).exists(), reason="prometheus not installed"),
+]
+
+
+def _get_json(url: str, timeout: float = 2.0) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def _status(url: str) -> int:
+    try:
+        with urllib.request.urlopen(url, timeout=2.0) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return 0
+
+
+def wait_for(
+    what: str | Callable[[], str], check: Callable[[], Any], timeout: float, procs: list[Proc]
+) -> Any:
+    """Poll ``check`` until it returns something truthy; fail early if a process died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for proc in procs:
+            proc.assert_alive()
+        result = check()
+        if result:
+            return result
+        time.sleep(0.25)  # polling interval of a readiness probe, not a wait on an outcome
+    logs = "\n".join(proc.tail() for proc in procs)
+    description = what() if callable(what) else what
+    pytest.fail(f"timed out after {timeout}s waiting for {description}\n{logs}")
+
+
+@dataclass
+class Proc:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def assert_alive(self) -> None:
+        if self.popen.poll() is not None:
+            pytest.fail(f"{self.name} exited with {self.popen.returncode}\n{self.tail()}")
+
+    def tail(self, chars: int = 3000) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return f"--- {self.name} log (tail) ---\n{text[-chars:]}"
+
+    def stop(self, timeout: float = 20.0) -> None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+
+
+def _start(name: str, cmd: list[str], env: dict[str, str], tmp: Path) -> Proc:
+    log = tmp / f"{name}.log"
+    with log.open("wb") as out:
+        popen = subprocess.Popen(
+            cmd, env=env, cwd=tmp, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+        )
+    return Proc(name, popen, log)
+
+
+def _worker_env(
+    bootstrap: str, topics: TopicSettings, registry: Path, port: int, unique: str
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMAPP_")}
+    env.update(
+        {
+            "STREAMAPP_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+            "STREAMAPP_MODEL__REGISTRY": str(registry),
+            "STREAMAPP_MODEL__NAME": AGRAWAL_MODEL,
+            "STREAMAPP_MODEL__DEVICE": "cpu",
+            "STREAMAPP_HTTP__HOST": "127.0.0.1",
+            "STREAMAPP_HTTP__PORT": str(port),
+            "STREAMAPP_LOG__FORMAT": "json",
+            "STREAMAPP_SAMPLING__LOG_RATE": "1.0",
+            "STREAMAPP_SCORING__GROUP_ID": f"scoring-{unique}",
+            "STREAMAPP_MONITORING__APP_ID": f"monitor-{unique}",
+            "STREAMAPP_MONITORING__STARTUP_TIMEOUT_S": "25",  # watchdog: re-exec a stalled start
+            "STREAMAPP_MONITORING__EMBEDDED_PROFILE": "true",
+            "STREAMAPP_MONITORING__DRIFT_WINDOW": str(WINDOW),
+            "STREAMAPP_MONITORING__EVAL_EVERY": "50",
+        }
+    )
+    for field, value in topics.model_dump().items():
+        env[f"STREAMAPP_TOPICS__{field.upper()}"] = str(value)
+    return env
+
+
+def _rules_with_short_for(target: Path) -> None:
+    """The production rules, with the drift alert's ``for:`` cut to seconds for the test."""
+    rules = yaml.safe_load(ALERTS.read_text(encoding="utf-8"))
+    found = 0
+    for group in rules["groups"]:
+        group["interval"] = "1s"
+        for rule in group["rules"]:
+            if rule.get("alert") == DRIFT_ALERT:
+                rule["for"] = "3s"
+                found += 1
+    assert found == 1
+    target.write_text(yaml.safe_dump(rules), encoding="utf-8")
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path) -> Iterator[tuple[str, Callable[[list[str]], None], list[Proc]]]:
+    """Yield (base url, start(targets), procs); Prometheus is started when targets are known."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    procs: list[Proc] = []
+
+    def start(targets: list[str]) -> None:
+        rules = tmp_path / "alerts.yml"
+        _rules_with_short_for(rules)
+        jobs = ("streamapp-scoring", "streamapp-monitor")
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(rules)],
+            "scrape_configs": [
+                {"job_name": job, "static_configs": [{"targets": [target]}]}
+                for job, target in zip(jobs, targets, strict=True)
+            ],
+        }
+        (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+        cmd = [
+            PROMETHEUS,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ]
+        procs.append(_start("prometheus", cmd, dict(os.environ), tmp_path))
+
+    try:
+        yield base, start, procs
+    finally:
+        for proc in procs:
+            proc.stop()
+
+
+def _shifted(n: int, seed: int) -> Iterator[dict[str, float | int]]:
+    """Agrawal events from another concept with a covariate shift on salary, age and loan."""
+    for features, _label in agrawal(n, seed=seed, function=4):
+        yield {
+            **features,
+            "salary": float(features["salary"]) * 3.0,
+            "age": float(features["age"]) + 35.0,
+            "loan": float(features["loan"]) * 0.2,
+        }
+
+
+def _events(
+    rows: Iterator[dict[str, float | int]], prefix: str
+) -> list[tuple[bytes | None, bytes]]:
+    now = datetime.now(UTC)
+    out: list[tuple[bytes | None, bytes]] = []
+    for i, features in enumerate(rows):
+        event_id = f"{prefix}-{i}"
+        event = Event(event_id=event_id, event_time=now, features=features)
+        out.append((event_id.encode(), event.model_dump_json().encode()))
+    return out
+
+
+def _labels(rows: list[tuple[dict[str, float | int], float | int]], prefix: str) -> list[Any]:
+    now = datetime.now(UTC)
+    return [
+        (
+            f"{prefix}-{i}".encode(),
+            Label(event_id=f"{prefix}-{i}", label=y, label_time=now).model_dump_json().encode(),
+        )
+        for i, (_features, y) in enumerate(rows)
+    ]
+
+
+def _dashboard_queries() -> list[tuple[str, str]]:
+    """(panel title, PromQL) of every dashboard target, template variables filled in."""
+    values = {"$__rate_interval": "1m", "$__range": "5m", "$model": ".*", "$version": ".*"}
+    values["$metric"] = "f1"
+    out = []
+    for panel in json.loads(DASHBOARD.read_text(encoding="utf-8"))["panels"]:
+        for target in panel.get("targets", []):
+            expr = str(target["expr"])
+            for variable, value in values.items():
+                expr = expr.replace(variable, value)
+            out.append((str(panel["title"]), expr))
+    return out
+
+
+def _alert_state(base: str) -> str:
+    """State of the drift rule: inactive, pending or firing ('' before the first evaluation)."""
+    groups = _get_json(f"{base}/api/v1/rules?type=alert")["data"]["groups"]
+    for group in groups:
+        for rule in group["rules"]:
+            if rule["name"] == DRIFT_ALERT:
+                return str(rule["state"])
+    return ""
+
+
+def _query(base: str, expr: str) -> list[dict[str, Any]]:
+    url = f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    return list(_get_json(url)["data"]["result"])
+
+
+def test_drift_alert_goes_from_inactive_to_firing(
+    bootstrap: str,
+    topic_settings: TopicSettings,
+    model_registry_dir: Path,
+    unique: str,
+    tmp_path: Path,
+    prometheus: tuple[str, Callable[[list[str]], None], list[Proc]],
+) -> None:
+    base, start_prometheus, prom_procs = prometheus
+    ports = {"scoring": free_port(), "monitor": free_port()}
+    procs: list[Proc] = []
+    try:
+        for role, port in ports.items():
+            env = _worker_env(bootstrap, topic_settings, model_registry_dir, port, unique)
+            command = "score" if role == "scoring" else "monitor"
+            procs.append(_start(role, [sys.executable, "-m", "streamapp", command], env, tmp_path))
+        for role, port in ports.items():
+            ready_url = f"http://127.0.0.1:{port}/health/ready"
+
+            def ready(url: str = ready_url) -> bool:
+                return _status(url) == 200
+
+            wait_for(f"{role} ready", ready, 120, procs)
+
+        start_prometheus([f"127.0.0.1:{ports['scoring']}", f"127.0.0.1:{ports['monitor']}"])
+        everything = procs + prom_procs
+        wait_for("prometheus ready", lambda: _status(f"{base}/-/ready") == 200, 60, everything)
+        wait_for(
+            "both targets scraped",
+            lambda: len(_query(base, 'up{job=~"streamapp-.*"} == 1')) == 2,
+            60,
+            everything,
+        )
+
+        # Stationary traffic (the training concept) fills the drift window: alert inactive.
+        # Its labels and a few malformed events feed the accuracy and dead-letter panels.
+        rows = list(agrawal(WINDOW + 100, seed=101))
+        stationary = _events((x for x, _ in rows), f"{unique}-s")
+        malformed: list[tuple[bytes | None, bytes]] = [(None, b"{not json")] * 5
+        produce_all(bootstrap, topic_settings.events, stationary + malformed)
+        produce_all(bootstrap, topic_settings.labels, _labels(rows, f"{unique}-s"))
+        wait_for(
+            "a full drift window in Prometheus",
+            lambda: _query(base, f"streamapp_drift_window_samples >= {WINDOW}"),
+            120,
+            everything,
+        )
+        wait_for("the drift rule evaluated", lambda: _alert_state(base), 30, everything)
+        assert _alert_state(base) == "inactive"
+        (psi,) = _query(base, 'max(streamapp_feature_drift{statistic="psi"})')
+        assert float(psi["value"][1]) < 0.25, psi
+
+        # Drifted traffic replaces the window: the alert fires, once for the model version.
+        drifted = _events(_shifted(WINDOW + 100, seed=202), f"{unique}-d")
+        produce_all(bootstrap, topic_settings.events, drifted)
+        seen: list[str] = []
+
+        def firing() -> bool:
+            state = _alert_state(base)
+            if not seen or seen[-1] != state:
+                seen.append(state)
+            return state == "firing"
+
+        wait_for("the drift alert to fire", firing, 120, everything)
+        assert seen[0] == "inactive", seen
+        alerts = [
+            a
+            for a in _get_json(f"{base}/api/v1/alerts")["data"]["alerts"]
+            if a["labels"]["alertname"] == DRIFT_ALERT and a["state"] == "firing"
+        ]
+        assert len(alerts) == 1, alerts
+        labels = alerts[0]["labels"]
+        assert (labels["model"], labels["version"], labels["severity"]) == (
+            AGRAWAL_MODEL,
+            "1",
+            "warning",
+        )
+        assert float(alerts[0]["value"]) > 0.25
+        assert "agrawal-clf v1" in alerts[0]["annotations"]["summary"]
+
+        # Every dashboard query returns data from the real workers (labels and names match),
+        # except the series this scenario never produces.
+        queries = [
+            (title, expr)
+            for title, expr in _dashboard_queries()
+            if not any(name in expr for name in NOT_IN_SCENARIO)
+        ]
+        assert len(queries) >= 25
+
+        def empty_panels() -> list[str]:
+            return [f"{t}: {e}" for t, e in queries if not _query(base, e)]
+
+        wait_for(
+            lambda: f"data in every dashboard panel; empty: {empty_panels()}",
+            lambda: not empty_panels(),
+            60,
+            everything,
+        )
+
+        # Both roles logged structured JSON lines only (faust must not swap the handler).
+        for proc in procs:
+            proc.stop()
+            lines = [line for line in proc.log.read_text().splitlines() if line.strip()]
+            assert len(lines) >= 2, proc.tail()
+            for line in lines:
+                assert line.startswith("{"), f"{proc.name} wrote a non-JSON log line: {line}"
+                record = json.loads(line)
+                assert {"ts", "level", "logger", "pid", "msg"} <= set(record), line
+    finally:
+        for proc in reversed(procs):  # workers before the broker (session fixture) goes
+            proc.stop()

@@ -1,0 +1,228 @@
+"""Monitor faults: SIGKILL during label joins; malformed, unknown, out-of-order, late labels.
+
+Both run real ``streamapp monitor`` processes (faust) on the suite's broker and
+read the outcome from ``/metrics`` and the joined-outcomes topic.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import pytest
+
+from streamapp.config import TopicSettings
+from tests.conftest import MODELS
+from tests.reliability.conftest import Record, Spawn, topic_env
+from tests.reliability.kafka_io import delivery_summary, produce_all, read_keys
+from tests.reliability.procs import Proc
+from tests.reliability.sizes import Sizes, current
+from tests.unit.monitoring.data import labels_for, predictions
+
+MODEL = (("model", "agrawal-clf"), ("version", "1"))
+
+# A `streamapp monitor` process intermittently never finishes faust table recovery
+# (/health/ready stays 503, `recovered: false`, for 120 s+; seen in about half of the
+# suite runs on 2026-11-24, never when the test runs alone). Until that bug in the
+# monitoring role is fixed these scenarios run in the FULL set only (docs/reliability.md).
+pytestmark = pytest.mark.skipif(
+    current().mode != "full",
+    reason="FULL set only: monitor readiness hang (see docs/reliability.md, known failures)",
+)
+
+
+def monitor_env(bootstrap: str, topics: TopicSettings, unique: str, **mon: str) -> dict[str, str]:
+    env = {
+        "STREAMAPP_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
+        "STREAMAPP_MODEL__REGISTRY": str(MODELS),
+        "STREAMAPP_LOG__FORMAT": "json",
+        "STREAMAPP_MONITORING__APP_ID": f"mon-{unique}",
+        "STREAMAPP_MONITORING__STARTUP_TIMEOUT_S": "25",  # watchdog: re-exec a stalled start
+        "STREAMAPP_MONITORING__EMBEDDED_PROFILE": "true",
+        "STREAMAPP_MONITORING__COUNT_WINDOW": "100000",
+        "STREAMAPP_MONITORING__EVAL_EVERY": "20",
+        "STREAMAPP_MONITORING__POLICY": json.dumps({"min_samples": 100000}),
+        **topic_env(topics),
+    }
+    env.update({f"STREAMAPP_MONITORING__{k.upper()}": v for k, v in mon.items()})
+    return env
+
+
+def _records(items: list[Any]) -> list[tuple[bytes, bytes]]:
+    return [(i.event_id.encode(), i.model_dump_json().encode()) for i in items]
+
+
+def wait_for(cond: Callable[[], bool], timeout: float, what: str, proc: Proc) -> float:
+    """Poll ``cond`` (a metric or topic condition); returns the seconds it took."""
+    tick = threading.Event()
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if cond():
+            return time.monotonic() - started
+        tick.wait(0.2)
+    raise AssertionError(f"timed out waiting for {what}:\n{proc.log_tail()}")
+
+
+def value(proc: Proc, name: str, labels: tuple[tuple[str, str], ...] = ()) -> float:
+    return proc.metrics().get((name, labels), 0.0)
+
+
+def test_monitor_sigkill_during_joins_recovers_exact_counts(
+    rbootstrap: str,
+    rtopics: TopicSettings,
+    unique: str,
+    spawn: Spawn,
+    sizes: Sizes,
+    record: Record,
+) -> None:
+    n = sizes.monitor_predictions
+    preds = predictions(n, seed=31, prefix=f"m{unique}")
+    labels = labels_for(preds, correct=0.8, seed=32)
+    env = monitor_env(rbootstrap, rtopics, unique)
+    mon = spawn("monitor", ["monitor"], env)
+    mon.wait_ready(120)
+    produce_all(rbootstrap, rtopics.prediction_log, _records(preds))
+    chunks = sizes.monitor_kills + 1
+    step = -(-n // chunks)
+    recoveries: list[float] = []
+    for c in range(chunks):
+        chunk = labels[c * step : (c + 1) * step]
+        # duplicates of the previous chunk ride along (at-least-once producers resend)
+        dup = labels[max(0, c * step - 20) : c * step]
+        produce_all(rbootstrap, rtopics.labels, _records(chunk + dup))
+        if c < chunks - 1:
+            killed = time.monotonic()
+            mon.kill()  # mid-chunk: some labels joined, some not, changelog partly written
+            mon = spawn("monitor", ["monitor"], env)
+            mon.wait_ready(120)
+            recoveries.append(time.monotonic() - killed)
+    produce_all(rbootstrap, rtopics.prediction_log, _records(preds[:25]))  # duplicate predictions
+    wait_for(
+        lambda: value(mon, "streamapp_outcomes_recorded", MODEL) == n, 180, f"{n} outcomes", mon
+    )
+    ids = {p.event_id for p in preds}
+    joined = read_keys(rbootstrap, rtopics.joined_outcomes, ids, timeout=60)
+    seen, lost, dups = delivery_summary(joined, ids)
+    truth = [
+        lab.label == p.predicted_label
+        for p, lab in zip(preds, labels, strict=True)
+        if p.variant.value == "primary" and not p.holdout
+    ]
+    accuracy = value(
+        mon,
+        "streamapp_model_metric",
+        (
+            ("holdout", "false"),
+            ("metric", "accuracy"),
+            ("model", "agrawal-clf"),
+            ("variant", "primary"),
+            ("version", "1"),
+            ("window", "count:100000"),
+        ),
+    )
+    recorded = value(mon, "streamapp_outcomes_recorded", MODEL)
+    record(
+        scenario="monitor SIGKILL during label joins",
+        load=f"{n} logged predictions + {n} labels (+ duplicates) in {chunks} chunks",
+        faults=f"{len(recoveries)} x SIGKILL right after a label chunk",
+        events_in=n,
+        predictions_out=f"{recorded:.0f} outcomes recorded, {sum(joined.values())} joined records",
+        lost=lost,
+        duplicated=dups,
+        recovery_s=f"kill->ready max {max(recoveries):.1f}" if recoveries else "",
+        accuracy=f"{accuracy:.4f} (truth {sum(truth) / len(truth):.4f})",
+    )
+    assert recorded == n
+    assert lost == 0 and seen == n
+    assert accuracy == sum(truth) / len(truth)
+    assert mon.alive()
+
+
+def test_bad_and_late_labels_are_counted_and_never_crash_the_monitor(
+    rbootstrap: str, rtopics: TopicSettings, unique: str, spawn: Spawn, record: Record
+) -> None:
+    ttl = 6.0
+    max_label = 1024
+    env = monitor_env(
+        rbootstrap, rtopics, unique, LABEL_TTL_S=str(ttl), MAX_LABEL_BYTES=str(max_label)
+    )
+    mon = spawn("monitor", ["monitor"], env)
+    mon.wait_ready(120)
+    early = predictions(120, seed=41, prefix=f"o{unique}")
+    late = predictions(80, seed=42, prefix=f"l{unique}")
+    good = labels_for(early, correct=0.9, seed=43)
+    valid = good[0].model_dump(mode="json")
+    malformed: list[bytes] = [
+        b"{not json",
+        b"\xff\xfe\x00",
+        b"[]",
+        b"null",
+        orjson.dumps({**valid, "label": {"nested": 1}}),
+        orjson.dumps({k: v for k, v in valid.items() if k != "event_id"}),
+        orjson.dumps({**valid, "label_time": "2026-01-01T00:00:00"}),  # no timezone
+        orjson.dumps({**valid, "extra": 1}),
+        orjson.dumps({**valid, "event_id": "x" * 300}),
+        orjson.dumps({**valid, "model_name": "y" * (max_label + 10)}),  # too large
+    ]
+    unknown = [orjson.dumps({**valid, "event_id": f"u{unique}-{i}"}) for i in range(40)]
+    # out of order: labels first, then their predictions
+    produce_all(rbootstrap, rtopics.labels, _records(good))
+    produce_all(
+        rbootstrap, rtopics.labels, [(f"bad-{i}".encode(), v) for i, v in enumerate(malformed)]
+    )
+    produce_all(
+        rbootstrap, rtopics.labels, [(f"u{unique}-{i}".encode(), v) for i, v in enumerate(unknown)]
+    )
+    produce_all(rbootstrap, rtopics.prediction_log, _records(early + late))
+    wait_for(
+        lambda: value(mon, "streamapp_outcomes_recorded", MODEL) == len(early), 120, "joins", mon
+    )
+    # let the held predictions and unknown labels pass their TTL; malformed "tick" labels
+    # drive expiry on every partition (expiry runs before each record is parsed)
+    ticks = 0
+
+    def expired() -> bool:
+        nonlocal ticks
+        batch = [(uuid.uuid4().hex.encode(), b"tick") for _ in range(16)]
+        produce_all(rbootstrap, rtopics.labels, batch)
+        ticks += len(batch)
+        return mon.metric_sum("streamapp_label_expired_total") >= len(late) and mon.metric_sum(
+            "streamapp_labels_unmatched_total"
+        ) >= len(unknown)
+
+    threading.Event().wait(ttl)  # the TTL must pass: this is the "very late" in very late labels
+    wait_for(expired, 90, "expiry of held predictions and unknown labels", mon)
+    late_labels = labels_for(late, correct=1.0, seed=44)
+    produce_all(rbootstrap, rtopics.labels, _records(late_labels))
+    wait_for(
+        lambda: mon.metric_sum("streamapp_labels_late_total") >= len(late), 60, "late labels", mon
+    )
+    counts = {
+        name: mon.metric_sum(name)
+        for name in (
+            "streamapp_labels_malformed_total",
+            "streamapp_labels_unmatched_total",
+            "streamapp_labels_late_total",
+            "streamapp_label_expired_total",
+        )
+    }
+    joins = mon.metric_sum("streamapp_label_joins_total")
+    record(
+        scenario="bad, unknown, out-of-order and very late labels",
+        load=f"{len(early)} out-of-order pairs, {len(late)} predictions labelled after the TTL",
+        faults=f"{len(malformed)} malformed + {ticks} junk labels, {len(unknown)} unknown ids",
+        events_in=len(good) + len(malformed) + ticks + len(unknown) + len(late_labels),
+        predictions_out=f"{joins:.0f} joins",
+        counted=", ".join(f"{k.removeprefix('streamapp_')}={v:.0f}" for k, v in counts.items()),
+    )
+    assert joins == len(early)
+    assert counts["streamapp_labels_malformed_total"] == len(malformed) + ticks
+    assert counts["streamapp_labels_unmatched_total"] == len(unknown)
+    assert counts["streamapp_label_expired_total"] == len(late)
+    assert counts["streamapp_labels_late_total"] == len(late)
+    assert mon.alive() and mon.get("/health/live")[0] == 200

@@ -1,0 +1,73 @@
+"""Scoring worker SIGKILLed at random points of a paced stream: nothing lost, duplicates counted."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from pathlib import Path
+
+from streamapp.config import TopicSettings
+from tests.reliability.conftest import Record, Spawn, scoring_env
+from tests.reliability.kafka_io import PacedProducer, delivery_summary, read_keys
+from tests.reliability.sizes import Sizes
+from tests.scoring_support import good_events
+
+
+def test_scoring_worker_sigkill_loses_nothing(
+    rbootstrap: str,
+    rtopics: TopicSettings,
+    registry_dir: Path,
+    unique: str,
+    spawn: Spawn,
+    sizes: Sizes,
+    record: Record,
+) -> None:
+    n = sizes.kill_events
+    records = good_events(n, prefix=f"k{unique}-")
+    ids = {k.decode() for k, _v in records}
+    env = scoring_env(rbootstrap, rtopics, registry_dir, f"g-{unique}")
+    worker = spawn("score", ["score"], env)
+    worker.wait_ready()
+
+    rng = random.Random(unique)
+    points = sorted(rng.randint(n // 10, n * 8 // 10) for _ in range(sizes.kills))
+    prod = PacedProducer(rbootstrap, rtopics.events, records, sizes.kill_rate)
+    started = time.monotonic()
+    prod.start()
+    recoveries: list[float] = []
+    tick = threading.Event()
+    for point in points:
+        while prod.acked < point and prod.is_alive():
+            tick.wait(0.05)  # poll the producer's acknowledged count
+        killed_at = time.monotonic()
+        worker.kill()
+        worker = spawn("score", ["score"], env)
+        worker.wait_ready()
+        recoveries.append(time.monotonic() - killed_at)
+    prod.join(600)
+    assert not prod.errors, prod.errors[:3]
+    assert prod.acked == n
+
+    preds = read_keys(rbootstrap, rtopics.predictions, ids, timeout=300)
+    drained = time.monotonic() - started
+    dead = read_keys(rbootstrap, rtopics.dead_letter, settle=0.5, timeout=10)
+    seen, lost, dups = delivery_summary(preds, ids)
+    assert worker.alive(), worker.log_tail()
+    assert worker.stop() == 0, worker.log_tail()
+    record(
+        scenario="scoring worker SIGKILL",
+        load=f"{n} events at {sizes.kill_rate:.0f}/s, 1 worker, 4 partitions",
+        faults=f"{len(points)} x SIGKILL at random offsets {points}",
+        events_in=n,
+        predictions_out=sum(preds[k] for k in ids),
+        dead_letters=sum(dead.values()),
+        lost=lost,
+        duplicated=dups,
+        recovery_s=f"kill->ready max {max(recoveries):.1f}, mean "
+        f"{sum(recoveries) / len(recoveries):.1f}",
+        total_s=round(drained, 1),
+    )
+    assert lost == 0, f"{lost} events without a prediction"
+    assert seen == n
+    assert not dead, f"good events dead-lettered: {dead.most_common(3)}"

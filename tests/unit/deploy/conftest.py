@@ -1,0 +1,94 @@
+"""Shared helpers for the deploy/ tests: repo paths, YAML loading, metric-name sets.
+
+Nothing here starts a process; promtool is run by the tests that need it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry
+
+import streamapp.metrics
+
+REPO = Path(__file__).resolve().parents[3]
+DEPLOY = REPO / "deploy"
+ALERTS = DEPLOY / "prometheus" / "alerts.yml"
+DASHBOARD = DEPLOY / "grafana" / "dashboards" / "streamapp.json"
+METRICS_DOC = REPO / "docs" / "metrics.md"
+OPERATIONS_DOC = REPO / "docs" / "operations.md"
+
+_METRIC_IN_EXPR = re.compile(r"\bstreamapp_[a-zA-Z0-9_]+\b")
+_SUFFIXES = {
+    "counter": ("_total",),
+    "histogram": ("_bucket", "_sum", "_count"),
+    "summary": ("_sum", "_count"),
+    "info": ("_info",),
+    "gauge": ("",),
+}
+
+
+def load_yaml_documents(path: Path) -> list[Any]:
+    """Every YAML document of ``path`` (``---`` separated), empty documents dropped."""
+    with path.open(encoding="utf-8") as handle:
+        return [doc for doc in yaml.safe_load_all(handle) if doc is not None]
+
+
+def metric_names_in(expr: str) -> set[str]:
+    """The ``streamapp_*`` metric names a PromQL expression refers to."""
+    return set(_METRIC_IN_EXPR.findall(expr))
+
+
+def documented_series() -> set[str]:
+    """Series names the metrics contract (docs/metrics.md) allows, with type suffixes expanded."""
+    names: set[str] = set()
+    row = re.compile(r"^\|\s*`(streamapp_[a-z0-9_]+)`\s*\|\s*([a-z]+)\s*\|", re.MULTILINE)
+    for name, kind in row.findall(METRICS_DOC.read_text(encoding="utf-8")):
+        names.add(name)
+        if kind in ("histogram", "summary"):
+            names.update(name + suffix for suffix in _SUFFIXES[kind])
+    return names
+
+
+def metric_classes() -> list[type]:
+    """Every metrics class in ``streamapp/metrics/*``: defined there and taking ``registry=``."""
+    found: list[type] = []
+    for info in pkgutil.iter_modules(streamapp.metrics.__path__):
+        module = importlib.import_module(f"streamapp.metrics.{info.name}")
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ != module.__name__:
+                continue
+            if "registry" in inspect.signature(cls).parameters:
+                found.append(cls)
+    return found
+
+
+def exported_series() -> set[str]:
+    """Series names streamapp exports: every metrics class on a fresh registry, suffixes added.
+
+    Labelled metrics have no samples until used, so names come from the metric
+    families and their types, not from samples.
+    """
+    names: set[str] = set()
+    for cls in metric_classes():
+        registry = CollectorRegistry()
+        cls(registry=registry)
+        for family in registry.collect():
+            names.update(family.name + suffix for suffix in _SUFFIXES.get(family.type, ("",)))
+    return names
+
+
+def promtool() -> str:
+    """Path of promtool, or skip (CI installs Debian's prometheus package, so it runs there)."""
+    path = shutil.which("promtool")
+    if path is None:
+        pytest.skip("promtool not installed (apt-get install prometheus)")
+    return path

@@ -1,0 +1,78 @@
+"""Synthetic logged predictions and labels for the demo models (shared by monitor tests)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from streamapp.features import FeatureEncoder
+from streamapp.registry.manifest import Manifest, NumericProfile, ReferenceProfile
+from streamapp.schemas import Label, LoggedPrediction, Variant
+from tests.conftest import MODELS
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def reference_rows(model: str = "agrawal-clf", version: str = "1") -> list[dict[str, object]]:
+    """The committed reference rows of a demo model, decoded to feature dicts."""
+    path = MODELS / model / version
+    manifest = Manifest.load(path)
+    encoder = FeatureEncoder(manifest.features)
+    return [encoder.decode(row) for row in np.load(path / "reference.npy")]
+
+
+def predictions(
+    n: int,
+    seed: int = 0,
+    prefix: str = "e",
+    shift: dict[str, float] | None = None,
+    model: str = "agrawal-clf",
+) -> list[LoggedPrediction]:
+    """``n`` logged predictions on reference rows (numeric features optionally scaled)."""
+    rng = np.random.default_rng(seed)
+    rows = reference_rows(model)
+    profile = ReferenceProfile.load(MODELS / model / "1")
+    assert isinstance(profile.prediction, NumericProfile)
+    grid, quantiles = np.linspace(0, 1, 101), profile.prediction.quantiles
+    out = []
+    for i in range(n):
+        features = dict(rows[(i * 7 + seed) % len(rows)])
+        for name, factor in (shift or {}).items():
+            features[name] = float(features[name]) * factor  # type: ignore[arg-type]
+        t = START + timedelta(seconds=i)
+        if model == "agrawal-clf":
+            p1 = float(np.interp(rng.uniform(), grid, quantiles))  # reference score distribution
+            extra: dict[str, object] = {"scores": [1 - p1, p1], "predicted_label": int(p1 > 0.5)}
+        else:
+            extra = {"predicted_value": float(np.interp(rng.uniform(), grid, quantiles))}
+        out.append(
+            LoggedPrediction(
+                event_id=f"{prefix}-{i}",
+                model_name=model,
+                model_version="1",
+                variant=Variant.PRIMARY if i % 5 else Variant.CANARY,
+                holdout=i % 10 == 3,
+                event_time=t,
+                scored_time=t + timedelta(milliseconds=5),
+                features=features,  # type: ignore[arg-type]
+                **extra,  # type: ignore[arg-type]
+            )
+        )
+    return out
+
+
+def labels_for(preds: list[LoggedPrediction], correct: float, seed: int = 1) -> list[Label]:
+    """Labels agreeing with the prediction with probability ``correct`` (classification)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for p in preds:
+        if p.predicted_value is not None:
+            value: int | float = p.predicted_value + float(rng.normal(0, 1))
+        else:
+            assert isinstance(p.predicted_label, int)
+            value = p.predicted_label if rng.uniform() < correct else 1 - p.predicted_label
+        out.append(
+            Label(event_id=p.event_id, label=value, label_time=p.event_time + timedelta(minutes=1))
+        )
+    return out

@@ -1,0 +1,77 @@
+"""The retraining run on real data against the committed serving version (no broker)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from streamapp.registry.registry import ModelRegistry
+from streamapp.retrain.job import retrain
+from streamapp.retrain.settings import RetrainSettings
+from streamapp.runtime.loader import load_model
+from streamapp.schemas import RetrainReason, RetrainRequest
+from tests.unit.retrain.outcomes import make_outcomes
+
+REQUEST = RetrainRequest(
+    model_name="agrawal-clf",
+    model_version="1",
+    reason=RetrainReason.ACCURACY_DROP,
+    metric="accuracy",
+    observed=0.5,
+    threshold=0.95,
+    window="count:500",
+    idempotency_key="agrawal-clf/1/incident-1",
+    requested_at=datetime(2026, 1, 1, tzinfo=UTC),
+)
+SETTINGS = RetrainSettings(min_samples=100, min_eval_samples=50, epochs=30)
+
+
+def test_drifted_data_yields_a_better_promoted_version(model_registry_dir: Path) -> None:
+    registry = ModelRegistry(model_registry_dir)
+    serving = registry.resolve("agrawal-clf")
+    epochs: list[int] = []
+    result = retrain(
+        registry,
+        serving,
+        REQUEST,
+        make_outcomes(1200, drifted=True),
+        SETTINGS,
+        progress=lambda done, total: epochs.append(done),
+    )
+    assert result.decision.promote, result.decision.reason
+    assert result.version == "2" and result.promoted_to == "production"
+    assert registry.pointer("agrawal-clf") == "2"
+    assert result.evaluation.candidate > result.evaluation.serving + 0.2
+    assert epochs == list(range(1, 31))
+    new = registry.get("agrawal-clf", "2")
+    assert new.manifest.training["parent_version"] == "1"
+    assert new.manifest.features == serving.manifest.features
+    load_model(new, "onnx", "cpu")  # the scorer can load it
+
+
+def test_no_promotion_when_the_serving_version_is_as_good(model_registry_dir: Path) -> None:
+    registry = ModelRegistry(model_registry_dir)
+    serving = registry.resolve("agrawal-clf")
+    result = retrain(registry, serving, REQUEST, make_outcomes(600, drifted=False), SETTINGS)
+    assert not result.decision.promote
+    assert result.promoted_to is None
+    assert registry.pointer("agrawal-clf") == "1"
+    assert (
+        registry.get("agrawal-clf", result.version or "").manifest.training["decision"]
+        == "rejected"
+    )
+
+
+def test_canary_mode_moves_only_the_candidate_pointer(model_registry_dir: Path) -> None:
+    registry = ModelRegistry(model_registry_dir)
+    settings = SETTINGS.model_copy(update={"promote_to": "candidate"})
+    result = retrain(
+        registry,
+        registry.resolve("agrawal-clf"),
+        REQUEST,
+        make_outcomes(800, drifted=True),
+        settings,
+    )
+    assert result.promoted_to == "candidate"
+    assert registry.pointer("agrawal-clf", "candidate") == result.version
+    assert registry.pointer("agrawal-clf") == "1"

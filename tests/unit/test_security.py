@@ -1,0 +1,138 @@
+"""Security properties that need no broker: safe model loading, loopback defaults, credentials
+rendering for librdkafka and faust."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from streamapp.config import HttpSettings, KafkaSettings, Settings
+from streamapp.registry.registry import ModelRegistry
+from streamapp.runtime.base import ModelLoadError
+from streamapp.runtime.loader import load_model
+from tests.reliability import models as m
+
+PACKAGE = Path(__file__).resolve().parents[2] / "streamapp"
+SECRET = "s3cr3t-Pa55w0rd-for-tests"
+
+
+def test_a_pickled_pt_artifact_is_rejected_without_unpickling(model_registry_dir: Path) -> None:
+    version_dir, marker = m.make_pickled_pt(model_registry_dir, "7")
+    version = ModelRegistry(model_registry_dir).get(m.NAME, "7")
+    with pytest.raises(ModelLoadError, match="TorchScript"):
+        load_model(version, "torch", "cpu")
+    assert not marker.exists(), "loading the artifact executed a pickle"
+    assert version_dir.joinpath("model.pt").read_bytes().startswith(b"\x80")  # really a pickle
+
+
+def test_checksum_is_verified_before_the_artifact_is_opened(model_registry_dir: Path) -> None:
+    version_dir, marker = m.make_pickled_pt(model_registry_dir, "8")
+    m.only_artifact(version_dir, "torchscript", recompute=False)
+    (version_dir / "model.pt").write_bytes((version_dir / "model.pt").read_bytes() + b" ")
+    version = ModelRegistry(model_registry_dir).get(m.NAME, "8")
+    with pytest.raises(ModelLoadError, match="checksum mismatch"):
+        load_model(version, "torch", "cpu")
+    assert not marker.exists()
+
+
+def test_a_tampered_onnx_artifact_is_rejected(model_registry_dir: Path) -> None:
+    m.tamper(m.copy_version(model_registry_dir, "9"))
+    version = ModelRegistry(model_registry_dir).get(m.NAME, "9")
+    with pytest.raises(ModelLoadError, match="checksum mismatch"):
+        load_model(version, "onnx", "cpu")
+
+
+def _calls(tree: ast.AST) -> list[tuple[str, ast.Call]]:
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            out.append((ast.unparse(node.func), node))
+    return out
+
+
+def test_the_package_has_no_unpickling_loader() -> None:
+    """No pickle/joblib/dill/torch.load without weights_only, no np.load with pickles."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                names = [a.name for a in node.names]
+                module = getattr(node, "module", None) or ""
+                if {"pickle", "dill", "joblib", "cloudpickle", "shelve"} & {module, *names}:
+                    offenders.append(f"{path.name}: imports {module or names}")
+        for name, call in _calls(tree):
+            kwargs = {k.arg: ast.unparse(k.value) for k in call.keywords}
+            if name == "torch.load" and kwargs.get("weights_only") != "True":
+                offenders.append(f"{path.name}: torch.load without weights_only=True")
+            if name in ("np.load", "numpy.load") and kwargs.get("allow_pickle") != "False":
+                offenders.append(f"{path.name}: np.load without allow_pickle=False")
+    assert not offenders, offenders
+
+
+def test_network_listeners_default_to_loopback() -> None:
+    settings = Settings()
+    assert HttpSettings().host == "127.0.0.1"
+    assert settings.broker.host == "127.0.0.1"
+    assert settings.monitoring.web_port is None  # faust's own web server is off by default
+
+
+def test_sasl_and_tls_settings_render_to_librdkafka() -> None:
+    kafka = KafkaSettings(
+        bootstrap_servers="kafka-1:9093",
+        security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_username="scorer",
+        sasl_password=SECRET,
+        ssl_ca_location=Path("/etc/ca.pem"),
+        ssl_key_password="key-" + SECRET,
+    )
+    conf = kafka.librdkafka()
+    assert conf["security.protocol"] == "SASL_SSL"
+    assert conf["sasl.mechanism"] == "SCRAM-SHA-512"
+    assert conf["sasl.username"] == "scorer" and conf["sasl.password"] == SECRET
+    assert conf["ssl.ca.location"] == "/etc/ca.pem"
+    assert conf["ssl.key.password"] == "key-" + SECRET
+    assert conf["ssl.endpoint.identification.algorithm"] == "https"
+    assert SECRET not in repr(kafka) and SECRET not in str(kafka.model_dump())
+
+
+def test_faust_app_receives_sasl_and_tls_settings() -> None:
+    from streamapp.monitoring.app import build_app
+
+    settings = Settings(
+        kafka=KafkaSettings(
+            bootstrap_servers="kafka-1:9093",
+            security_protocol="SASL_SSL",
+            sasl_mechanism="PLAIN",
+            sasl_username="monitor",
+            sasl_password=SECRET,
+        )
+    )
+    app = build_app(settings, "kafka-1:9093", CollectorRegistry()).app
+    creds = app.conf.broker_credentials
+    assert creds is not None, "faust app has no broker credentials"
+    assert getattr(creds, "username", None) == "monitor"
+    assert getattr(creds, "password", None) == SECRET
+
+
+def test_faust_app_verifies_tls_with_the_configured_ca(tmp_path: Path) -> None:
+    import ssl
+
+    from streamapp.monitoring.app import build_app
+    from tests.reliability.tls_proxy import self_signed
+
+    cert, _key = self_signed(tmp_path)
+    settings = Settings(
+        kafka=KafkaSettings(
+            bootstrap_servers="kafka-1:9093", security_protocol="SSL", ssl_ca_location=cert
+        )
+    )
+    creds = build_app(settings, "kafka-1:9093", CollectorRegistry()).app.conf.broker_credentials
+    context = getattr(creds, "context", None)
+    assert isinstance(context, ssl.SSLContext)
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert context.get_ca_certs(), "the configured CA is not loaded"
