@@ -36,6 +36,29 @@ def selected(event_id: str, salt: str, rate: float) -> bool:
     return unit_interval(event_id, salt) < rate
 
 
+def select_many(event_ids: list[str], salt: str, rate: float) -> list[bool]:
+    """``[selected(e, salt, rate) for e in event_ids]`` for a batch, without per-call overhead.
+
+    Same BLAKE2b digest and threshold as :func:`selected`; the personalisation
+    is derived once per batch (the scoring hot path calls this per micro-batch).
+
+    >>> ids = [f"e{i}" for i in range(100)]
+    >>> select_many(ids, "log", 0.3) == [selected(e, "log", 0.3) for e in ids]
+    True
+    """
+    if rate <= 0.0:
+        return [False] * len(event_ids)
+    if rate >= 1.0:
+        return [True] * len(event_ids)
+    person = _person(salt)
+    threshold = rate * _SCALE
+    blake, from_bytes = hashlib.blake2b, int.from_bytes
+    return [
+        from_bytes(blake(e.encode(), digest_size=8, person=person).digest(), "big") < threshold
+        for e in event_ids
+    ]
+
+
 def _person(salt: str) -> bytes:
     """BLAKE2b personalisation (at most 16 bytes) derived from a salt string."""
     raw = salt.encode("utf-8")

@@ -59,7 +59,7 @@ def test_sampling_is_identical_in_another_process() -> None:
 
 
 def test_select_many_equals_the_reference_sampler() -> None:
-    from streamapp.scoring.router import select_many
+    from streamapp.sampling import select_many
 
     ids = [f"evt-{i}" for i in range(2000)] + ["", "ünïcode", "x" * 256]
     for salt in ("prediction-log", "holdout", "canary", "a-salt-longer-than-16-bytes"):
