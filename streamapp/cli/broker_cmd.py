@@ -1,46 +1,118 @@
-"""``streamapp broker`` and ``streamapp topics``: the embedded broker and topic admin."""
+"""``streamapp broker`` and ``streamapp topics``: a local broker and topic admin."""
 
 from __future__ import annotations
 
 import signal
 import threading
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from streamapp.cli.app import app, fail, settings
-from streamapp.kafka.embedded import BrokerError, EmbeddedBroker, kafka_bootstrap
+from streamapp.config import Settings
+from streamapp.kafka.embedded import (
+    ApacheKafka,
+    BrokerError,
+    ManagedBroker,
+    embedded_broker,
+    kafka_bootstrap,
+)
 from streamapp.kafka.topics import TopicError, ensure_topics
 
 topics_app = typer.Typer(help="Manage the configured topics.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 
 
+def _scram_users(values: list[str]) -> dict[str, str]:
+    users = {}
+    for value in values:
+        name, sep, password = value.partition(":")
+        if not sep or not name or not password:
+            raise fail(f"--scram-user {value!r}: expected NAME:PASSWORD", 2)
+        users[name] = password
+    return users
+
+
+def _start(
+    cfg: Settings, kind: str | None, nodes: int, ssl: bool, users: dict[str, str]
+) -> ManagedBroker:
+    chosen = cfg.broker if kind is None else cfg.broker.model_copy(update={"kind": kind})
+    if nodes == 1 and not ssl and not users:
+        return embedded_broker(chosen)
+    if chosen.kind == "tansu":
+        raise fail("--nodes, --ssl and --scram-user need Apache Kafka (--kind kafka)", 2)
+    return ApacheKafka(chosen, nodes=nodes, ssl=ssl, scram_users=users)
+
+
+def _describe(running: ManagedBroker) -> list[tuple[str, str]]:
+    lines = [("kind", running.kind), ("PLAINTEXT", running.bootstrap_servers)]
+    if isinstance(running, ApacheKafka):
+        if running.ssl:
+            lines.append(("SSL", running.ssl_bootstrap_servers))
+        if running.scram_users:
+            lines.append(("SASL_SSL (SCRAM-SHA-512)", running.sasl_ssl_bootstrap_servers))
+        if running.tls is not None:
+            lines.append(("CA certificate", str(running.tls.ca_cert)))
+        lines.append(("data", str(running.root)))
+    return lines
+
+
 @app.command()
 def broker(
     ctx: typer.Context,
     port: Annotated[int | None, typer.Option(help="Port (default: broker.port, 0 = free).")] = None,
+    kind: Annotated[
+        str | None,
+        typer.Option(help="kafka, tansu or auto (default: broker.kind).", show_default=False),
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Apache Kafka log dir kept across restarts (default: a temp dir)."),
+    ] = None,
+    nodes: Annotated[int, typer.Option(min=1, max=9, help="Apache Kafka nodes (3: RF 3).")] = 1,
+    ssl: Annotated[bool, typer.Option(help="Add an SSL listener (generated CA).")] = False,
+    scram_user: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME:PASSWORD of a SCRAM-SHA-512 user on a SASL_SSL listener."),
+    ] = None,
     create_topics: Annotated[bool, typer.Option(help="Create the configured topics.")] = True,
 ) -> None:
-    """Run the embedded broker on 127.0.0.1 until SIGINT/SIGTERM; prints its bootstrap address."""
+    """Run a local broker on 127.0.0.1 until SIGINT/SIGTERM; prints its bootstrap address.
+
+    Apache Kafka (KRaft) when installed (scripts/install-kafka.sh), else Tansu; see
+    broker.kind. The first line on stdout is the PLAINTEXT bootstrap address.
+    """
     cfg = settings(ctx)
-    broker_settings = cfg.broker if port is None else cfg.broker.model_copy(update={"port": port})
+    updates: dict[str, object] = {}
+    if port is not None:
+        updates["port"] = port
+    if data is not None:
+        updates["data_dir"] = data
+    if kind is not None and kind not in ("kafka", "tansu", "auto"):
+        raise fail(f"--kind {kind!r}: expected kafka, tansu or auto", 2)
+    cfg = cfg.model_copy(update={"broker": cfg.broker.model_copy(update=updates)})
+    users = _scram_users(scram_user or [])
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        with EmbeddedBroker(broker_settings) as running:
+        with _start(cfg, kind, nodes, ssl, users) as running:
             if create_topics:
                 ensure_topics(
-                    cfg.kafka.librdkafka(running.bootstrap_servers), cfg.topics.all_topics()
+                    cfg.kafka.librdkafka(running.bootstrap_servers),
+                    cfg.topics.all_topics(),
+                    cfg.topics.replication_factor,
                 )
             typer.echo(running.bootstrap_servers, color=False)
+            for name, value in _describe(running):
+                typer.echo(f"{name}: {value}", err=True)
             typer.echo(
                 f"export STREAMAPP_KAFKA__BOOTSTRAP_SERVERS={running.bootstrap_servers}", err=True
             )
             while not stop.wait(0.5):
-                if running.process is None or running.process.poll() is not None:
-                    raise fail("embedded broker exited unexpectedly")
+                if not running.alive():
+                    raise fail(f"{running.kind} broker exited unexpectedly")
     except (BrokerError, TopicError) as exc:
         raise fail(str(exc)) from None
 

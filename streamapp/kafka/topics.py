@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,13 +46,34 @@ def ensure_topics(
             except KafkaException as exc:
                 if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                     raise TopicError(f"cannot create topic {name}: {exc}") from exc
-    metadata = admin.list_topics(timeout=timeout).topics
+    metadata = _wait_visible(admin, topics, timeout)
     statuses = []
     for name, parts in topics.items():
-        if name not in metadata:
-            raise TopicError(f"topic {name} missing after creation")
         actual = len(metadata[name].partitions)
         if actual != parts:
             raise TopicError(f"topic {name} has {actual} partitions, configured {parts}")
         statuses.append(TopicStatus(name, actual, name in created))
     return statuses
+
+
+def _wait_visible(admin: AdminClient, topics: dict[str, int], timeout: float) -> dict[str, Any]:
+    """Metadata once every topic is listed with a leader per partition.
+
+    CreateTopics answers when the controller has the topic; brokers learn of it a
+    moment later. Raises :class:`TopicError` naming the topics still missing.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        metadata: dict[str, Any] = admin.list_topics(timeout=timeout).topics
+        pending = [
+            name
+            for name in topics
+            if name not in metadata
+            or metadata[name].error is not None
+            or any(p.leader < 0 for p in metadata[name].partitions.values())
+        ]
+        if not pending:
+            return metadata
+        if time.monotonic() > deadline:
+            raise TopicError(f"topics {pending} not visible with leaders {timeout}s after creation")
+        time.sleep(0.05)

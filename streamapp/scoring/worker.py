@@ -370,22 +370,19 @@ def run_worker(
 ) -> int:
     """Run a scoring worker until ``stop_event`` is set (or SIGTERM/SIGINT); returns the exit code.
 
-    Uses ``kafka.bootstrap_servers`` when set; otherwise starts an embedded
-    broker (and creates the configured topics) for the lifetime of the worker.
+    Uses ``kafka.bootstrap_servers`` when set; otherwise starts a local broker
+    (and creates the configured topics) for the lifetime of the worker.
     """
-    from streamapp.kafka.embedded import EmbeddedBroker
+    from streamapp.kafka.embedded import kafka_bootstrap
     from streamapp.kafka.topics import ensure_topics
 
     stop = stop_event or threading.Event()
     if install_signals:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
-    if settings.kafka.bootstrap_servers:
-        servers = settings.kafka.bootstrap_servers
-        return ScoringWorker(settings, servers, factory, registry, stop).run()
-    with EmbeddedBroker(settings.broker) as broker:
-        servers = broker.bootstrap_servers
-        ensure_topics(settings.kafka.librdkafka(servers), settings.topics.all_topics())
-        log.info("embedded broker at %s (export STREAMAPP_KAFKA__BOOTSTRAP_SERVERS=%s)",
-                 servers, servers)
+    with kafka_bootstrap(settings) as servers:
+        if not settings.kafka.bootstrap_servers:
+            ensure_topics(settings.kafka.librdkafka(servers), settings.topics.all_topics())
+            log.info("local broker at %s (export STREAMAPP_KAFKA__BOOTSTRAP_SERVERS=%s)",
+                     servers, servers)
         return ScoringWorker(settings, servers, factory, registry, stop).run()

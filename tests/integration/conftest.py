@@ -1,57 +1,30 @@
-"""Integration fixtures: one embedded broker per session, unique topics per test.
+"""Integration fixtures: unique topics per test on the session's Apache Kafka broker.
 
-The broker starts only when a test asks for it and is probed with a real
-metadata request before use. Tests never wait on sleeps or end offsets (see
-BROKER_NOTES: ListOffsets is wrong on this broker); they wait on message counts.
+The broker (tests/conftest.py) starts only when a test asks for it and is probed
+with a real metadata request before use. Tests wait on message counts, never on
+sleeps.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, Producer
 
 from streamapp.config import Settings, TopicSettings
-from streamapp.kafka.embedded import EmbeddedBroker
 from streamapp.kafka.topics import ensure_topics
+from tests.kafka_support import make_topics
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="session")
-def broker() -> Iterator[EmbeddedBroker]:
-    """The session's embedded Tansu broker on 127.0.0.1 (free port)."""
-    with EmbeddedBroker() as running:
-        yield running
-
-
-@pytest.fixture(scope="session")
-def bootstrap(broker: EmbeddedBroker) -> str:
-    return broker.bootstrap_servers
-
-
-@pytest.fixture
-def unique() -> str:
-    """A short unique suffix for topic and group names of one test."""
-    return uuid.uuid4().hex[:10]
 
 
 @pytest.fixture
 def topic_settings(bootstrap: str, unique: str) -> TopicSettings:
     """A full, freshly created set of topics private to this test."""
-    topics = TopicSettings(
-        events=f"t-{unique}.events",
-        predictions=f"t-{unique}.predictions",
-        prediction_log=f"t-{unique}.prediction-log",
-        labels=f"t-{unique}.labels",
-        dead_letter=f"t-{unique}.dead-letter",
-        retrain_requests=f"t-{unique}.retrain-requests",
-        monitoring_summaries=f"t-{unique}.summaries",
-        joined_outcomes=f"t-{unique}.joined",
-    )
+    topics = make_topics("t", unique)
     ensure_topics({"bootstrap.servers": bootstrap}, topics.all_topics())
     return topics
 
@@ -127,28 +100,11 @@ def consume_n(
 
 
 @pytest.fixture(scope="session")
-def kcat_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """Environment for running Debian's ``kcat`` against the embedded broker.
-
-    Debian's librdkafka 2.0.2 misparses Tansu's ApiVersions v3 response ("Read
-    underflow"), so kcat is pointed at the newer librdkafka bundled in the
-    confluent-kafka wheel via LD_LIBRARY_PATH. kcat itself is unchanged.
-    """
-    import glob
+def kcat_env() -> dict[str, str]:
+    """Environment for Debian's ``kcat`` (its own librdkafka 2.0.2) against Apache Kafka."""
     import os
     import shutil
 
-    import confluent_kafka
-
     if shutil.which("kcat") is None:
         pytest.fail("kcat is not installed (scripts/bootstrap.sh installs it)")
-    libs_dir = os.path.join(
-        os.path.dirname(os.path.dirname(confluent_kafka.__file__)), "confluent_kafka.libs"
-    )
-    bundled = glob.glob(os.path.join(libs_dir, "librdkafka*.so*"))
-    env = dict(os.environ)
-    if bundled:
-        shim = tmp_path_factory.mktemp("rdkafka")
-        (shim / "librdkafka.so.1").symlink_to(bundled[0])
-        env["LD_LIBRARY_PATH"] = os.pathsep.join([str(shim), libs_dir])
-    return env
+    return dict(os.environ)

@@ -1,4 +1,4 @@
-"""The embedded broker, topic creation and the CLI against the real Tansu binary."""
+"""Apache Kafka (the reference broker), topic creation and the CLI, against real processes."""
 
 from __future__ import annotations
 
@@ -13,7 +13,13 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from streamapp.config import BrokerSettings, Settings, TopicSettings
-from streamapp.kafka.embedded import BrokerError, EmbeddedBroker, kafka_bootstrap
+from streamapp.kafka.embedded import (
+    ApacheKafka,
+    BrokerError,
+    TansuBroker,
+    embedded_broker,
+    kafka_bootstrap,
+)
 from streamapp.kafka.topics import TopicError, ensure_topics
 from tests.integration.conftest import consume_n, produce_all
 
@@ -45,22 +51,29 @@ def test_partition_mismatch_is_reported(bootstrap: str, unique: str) -> None:
         ensure_topics({"bootstrap.servers": bootstrap}, {f"pm-{unique}": 3})
 
 
-def test_kcat_lists_created_topics(
+def test_debian_kcat_lists_produces_and_consumes(
     bootstrap: str, topic_settings: TopicSettings, kcat_env: dict[str, str]
 ) -> None:
-    """A real third-party client (kcat) sees every configured topic and partition count."""
-    out = subprocess.run(
+    """Debian's kcat (its own librdkafka 2.0.2, no shim) works against Apache Kafka 4."""
+    listed_out = subprocess.run(
         ["kcat", "-b", bootstrap, "-L", "-J", "-m", "10"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-        env=kcat_env,
-    )
-
-    listed = {t["topic"]: len(t["partitions"]) for t in json.loads(out.stdout)["topics"]}
+        capture_output=True, text=True, timeout=30, check=True, env=kcat_env,
+    )  # fmt: skip
+    listed = {t["topic"]: len(t["partitions"]) for t in json.loads(listed_out.stdout)["topics"]}
     for name, parts in topic_settings.all_topics().items():
         assert listed.get(name) == parts
+    topic = topic_settings.labels
+    subprocess.run(
+        ["kcat", "-b", bootstrap, "-P", "-t", topic, "-K", ":"],
+        input="e-1:one\ne-2:two\n", text=True, timeout=30, check=True, env=kcat_env,
+    )  # fmt: skip
+    got = consume_n(bootstrap, topic, 2, timeout=30)
+    assert sorted((m.key(), m.value()) for m in got) == [(b"e-1", b"one"), (b"e-2", b"two")]
+    read = subprocess.run(
+        ["kcat", "-b", bootstrap, "-C", "-t", topic, "-o", "beginning", "-e", "-f", "%k=%s\\n"],
+        capture_output=True, text=True, timeout=30, check=True, env=kcat_env,
+    )  # fmt: skip
+    assert sorted(read.stdout.split()) == ["e-1=one", "e-2=two"]
 
 
 def test_configured_cluster_never_starts_a_broker(bootstrap: str) -> None:
@@ -69,28 +82,46 @@ def test_configured_cluster_never_starts_a_broker(bootstrap: str) -> None:
         assert servers == bootstrap
 
 
-def test_missing_binary_names_the_setting(tmp_path: Path) -> None:
-    with pytest.raises(BrokerError, match="STREAMAPP_BROKER__BINARY"):
-        EmbeddedBroker(BrokerSettings(binary=tmp_path / "nope"))
+def test_auto_prefers_apache_kafka_and_falls_back_to_tansu(tmp_path: Path) -> None:
+    assert isinstance(embedded_broker(BrokerSettings()), ApacheKafka)
+    no_kafka = BrokerSettings(kafka_libs=tmp_path)
+    assert isinstance(embedded_broker(no_kafka), TansuBroker)
+    with pytest.raises(BrokerError, match="STREAMAPP_BROKER__KAFKA_LIBS"):
+        embedded_broker(no_kafka.model_copy(update={"kind": "kafka"}))
 
 
-def test_cli_broker_prints_address_and_stops_on_sigterm(tmp_path: Path) -> None:
+def test_persistent_data_dir_survives_a_restart(tmp_path: Path, unique: str) -> None:
+    """With ``data_dir`` the log, committed offsets and the address survive a restart."""
+    settings = BrokerSettings(data_dir=tmp_path / "kafka")
+    topic = f"durable-{unique}"
+    with ApacheKafka(settings) as first:
+        address = first.bootstrap_servers
+        ensure_topics(first.client_conf(), {topic: 2})
+        produce_all(address, topic, [(f"k{i}".encode(), b"v") for i in range(100)])
+    with ApacheKafka(settings) as second:
+        assert second.bootstrap_servers == address
+        assert len(consume_n(address, topic, 100, timeout=30)) == 100
+
+
+def _cli(*args: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMAPP_")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamapp", "broker"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
+    return subprocess.Popen(
+        [sys.executable, "-m", "streamapp", "broker", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["kafka", "tansu"])
+def test_cli_broker_prints_address_and_stops_on_sigterm(kind: str) -> None:
+    proc = _cli("--kind", kind)
     try:
         assert proc.stdout is not None
         address = proc.stdout.readline().strip()
-        assert address.startswith("127.0.0.1:")
+        assert address.startswith("127.0.0.1:"), proc.stderr.read() if proc.stderr else ""
         meta = AdminClient({"bootstrap.servers": address}).list_topics(timeout=10).topics
         assert Settings().topics.events in meta
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=20) == 0
+        assert proc.wait(timeout=60) == 0
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -101,20 +132,9 @@ def test_cli_topics_create_against_configured_cluster(bootstrap: str, unique: st
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMAPP_")}
     env["STREAMAPP_KAFKA__BOOTSTRAP_SERVERS"] = bootstrap
     env["STREAMAPP_TOPICS__EVENTS"] = f"cli-{unique}.events"
-    out = subprocess.run(
-        [sys.executable, "-m", "streamapp", "topics", "create"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    cmd = [sys.executable, "-m", "streamapp", "topics", "create"]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 0, out.stderr
     assert f"created cli-{unique}.events partitions=4" in out.stdout
-    again = subprocess.run(
-        [sys.executable, "-m", "streamapp", "topics", "create"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
     assert f"exists  cli-{unique}.events partitions=4" in again.stdout

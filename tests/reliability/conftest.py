@@ -1,4 +1,4 @@
-"""Reliability fixtures: a session broker, per-test topics, spawned streamapp processes.
+"""Reliability fixtures: per-test topics on the session's Apache Kafka, spawned processes.
 
 Every process a test spawns is stopped in the fixture's teardown (SIGTERM,
 then SIGKILL), whatever the test's outcome. Scenario figures recorded with the
@@ -13,7 +13,6 @@ import json
 import os
 import platform
 import shutil
-import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,8 +22,8 @@ import psutil
 import pytest
 
 from streamapp.config import TopicSettings
-from streamapp.kafka.embedded import EmbeddedBroker
 from streamapp.kafka.topics import ensure_topics
+from tests.kafka_support import make_topics as shared_topics
 from tests.reliability.procs import Proc
 from tests.reliability.sizes import Sizes, current
 
@@ -57,41 +56,15 @@ def sizes() -> Sizes:
     return current()
 
 
-@pytest.fixture(scope="session")
-def rbroker() -> Iterator[EmbeddedBroker]:
-    """The reliability suite's own embedded broker (memory-only; freed when the session ends)."""
-    with EmbeddedBroker() as running:
-        yield running
-
-
-@pytest.fixture(scope="session")
-def rbootstrap(rbroker: EmbeddedBroker) -> str:
-    return rbroker.bootstrap_servers
-
-
 def make_topics(unique: str) -> TopicSettings:
-    return TopicSettings(
-        events=f"r-{unique}.events",
-        predictions=f"r-{unique}.predictions",
-        prediction_log=f"r-{unique}.prediction-log",
-        labels=f"r-{unique}.labels",
-        dead_letter=f"r-{unique}.dead-letter",
-        retrain_requests=f"r-{unique}.retrain-requests",
-        monitoring_summaries=f"r-{unique}.summaries",
-        joined_outcomes=f"r-{unique}.joined",
-    )
+    return shared_topics("r", unique)
 
 
 @pytest.fixture
-def unique() -> str:
-    return uuid.uuid4().hex[:10]
-
-
-@pytest.fixture
-def rtopics(rbootstrap: str, unique: str) -> TopicSettings:
+def rtopics(bootstrap: str, unique: str) -> TopicSettings:
     """A full set of freshly created topics private to this test."""
     topics = make_topics(unique)
-    ensure_topics({"bootstrap.servers": rbootstrap}, topics.all_topics())
+    ensure_topics({"bootstrap.servers": bootstrap}, topics.all_topics())
     return topics
 
 

@@ -19,7 +19,7 @@ from tests.scoring_support import good_events
 
 
 def test_bad_input_goes_to_dead_letters_with_the_right_reason(
-    rbootstrap: str,
+    bootstrap: str,
     rtopics: TopicSettings,
     registry_dir: Path,
     unique: str,
@@ -41,15 +41,15 @@ def test_bad_input_goes_to_dead_letters_with_the_right_reason(
     rng.shuffle(stream)
 
     worker = spawn(
-        "score", ["score"], scoring_env(rbootstrap, rtopics, registry_dir, f"g-{unique}")
+        "score", ["score"], scoring_env(bootstrap, rtopics, registry_dir, f"g-{unique}")
     )
     worker.wait_ready()
     started = time.monotonic()
-    produce_all(rbootstrap, rtopics.events, stream)
+    produce_all(bootstrap, rtopics.events, stream)
 
     good_ids = {k.decode() for k, _v in good}
-    preds = read_keys(rbootstrap, rtopics.predictions, good_ids, timeout=180)
-    dlq = read_values(rbootstrap, rtopics.dead_letter, len(bad), timeout=120)
+    preds = read_keys(bootstrap, rtopics.predictions, good_ids, timeout=180)
+    dlq = read_values(bootstrap, rtopics.dead_letter, len(bad), timeout=120)
     elapsed = time.monotonic() - started
 
     got: dict[str, str] = {}

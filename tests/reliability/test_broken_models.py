@@ -31,7 +31,7 @@ def _wait_metric(proc: Proc, cond: Callable[[], bool], what: str, timeout: float
 
 
 def test_broken_versions_are_rejected_or_isolated(
-    rbootstrap: str,
+    bootstrap: str,
     rtopics: TopicSettings,
     registry_dir: Path,
     unique: str,
@@ -39,7 +39,7 @@ def test_broken_versions_are_rejected_or_isolated(
     sizes: Sizes,
     record: Record,
 ) -> None:
-    env = scoring_env(rbootstrap, rtopics, registry_dir, f"g-{unique}", reload_poll_ms=100)
+    env = scoring_env(bootstrap, rtopics, registry_dir, f"g-{unique}", reload_poll_ms=100)
     worker = spawn("score", ["score"], env)
     worker.wait_ready()
     produced = 0
@@ -49,7 +49,7 @@ def test_broken_versions_are_rejected_or_isolated(
     def stream(prefix: str, n: int) -> None:
         nonlocal produced
         records = good_events(n, prefix=f"{prefix}{unique}-")
-        produce_all(rbootstrap, rtopics.events, records)
+        produce_all(bootstrap, rtopics.events, records)
         expected.update(k for k, _v in records)
         produced += n
 
@@ -77,7 +77,7 @@ def test_broken_versions_are_rejected_or_isolated(
         stream(f"v{version}", 300)
     assert not marker.exists(), "a pickled artifact was unpickled"
 
-    preds = read_values(rbootstrap, rtopics.predictions, produced, timeout=120)
+    preds = read_values(bootstrap, rtopics.predictions, produced, timeout=120)
     versions.update(orjson.loads(p.value())["model_version"] for p in preds)
     assert versions == Counter({"1": produced}), versions
 
@@ -100,9 +100,9 @@ def test_broken_versions_are_rejected_or_isolated(
     ]
     mixed = good[:500] + poisoned + good[500:]
     expected.update(k for k, _v in good)
-    produce_all(rbootstrap, rtopics.events, mixed)
-    preds = read_values(rbootstrap, rtopics.predictions, produced + len(good), timeout=120)
-    dead = read_values(rbootstrap, rtopics.dead_letter, len(poisoned), timeout=60)
+    produce_all(bootstrap, rtopics.events, mixed)
+    preds = read_values(bootstrap, rtopics.predictions, produced + len(good), timeout=120)
+    dead = read_values(bootstrap, rtopics.dead_letter, len(poisoned), timeout=60)
     good_keys = {k for k, _v in good}
     after = Counter(orjson.loads(p.value())["model_version"] for p in preds if p.key() in good_keys)
     dead_keys = {d.key().decode(): orjson.loads(d.value())["reason"] for d in dead}

@@ -67,7 +67,7 @@ def value(proc: Proc, name: str, labels: tuple[tuple[str, str], ...] = ()) -> fl
 
 
 def test_monitor_sigkill_during_joins_recovers_exact_counts(
-    rbootstrap: str,
+    bootstrap: str,
     rtopics: TopicSettings,
     unique: str,
     spawn: Spawn,
@@ -77,10 +77,10 @@ def test_monitor_sigkill_during_joins_recovers_exact_counts(
     n = sizes.monitor_predictions
     preds = predictions(n, seed=31, prefix=f"m{unique}")
     labels = labels_for(preds, correct=0.8, seed=32)
-    env = monitor_env(rbootstrap, rtopics, unique)
+    env = monitor_env(bootstrap, rtopics, unique)
     mon = spawn("monitor", ["monitor"], env)
     mon.wait_ready(120)
-    produce_all(rbootstrap, rtopics.prediction_log, _records(preds))
+    produce_all(bootstrap, rtopics.prediction_log, _records(preds))
     chunks = sizes.monitor_kills + 1
     step = -(-n // chunks)
     recoveries: list[float] = []
@@ -88,19 +88,19 @@ def test_monitor_sigkill_during_joins_recovers_exact_counts(
         chunk = labels[c * step : (c + 1) * step]
         # duplicates of the previous chunk ride along (at-least-once producers resend)
         dup = labels[max(0, c * step - 20) : c * step]
-        produce_all(rbootstrap, rtopics.labels, _records(chunk + dup))
+        produce_all(bootstrap, rtopics.labels, _records(chunk + dup))
         if c < chunks - 1:
             killed = time.monotonic()
             mon.kill()  # mid-chunk: some labels joined, some not, changelog partly written
             mon = spawn("monitor", ["monitor"], env)
             mon.wait_ready(120)
             recoveries.append(time.monotonic() - killed)
-    produce_all(rbootstrap, rtopics.prediction_log, _records(preds[:25]))  # duplicate predictions
+    produce_all(bootstrap, rtopics.prediction_log, _records(preds[:25]))  # duplicate predictions
     wait_for(
         lambda: value(mon, "streamapp_outcomes_recorded", MODEL) == n, 180, f"{n} outcomes", mon
     )
     ids = {p.event_id for p in preds}
-    joined = read_keys(rbootstrap, rtopics.joined_outcomes, ids, timeout=60)
+    joined = read_keys(bootstrap, rtopics.joined_outcomes, ids, timeout=60)
     seen, lost, dups = delivery_summary(joined, ids)
     truth = [
         lab.label == p.predicted_label
@@ -138,12 +138,12 @@ def test_monitor_sigkill_during_joins_recovers_exact_counts(
 
 
 def test_bad_and_late_labels_are_counted_and_never_crash_the_monitor(
-    rbootstrap: str, rtopics: TopicSettings, unique: str, spawn: Spawn, record: Record
+    bootstrap: str, rtopics: TopicSettings, unique: str, spawn: Spawn, record: Record
 ) -> None:
     ttl = 6.0
     max_label = 1024
     env = monitor_env(
-        rbootstrap, rtopics, unique, LABEL_TTL_S=str(ttl), MAX_LABEL_BYTES=str(max_label)
+        bootstrap, rtopics, unique, LABEL_TTL_S=str(ttl), MAX_LABEL_BYTES=str(max_label)
     )
     mon = spawn("monitor", ["monitor"], env)
     mon.wait_ready(120)
@@ -165,14 +165,14 @@ def test_bad_and_late_labels_are_counted_and_never_crash_the_monitor(
     ]
     unknown = [orjson.dumps({**valid, "event_id": f"u{unique}-{i}"}) for i in range(40)]
     # out of order: labels first, then their predictions
-    produce_all(rbootstrap, rtopics.labels, _records(good))
+    produce_all(bootstrap, rtopics.labels, _records(good))
     produce_all(
-        rbootstrap, rtopics.labels, [(f"bad-{i}".encode(), v) for i, v in enumerate(malformed)]
+        bootstrap, rtopics.labels, [(f"bad-{i}".encode(), v) for i, v in enumerate(malformed)]
     )
     produce_all(
-        rbootstrap, rtopics.labels, [(f"u{unique}-{i}".encode(), v) for i, v in enumerate(unknown)]
+        bootstrap, rtopics.labels, [(f"u{unique}-{i}".encode(), v) for i, v in enumerate(unknown)]
     )
-    produce_all(rbootstrap, rtopics.prediction_log, _records(early + late))
+    produce_all(bootstrap, rtopics.prediction_log, _records(early + late))
     wait_for(
         lambda: value(mon, "streamapp_outcomes_recorded", MODEL) == len(early), 120, "joins", mon
     )
@@ -183,7 +183,7 @@ def test_bad_and_late_labels_are_counted_and_never_crash_the_monitor(
     def expired() -> bool:
         nonlocal ticks
         batch = [(uuid.uuid4().hex.encode(), b"tick") for _ in range(16)]
-        produce_all(rbootstrap, rtopics.labels, batch)
+        produce_all(bootstrap, rtopics.labels, batch)
         ticks += len(batch)
         return mon.metric_sum("streamapp_label_expired_total") >= len(late) and mon.metric_sum(
             "streamapp_labels_unmatched_total"
@@ -192,7 +192,7 @@ def test_bad_and_late_labels_are_counted_and_never_crash_the_monitor(
     threading.Event().wait(ttl)  # the TTL must pass: this is the "very late" in very late labels
     wait_for(expired, 90, "expiry of held predictions and unknown labels", mon)
     late_labels = labels_for(late, correct=1.0, seed=44)
-    produce_all(rbootstrap, rtopics.labels, _records(late_labels))
+    produce_all(bootstrap, rtopics.labels, _records(late_labels))
     wait_for(
         lambda: mon.metric_sum("streamapp_labels_late_total") >= len(late), 60, "late labels", mon
     )

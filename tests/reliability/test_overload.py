@@ -26,7 +26,7 @@ BATCH = 32
 
 @pytest.mark.timeout(1500)
 def test_overload_pauses_bounds_memory_and_drains(
-    rbootstrap: str,
+    bootstrap: str,
     rtopics: TopicSettings,
     registry_dir: Path,
     unique: str,
@@ -37,7 +37,7 @@ def test_overload_pauses_bounds_memory_and_drains(
     make_slow_torch(registry_dir, "2", matmuls=96)
     promote(registry_dir, "2")
     env = scoring_env(
-        rbootstrap,
+        bootstrap,
         rtopics,
         registry_dir,
         f"g-{unique}",
@@ -56,7 +56,7 @@ def test_overload_pauses_bounds_memory_and_drains(
 
     # 1. capacity: time to score a calibration backlog
     calib = good_events(3000, prefix=f"c{unique}-")
-    produce_all(rbootstrap, rtopics.events, calib)
+    produce_all(bootstrap, rtopics.events, calib)
     t0 = time.monotonic()
     first = predicted()
     while predicted() < len(calib):
@@ -67,7 +67,7 @@ def test_overload_pauses_bounds_memory_and_drains(
     rate = 10 * capacity
     n = int(rate * sizes.overload_s)
     records = good_events(n, prefix=f"o{unique}-", seed=5)
-    prod = PacedProducer(rbootstrap, rtopics.events, records, rate)
+    prod = PacedProducer(bootstrap, rtopics.events, records, rate)
     started = time.monotonic()
     prod.start()
     max_rss = max_inflight = max_paused = 0.0
@@ -86,7 +86,7 @@ def test_overload_pauses_bounds_memory_and_drains(
     produced_for = (prod.finished_at or started) - started
     assert done_at is not None, "backlog did not drain"
     ids = {k.decode() for k, _v in records}
-    preds = read_keys(rbootstrap, rtopics.predictions, ids, timeout=120)
+    preds = read_keys(bootstrap, rtopics.predictions, ids, timeout=120)
     seen, lost, dups = delivery_summary(preds, ids)
     pauses = worker.metric_sum("streamapp_backpressure_pauses_total")
     final_lag = worker.metric_sum("streamapp_consumer_lag")

@@ -14,7 +14,7 @@ from tests.scoring_support import good_events
 
 
 def test_workers_join_and_leave_under_load(
-    rbootstrap: str,
+    bootstrap: str,
     rtopics: TopicSettings,
     registry_dir: Path,
     unique: str,
@@ -26,10 +26,10 @@ def test_workers_join_and_leave_under_load(
     duration = 15.0 if sizes.mode == "reduced" else 60.0
     records = good_events(n, prefix=f"r{unique}-")
     ids = {k.decode() for k, _v in records}
-    env = scoring_env(rbootstrap, rtopics, registry_dir, f"g-{unique}")
+    env = scoring_env(bootstrap, rtopics, registry_dir, f"g-{unique}")
     workers = [spawn("score", ["score"], env)]
     workers[0].wait_ready()
-    prod = PacedProducer(rbootstrap, rtopics.events, records, n / duration)
+    prod = PacedProducer(bootstrap, rtopics.events, records, n / duration)
     started = time.monotonic()
     prod.start()
     tick = threading.Event()
@@ -51,7 +51,7 @@ def test_workers_join_and_leave_under_load(
         steps.append(f"{action}@{int(share * 100)}%->{len(workers)}")
     prod.join(600)
     assert prod.acked == n and not prod.errors
-    preds = read_keys(rbootstrap, rtopics.predictions, ids, timeout=240)
+    preds = read_keys(bootstrap, rtopics.predictions, ids, timeout=240)
     elapsed = time.monotonic() - started
     seen, lost, dups = delivery_summary(preds, ids)
     rebalances = sum(w.metric_sum("streamapp_rebalances_total") for w in workers)

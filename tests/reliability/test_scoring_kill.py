@@ -15,7 +15,7 @@ from tests.scoring_support import good_events
 
 
 def test_scoring_worker_sigkill_loses_nothing(
-    rbootstrap: str,
+    bootstrap: str,
     rtopics: TopicSettings,
     registry_dir: Path,
     unique: str,
@@ -26,13 +26,13 @@ def test_scoring_worker_sigkill_loses_nothing(
     n = sizes.kill_events
     records = good_events(n, prefix=f"k{unique}-")
     ids = {k.decode() for k, _v in records}
-    env = scoring_env(rbootstrap, rtopics, registry_dir, f"g-{unique}")
+    env = scoring_env(bootstrap, rtopics, registry_dir, f"g-{unique}")
     worker = spawn("score", ["score"], env)
     worker.wait_ready()
 
     rng = random.Random(unique)
     points = sorted(rng.randint(n // 10, n * 8 // 10) for _ in range(sizes.kills))
-    prod = PacedProducer(rbootstrap, rtopics.events, records, sizes.kill_rate)
+    prod = PacedProducer(bootstrap, rtopics.events, records, sizes.kill_rate)
     started = time.monotonic()
     prod.start()
     recoveries: list[float] = []
@@ -49,9 +49,9 @@ def test_scoring_worker_sigkill_loses_nothing(
     assert not prod.errors, prod.errors[:3]
     assert prod.acked == n
 
-    preds = read_keys(rbootstrap, rtopics.predictions, ids, timeout=300)
+    preds = read_keys(bootstrap, rtopics.predictions, ids, timeout=300)
     drained = time.monotonic() - started
-    dead = read_keys(rbootstrap, rtopics.dead_letter, settle=0.5, timeout=10)
+    dead = read_keys(bootstrap, rtopics.dead_letter, settle=0.5, timeout=10)
     seen, lost, dups = delivery_summary(preds, ids)
     assert worker.alive(), worker.log_tail()
     assert worker.stop() == 0, worker.log_tail()

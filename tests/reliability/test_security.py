@@ -10,12 +10,13 @@ from pathlib import Path
 import psutil
 
 from streamapp.config import TopicSettings
-from streamapp.kafka.embedded import EmbeddedBroker
+from streamapp.kafka.embedded import ApacheKafka
 from tests.reliability.conftest import Record, Spawn, scoring_env
 from tests.reliability.kafka_io import produce_all, read_values
 from tests.reliability.procs import REPO, clean_env
 from tests.scoring_support import event, good_events
 
+SECRET_USER = "secret-keeper"
 SASL_SECRET = "Zq8-sasl-secret-7f3e"
 KEY_SECRET = "Kp2-key-secret-91ab"
 
@@ -26,21 +27,23 @@ def _listening(pid: int) -> set[str]:
 
 
 def test_secrets_never_leak_and_limits_hold(
-    rbroker: EmbeddedBroker,
-    rbootstrap: str,
+    broker: ApacheKafka,
+    bootstrap: str,
     rtopics: TopicSettings,
     registry_dir: Path,
     unique: str,
     spawn: Spawn,
     record: Record,
 ) -> None:
-    env = scoring_env(rbootstrap, rtopics, registry_dir, f"g-{unique}", max_event_bytes=1024)
+    env = scoring_env(bootstrap, rtopics, registry_dir, f"g-{unique}", max_event_bytes=1024)
     env.update(
         {
-            # PLAINTEXT (the embedded broker has no SASL): the secrets are still rendered into
-            # the librdkafka configuration and held by the settings of a real worker
+            # A real SASL_SSL/SCRAM-SHA-512 listener, as a user with a secret password
+            "STREAMAPP_KAFKA__BOOTSTRAP_SERVERS": broker.sasl_ssl_bootstrap_servers,
+            "STREAMAPP_KAFKA__SECURITY_PROTOCOL": "SASL_SSL",
+            "STREAMAPP_KAFKA__SSL_CA_LOCATION": str(broker.client_conf("SSL")["ssl.ca.location"]),
             "STREAMAPP_KAFKA__SASL_MECHANISM": "SCRAM-SHA-512",
-            "STREAMAPP_KAFKA__SASL_USERNAME": "scorer",
+            "STREAMAPP_KAFKA__SASL_USERNAME": SECRET_USER,
             "STREAMAPP_KAFKA__SASL_PASSWORD": SASL_SECRET,
             "STREAMAPP_KAFKA__SSL_KEY_PASSWORD": KEY_SECRET,
             "STREAMAPP_LOG__LEVEL": "DEBUG",
@@ -57,15 +60,16 @@ def test_secrets_never_leak_and_limits_hold(
         for i in range(5)
     ]
     bad = [(f"bad{unique}-{i}".encode(), b"{broken " + str(i).encode()) for i in range(5)]
-    produce_all(rbootstrap, rtopics.events, good + big + bad)
-    preds = read_values(rbootstrap, rtopics.predictions, len(good), timeout=60)
-    dlq = read_values(rbootstrap, rtopics.dead_letter, len(big) + len(bad), timeout=60)
+    produce_all(bootstrap, rtopics.events, good + big + bad)
+    preds = read_values(bootstrap, rtopics.predictions, len(good), timeout=60)
+    dlq = read_values(bootstrap, rtopics.dead_letter, len(big) + len(bad), timeout=60)
     reasons = {d.key().decode(): dict(d.headers() or [])["reason"].decode() for d in dlq}
 
     metrics_body = worker.get("/metrics")[1]
     listening = {"worker": _listening(worker.pid)}
-    assert rbroker.process is not None
-    listening["broker"] = _listening(rbroker.process.pid)
+    node = broker.nodes[1]
+    assert node.pid is not None
+    listening["broker"] = _listening(node.pid)
     worker_code = worker.stop()
     show = subprocess.run(
         [sys.executable, "-m", "streamapp", "config", "show"],
@@ -87,7 +91,7 @@ def test_secrets_never_leak_and_limits_hold(
     record(
         scenario="security: secrets, size limits, loopback",
         load=f"{len(good)} good, {len(big)} oversize (>1024 B), {len(bad)} invalid events",
-        faults="SASL + key passwords configured, DEBUG logging",
+        faults="SASL_SSL/SCRAM-SHA-512 + key password configured, DEBUG logging",
         events_in=len(good) + len(big) + len(bad),
         predictions_out=len(preds),
         dead_letters=len(dlq),

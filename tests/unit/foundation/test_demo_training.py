@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from streamapp.registry.registry import ModelRegistry
 from streamapp.runtime.loader import load_model, reference_rows
@@ -10,20 +11,31 @@ from tests.conftest import MODELS
 
 
 def test_demo_training_is_deterministic_and_matches_committed(tmp_path: Path) -> None:
-    """Same seed → same predictions as the committed artifacts (and the same checksums)."""
+    """Same machine + same seed → same bytes; committed vs fresh → same predictions.
+
+    Artifact bytes are only reproducible on one machine and torch build (float kernels
+    differ between CPUs and builds), so byte equality is checked between two trainings
+    here, and the committed artifacts are compared by their outputs within a tolerance.
+    """
     from streamapp.training.demo import train_demo_models
 
-    reg = ModelRegistry(tmp_path)
-    fresh = {mv.name: mv for mv in train_demo_models(reg)}
+    first = {mv.name: mv for mv in train_demo_models(ModelRegistry(tmp_path / "a"))}
+    second = {mv.name: mv for mv in train_demo_models(ModelRegistry(tmp_path / "b"))}
     committed = ModelRegistry(MODELS)
-    for name, mv in fresh.items():
+    for name, mv in first.items():
+        assert [a.sha256 for a in mv.manifest.artifacts] == [
+            a.sha256 for a in second[name].manifest.artifacts
+        ], f"{name}: two trainings with one seed on one machine gave different bytes"
         old = committed.resolve(name)
         rows = reference_rows(old)
         np.testing.assert_allclose(
             load_model(mv, "onnx", "cpu").predict(rows),
             load_model(old, "onnx", "cpu").predict(rows),
-            atol=1e-5,
+            rtol=1e-4,
+            atol=1e-4,
         )
-        assert mv.manifest.baseline_metrics == old.manifest.baseline_metrics
-        assert mv.manifest.artifacts[0].sha256 == old.manifest.artifacts[0].sha256
-    assert fresh["agrawal-clf"].manifest.baseline_metrics["accuracy"] > 0.95
+        for metric, value in old.manifest.baseline_metrics.items():
+            assert mv.manifest.baseline_metrics[metric] == pytest.approx(
+                value, rel=1e-3, abs=1e-3
+            ), metric
+    assert first["agrawal-clf"].manifest.baseline_metrics["accuracy"] > 0.95

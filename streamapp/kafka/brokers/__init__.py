@@ -1,0 +1,1 @@
+"""Brokers streamapp can start on loopback: Apache Kafka (reference) and Tansu (fallback)."""
