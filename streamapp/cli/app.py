@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -56,3 +58,14 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     console.print(f"[red]error:[/red] {message}")
     sys.stderr.flush()
     return typer.Exit(code)
+
+
+@contextmanager
+def config_errors() -> Iterator[None]:
+    """Turn a rejected Kafka credential or certificate into one line and exit code 2."""
+    from streamapp.kafka.credentials import KafkaAuthError
+
+    try:
+        yield
+    except KafkaAuthError as exc:
+        raise fail(str(exc), 2) from None

@@ -9,8 +9,9 @@ from typing import Annotated
 
 import typer
 
-from streamapp.cli.app import app, fail, settings
+from streamapp.cli.app import app, config_errors, fail, settings
 from streamapp.config import Settings
+from streamapp.kafka.credentials import check_credentials
 from streamapp.kafka.embedded import (
     ApacheKafka,
     BrokerError,
@@ -126,7 +127,8 @@ def create(ctx: typer.Context) -> None:
     """
     cfg = settings(ctx)
     try:
-        with kafka_bootstrap(cfg) as servers:
+        with config_errors(), kafka_bootstrap(cfg) as servers:
+            check_credentials(cfg.kafka.librdkafka(servers))
             statuses = ensure_topics(
                 cfg.kafka.librdkafka(servers),
                 cfg.topics.all_topics(),

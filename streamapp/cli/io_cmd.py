@@ -25,8 +25,9 @@ import typer
 from rich.console import Console
 from rich.syntax import Syntax
 
-from streamapp.cli.app import app, fail, settings
+from streamapp.cli.app import app, config_errors, fail, settings
 from streamapp.config import Settings, TopicSettings
+from streamapp.kafka.credentials import check_credentials
 
 
 def resolve_topic(topics: TopicSettings, name: str) -> str:
@@ -121,11 +122,14 @@ def render_record(
 
 
 def _servers(cfg: Settings) -> str:
+    """The configured cluster, its credentials checked (exit 2 naming the setting if rejected)."""
     if not cfg.kafka.bootstrap_servers:
         raise fail(
             "no broker configured: set STREAMAPP_KAFKA__BOOTSTRAP_SERVERS "
             "(for a local one, run `streamapp broker` and use the address it prints)"
         )
+    with config_errors():
+        check_credentials(cfg.kafka.librdkafka(cfg.kafka.bootstrap_servers))
     return cfg.kafka.bootstrap_servers
 
 

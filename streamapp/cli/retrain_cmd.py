@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from streamapp.cli.app import app, fail, settings
+from streamapp.cli.app import app, config_errors, fail, settings
 
 
 @app.command()
@@ -51,4 +51,5 @@ def retrain(
             fh.write(json.dumps(record, default=str) + "\n")
 
     service = RetrainService(cfg, cfg.kafka.bootstrap_servers, on_event)
-    service.run(stop, max_requests)
+    with config_errors():
+        service.run(stop, max_requests)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from streamapp.cli.app import app, fail, settings
+from streamapp.cli.app import app, config_errors, fail, settings
 
 
 @app.command()
@@ -31,7 +31,8 @@ def score(
             update={"scoring": cfg.scoring.model_copy(update={"group_id": group_id})}
         )
     try:
-        code = run_worker(cfg, install_signals=True)
+        with config_errors():
+            code = run_worker(cfg, install_signals=True)
     except BrokerError as exc:
         raise fail(str(exc)) from None
     raise typer.Exit(code)

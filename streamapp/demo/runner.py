@@ -28,7 +28,7 @@ from streamapp.demo.report import paragraph, render
 from streamapp.demo.result import DemoResult, Marker, judge
 from streamapp.demo.view import LiveView
 from streamapp.demo.workers import Worker, WorkerError
-from streamapp.kafka.embedded import BrokerError, free_port, kafka_bootstrap
+from streamapp.kafka.embedded import BrokerError, free_port, kafka_bootstrap, local_broker_kind
 from streamapp.kafka.topics import TopicError, ensure_topics
 from streamapp.registry.registry import ModelRegistry
 
@@ -85,10 +85,8 @@ class DemoRun:
             t = time.monotonic()
             embedded = not cfg.kafka.bootstrap_servers
             bootstrap = stack.enter_context(kafka_bootstrap(cfg))
-            self.note_step(
-                f"broker {'embedded' if embedded else 'configured'} at {bootstrap} "
-                f"({time.monotonic() - t:.1f}s)"
-            )
+            where = f"local {local_broker_kind(cfg.broker)}" if embedded else "configured"
+            self.note_step(f"broker {where} at {bootstrap} ({time.monotonic() - t:.1f}s)")
             conf = cfg.kafka.librdkafka(bootstrap)
             ensure_topics(conf, cfg.topics.all_topics(), cfg.topics.replication_factor)
             self.note_step(f"{len(cfg.topics.all_topics())} topics ready")

@@ -12,17 +12,20 @@ from typing import Any
 
 from confluent_kafka import KafkaError
 
+from streamapp.kafka.credentials import auth_failure
+
 _log = logging.getLogger("streamapp.kafka.client")
 _rdkafka = logging.getLogger("streamapp.kafka.librdkafka")
 
 
 def _on_error(err: KafkaError) -> None:
     """librdkafka error callback (runs inside poll/consume on the caller's thread)."""
-    level = logging.ERROR if err.fatal() else logging.WARNING
+    auth = auth_failure(err)
+    level = logging.ERROR if err.fatal() or auth is not None else logging.WARNING
     _log.log(
         level,
         "kafka client error: %s",
-        err.str(),
+        str(auth) if auth is not None else err.str(),
         extra={"kafka_error": err.name(), "fatal": err.fatal(), "retriable": err.retriable()},
     )
 

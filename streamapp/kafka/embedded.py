@@ -25,9 +25,17 @@ __all__ = [
     "embedded_broker",
     "free_port",
     "kafka_bootstrap",
+    "local_broker_kind",
 ]
 
 log = logging.getLogger(__name__)
+
+
+def local_broker_kind(settings: BrokerSettings) -> str:
+    """``kafka`` or ``tansu``: what ``broker.kind`` resolves to on this machine."""
+    if settings.kind != "auto":
+        return settings.kind
+    return "kafka" if kafka_available(settings) else "tansu"
 
 
 def embedded_broker(settings: BrokerSettings | None = None) -> ManagedBroker:
@@ -37,13 +45,10 @@ def embedded_broker(settings: BrokerSettings | None = None) -> ManagedBroker:
     kind cannot run here.
     """
     settings = settings or BrokerSettings()
-    kind = settings.kind
-    if kind == "auto":
-        kind = "kafka" if kafka_available(settings) else "tansu"
-        if kind == "tansu":
-            log.info("Apache Kafka is not installed (scripts/install-kafka.sh): using Tansu")
-    if kind == "kafka":
+    if local_broker_kind(settings) == "kafka":
         return ApacheKafka(settings)
+    if settings.kind == "auto":
+        log.info("Apache Kafka is not installed (scripts/install-kafka.sh): using Tansu")
     return TansuBroker(settings)
 
 

@@ -4,6 +4,11 @@
 delivery callbacks run in the thread that calls :meth:`poll` (the worker's main
 loop). Failed deliveries are produced again up to ``max_retries`` times; after
 that the ticket is reported as fatal and its offsets are never committed.
+
+With a ``transactional_id`` the sink is transactional (exactly-once): outputs go
+into an open transaction that :meth:`KafkaSink.commit_transaction` commits
+together with the input offsets. A failed delivery then aborts the transaction
+instead of retrying (the restarted worker replays from the committed offsets).
 """
 
 from __future__ import annotations
@@ -12,10 +17,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from confluent_kafka import Producer
+from confluent_kafka import KafkaException, Producer
+from confluent_kafka import TopicPartition as KafkaTP
 
 from streamapp.kafka.client_logs import with_client_logging
-from streamapp.kafka.commit import Ticket
+from streamapp.kafka.commit import Ticket, TopicPartition
 
 PRODUCER_DEFAULTS: dict[str, Any] = {
     "linger.ms": 5,
@@ -33,9 +39,52 @@ class DeliveryFailed(RuntimeError):
 class KafkaSink:
     """Produces output records for tickets and re-produces failed deliveries."""
 
-    def __init__(self, conf: dict[str, Any], max_retries: int = 3) -> None:
+    def __init__(
+        self,
+        conf: dict[str, Any],
+        max_retries: int = 3,
+        transactional_id: str | None = None,
+        transaction_timeout_ms: int = 60_000,
+    ) -> None:
+        self.transactional = transactional_id is not None
+        if transactional_id is not None:
+            conf = {
+                **conf,
+                "transactional.id": transactional_id,
+                "transaction.timeout.ms": transaction_timeout_ms,
+                "enable.idempotence": True,
+            }
         self.producer = Producer(with_client_logging({**PRODUCER_DEFAULTS, **conf}))
-        self.max_retries = max_retries
+        self.max_retries = 0 if self.transactional else max_retries
+        if self.transactional:
+            # Fences an earlier incarnation with the same id and aborts its open transaction.
+            self.producer.init_transactions(transaction_timeout_ms / 1000)
+            self.producer.begin_transaction()
+
+    def commit_transaction(
+        self, positions: dict[TopicPartition, int], group_metadata: Any, timeout: float = 30.0
+    ) -> None:
+        """Commit the open transaction with the consumer ``positions``, then open the next one.
+
+        Raises ``KafkaException`` when the transaction cannot commit; it is aborted
+        first when the error allows, so none of its records become visible.
+        """
+        producer = self.producer
+        offsets = [KafkaTP(t, p, o) for (t, p), o in positions.items()]
+        try:
+            if offsets:
+                producer.send_offsets_to_transaction(offsets, group_metadata, timeout)
+            producer.commit_transaction(timeout)
+        except KafkaException as exc:
+            if exc.args[0].txn_requires_abort():
+                producer.abort_transaction(timeout)
+            raise
+        producer.begin_transaction()
+
+    def abort_transaction(self, timeout: float = 30.0) -> None:
+        """Abort the open transaction (its records are never visible to read_committed)."""
+        if self.transactional:
+            self.producer.abort_transaction(timeout)
 
     def send(self, ticket: Ticket, records: Sequence[tuple[str, bytes | None, bytes, Any]]) -> None:
         """Produce every record of ``ticket`` and seal it (scorer-pool thread)."""
@@ -64,6 +113,7 @@ class KafkaSink:
         if ticket.retries > self.max_retries:
             raise DeliveryFailed(
                 f"{len(failed)} records undeliverable after {self.max_retries} retries"
+                + (" (exactly-once: the transaction is aborted)" if self.transactional else "")
             )
         for msg in failed:
             self.producer.produce(

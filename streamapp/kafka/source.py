@@ -91,6 +91,10 @@ class KafkaSource:
             self.consumer.commit(offsets=offsets, asynchronous=False)
         return len(offsets)
 
+    def group_metadata(self) -> Any:
+        """The consumer group metadata a transactional producer commits offsets with."""
+        return self.consumer.consumer_group_metadata()
+
     def lag(self) -> dict[TopicPartition, int]:
         """Per assigned partition: cached fetch high-water mark - consumed position."""
         out: dict[TopicPartition, int] = {}

@@ -25,6 +25,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from pydantic import ValidationError
 
 from streamapp.config import Settings
+from streamapp.kafka.credentials import check_credentials
 from streamapp.registry.registry import ModelRegistry, RegistryError
 from streamapp.retrain.buffer import OutcomeBuffer
 from streamapp.retrain.job import RetrainError, RetrainResult, retrain
@@ -59,7 +60,13 @@ class RetrainService:
             self.on_event(kind, fields)
 
     def run(self, stop: threading.Event, max_requests: int | None = None) -> None:
-        """Serve until ``stop`` is set (or ``max_requests`` were handled); closes its consumers."""
+        """Serve until ``stop`` is set (or ``max_requests`` were handled); closes its consumers.
+
+        Raises :class:`~streamapp.kafka.credentials.KafkaAuthError` at once when the
+        cluster rejects the configured credentials.
+        """
+        if not check_credentials(self.conf):
+            log.warning("Kafka not reachable yet at %s; retrying", self.conf["bootstrap.servers"])
         topics = self.settings.topics
         outcomes = Consumer(
             {**self.conf, "group.id": f"{self.cfg.group_id}-outcomes", "enable.auto.commit": False}

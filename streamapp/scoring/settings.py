@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -46,6 +48,13 @@ class ScoringSettings(BaseModel):
     """On SIGTERM / revoke: how long to wait for in-flight deliveries before giving up."""
     auto_offset_reset: str = Field(default="earliest", pattern="^(earliest|latest)$")
     """Where a new group starts reading."""
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = "at_least_once"
+    """exactly_once: outputs and input offsets commit in one Kafka transaction."""
+    transactional_id: str | None = None
+    """exactly_once: a stable id per worker instance (e.g. the pod name) lets a restart abort
+    its predecessor's open transaction at once; unset: a random id per process."""
+    transaction_timeout_ms: int = Field(default=30_000, ge=1000)
+    """exactly_once: the broker aborts a transaction left open this long (e.g. by a crash)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> ScoringSettings:

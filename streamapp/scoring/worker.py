@@ -13,6 +13,7 @@ import logging
 import signal
 import threading
 import time
+import uuid
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -87,6 +88,7 @@ class ScoringWorker:
         self._pending_commit: dict[TopicPartition, int] = {}
         self._last_commit = 0.0
         self._last_lag = 0.0
+        self.exactly_once = self.cfg.processing_guarantee == "exactly_once"
 
     # ---- lifecycle -------------------------------------------------------------------------
 
@@ -125,7 +127,13 @@ class ScoringWorker:
 
     def _make_sink(self, conf: dict[str, Any]) -> KafkaSink:
         """The producer side (tests override this with an in-memory sink)."""
-        return KafkaSink(conf)
+        if not self.exactly_once:
+            return KafkaSink(conf)
+        txn_id = self.cfg.transactional_id or f"{self.cfg.group_id}-{uuid.uuid4().hex}"
+        log.info("exactly-once: transactional id %s", txn_id, extra={"transactional_id": txn_id})
+        return KafkaSink(
+            conf, transactional_id=txn_id, transaction_timeout_ms=self.cfg.transaction_timeout_ms
+        )
 
     def _make_source(self, conf: dict[str, Any]) -> KafkaSource:
         """The consumer side (tests override this with an in-memory source)."""
@@ -281,6 +289,9 @@ class ScoringWorker:
         self._pending_commit.update(self.tracker.advance())
 
     def _commit(self, asynchronous: bool) -> None:
+        if self.exactly_once:
+            self._commit_transaction()
+            return
         self._reap()
         todo = {tp: o for tp, o in self._pending_commit.items() if self._committed.get(tp) != o}
         self._pending_commit.clear()
@@ -292,6 +303,34 @@ class ScoringWorker:
             except Exception as exc:  # e.g. a rebalance in progress: the next commit carries it
                 log.warning("commit failed (will retry): %s", exc)
                 self._pending_commit.update(todo)
+        self._release()
+
+    def _commit_transaction(self) -> None:
+        """exactly_once: finish every in-flight batch, then commit outputs + offsets atomically.
+
+        A batch that does not finish within ``drain_timeout_s`` or a commit that fails
+        aborts the transaction and stops the worker (exit 1): its restart replays from
+        the last committed offsets, and read_committed consumers never see the aborted
+        records.
+        """
+        if self.fatal is not None:  # never commit after a failure: the restart replays
+            return
+        if not self._drain(lambda: bool(self.inflight), self.cfg.drain_timeout_s):
+            if self.fatal is None:
+                self.fatal = RuntimeError("in-flight batches did not finish; transaction aborted")
+            self.sink.abort_transaction()
+            return
+        todo = {tp: o for tp, o in self._pending_commit.items() if tp in self.source.assigned}
+        self._pending_commit.clear()
+        try:
+            self.sink.commit_transaction(todo, self.source.group_metadata())
+        except Exception as exc:  # KafkaException: aborted when it could be
+            log.error("transaction commit failed: %s", exc)
+            self.fatal = exc
+            return
+        if todo:
+            self.metrics.commits.inc()
+        self._committed.update(todo)
         self._release()
 
     def _release(self) -> None:
@@ -332,6 +371,8 @@ class ScoringWorker:
     def _on_revoke(self, tps: list[TopicPartition]) -> None:
         """Finish in-flight work of the revoked partitions, commit it, forget them."""
         self.metrics.rebalances.labels(kind="revoke").inc()
+        if self.exactly_once:  # the open transaction must commit while we own the partitions
+            self._commit_transaction()
         drained = self._drain(lambda: self.tracker.pending(tps) > 0, self.cfg.drain_timeout_s)
         self._pending_commit.update(self.tracker.advance())
         revoked = {tp: o for tp, o in self._pending_commit.items() if tp in set(tps)}
@@ -350,8 +391,16 @@ class ScoringWorker:
         log.info("revoked %s (drained=%s)", sorted(p for _, p in tps), drained)
 
     def _on_lost(self, tps: list[TopicPartition]) -> None:
-        """Partitions lost without a clean revoke: do not commit, the new owner replays."""
+        """Partitions lost without a clean revoke: do not commit, the new owner replays.
+
+        exactly_once: the open transaction holds outputs of the lost partitions, so it
+        is aborted and the worker stops (exit 1) to replay from committed offsets.
+        """
         self.metrics.rebalances.labels(kind="lost").inc()
+        if self.exactly_once and self.fatal is None:
+            self.sink.abort_transaction()
+            lost = sorted(p for _, p in tps)
+            self.fatal = RuntimeError(f"partitions {lost} lost mid-transaction")
         for tp in tps:
             self._pending_commit.pop(tp, None)
             self._committed.pop(tp, None)
@@ -371,8 +420,11 @@ def run_worker(
     """Run a scoring worker until ``stop_event`` is set (or SIGTERM/SIGINT); returns the exit code.
 
     Uses ``kafka.bootstrap_servers`` when set; otherwise starts a local broker
-    (and creates the configured topics) for the lifetime of the worker.
+    (and creates the configured topics) for the lifetime of the worker. Raises
+    :class:`~streamapp.kafka.credentials.KafkaAuthError` within seconds when the
+    cluster rejects the credentials; an unreachable cluster is retried.
     """
+    from streamapp.kafka.credentials import check_credentials
     from streamapp.kafka.embedded import kafka_bootstrap
     from streamapp.kafka.topics import ensure_topics
 
@@ -381,6 +433,8 @@ def run_worker(
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
     with kafka_bootstrap(settings) as servers:
+        if not check_credentials(settings.kafka.librdkafka(servers)):
+            log.warning("Kafka not reachable yet at %s; retrying", servers)
         if not settings.kafka.bootstrap_servers:
             ensure_topics(settings.kafka.librdkafka(servers), settings.topics.all_topics())
             log.info("local broker at %s (export STREAMAPP_KAFKA__BOOTSTRAP_SERVERS=%s)",

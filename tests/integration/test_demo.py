@@ -106,7 +106,7 @@ def test_sigterm_stops_everything_and_still_writes_the_report(tmp_path: Path) ->
         assert proc.stdout is not None
         for line in proc.stdout:
             lines.append(line)
-            if match := re.search(r"broker embedded at (\S+)", line):
+            if match := re.search(r"broker local \w+ at (\S+)", line):
                 broker = match.group(1)
             if line.startswith("traffic started"):
                 break

@@ -101,6 +101,7 @@ def read_keys(
     want: set[str] | None = None,
     timeout: float = 120.0,
     settle: float = 2.0,
+    isolation: str = "read_committed",
 ) -> Counter[str]:
     """How many records per key ``topic`` holds.
 
@@ -114,6 +115,7 @@ def read_keys(
             "group.id": "reliability-reader",
             "enable.auto.commit": False,
             "fetch.wait.max.ms": 100,
+            "isolation.level": isolation,
         }
     )
     counts: Counter[str] = Counter()

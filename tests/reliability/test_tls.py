@@ -1,24 +1,30 @@
-"""A scoring worker configured for TLS (``security_protocol=SSL`` + CA) scores over a real
-TLS connection with a self-signed certificate generated here; untrusted clients are refused.
+"""TLS and SASL_SSL/SCRAM on Apache Kafka's own listeners, with real streamapp processes.
 
-TLS is terminated by :class:`~tests.reliability.tls_proxy.TlsProxy` in front of
-Tansu, because Tansu 0.6.0 cannot enable its own TLS (docs/security.md).
+The session broker (tests/conftest.py) has an SSL listener whose certificate a
+CA generated for this session signed (SAN ``127.0.0.1``, so hostname
+verification is on) and a SASL_SSL listener with SCRAM-SHA-512 users.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from confluent_kafka.admin import AdminClient
 
-from streamapp.kafka.embedded import find_broker_binary, free_port
-from streamapp.kafka.topics import ensure_topics
-from tests.reliability.conftest import Record, Spawn, make_topics, scoring_env
+from streamapp.config import TopicSettings
+from streamapp.kafka.brokers.tls import make_tls_material
+from streamapp.kafka.embedded import ApacheKafka
+from streamapp.schemas import RetrainReason, RetrainRequest
+from tests.reliability.conftest import Record, Spawn, scoring_env, topic_env
 from tests.reliability.kafka_io import produce_all, read_values
-from tests.reliability.tls_proxy import TlsProxy, self_signed
+from tests.reliability.procs import REPO, clean_env
 from tests.scoring_support import good_events
 
 
@@ -34,116 +40,142 @@ def _reachable(conf: dict[str, Any], timeout: float) -> bool:
     return False
 
 
-def test_worker_scores_over_tls_with_a_self_signed_certificate(
-    tmp_path: Path, registry_dir: Path, unique: str, spawn: Spawn, record: Record
+def _security_env(conf: dict[str, Any]) -> dict[str, str]:
+    """``STREAMAPP_KAFKA__*`` for a librdkafka client configuration of the session broker."""
+    env = {
+        "STREAMAPP_KAFKA__BOOTSTRAP_SERVERS": conf["bootstrap.servers"],
+        "STREAMAPP_KAFKA__SECURITY_PROTOCOL": conf["security.protocol"],
+        "STREAMAPP_KAFKA__SSL_CA_LOCATION": conf["ssl.ca.location"],
+    }
+    if "sasl.username" in conf:
+        env["STREAMAPP_KAFKA__SASL_MECHANISM"] = conf["sasl.mechanism"]
+        env["STREAMAPP_KAFKA__SASL_USERNAME"] = conf["sasl.username"]
+        env["STREAMAPP_KAFKA__SASL_PASSWORD"] = conf["sasl.password"]
+    return env
+
+
+def test_worker_scores_over_verified_tls_and_bad_clients_are_refused(
+    broker: ApacheKafka,
+    rtopics: TopicSettings,
+    registry_dir: Path,
+    unique: str,
+    tmp_path: Path,
+    spawn: Spawn,
+    record: Record,
 ) -> None:
-    cert, key = self_signed(tmp_path)
-    (tmp_path / "other").mkdir()
-    other_ca, _other_key = self_signed(tmp_path / "other")
-    plain, tls_port = free_port(), free_port()
-    broker = subprocess.Popen(
-        [
-            str(find_broker_binary(None)),
-            "broker",
-            "--silent",
-            "--listener-url",
-            f"tcp://127.0.0.1:{plain}",
-            "--advertised-listener-url",
-            f"tcp://127.0.0.1:{tls_port}",
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    proxy = TlsProxy(cert, key, ("127.0.0.1", plain), tls_port).start()
-    try:
-        bootstrap = f"127.0.0.1:{tls_port}"
-        tls: dict[str, Any] = {
-            "bootstrap.servers": bootstrap,
-            "security.protocol": "SSL",
-            "ssl.ca.location": str(cert),
-            "ssl.endpoint.identification.algorithm": "https",
-        }
-        assert _reachable(tls, 15), "broker not reachable over TLS"
-        topics = make_topics(unique)
-        ensure_topics(tls, topics.all_topics())
-        env = scoring_env(bootstrap, topics, registry_dir, f"g-{unique}")
-        env["STREAMAPP_KAFKA__SECURITY_PROTOCOL"] = "SSL"
-        env["STREAMAPP_KAFKA__SSL_CA_LOCATION"] = str(cert)
-        worker = spawn("score", ["score"], env)
-        worker.wait_ready()
-        events = good_events(500, prefix=f"t{unique}-")
-        produce_all(bootstrap, topics.events, events, conf=tls)
-        preds = read_values(bootstrap, topics.predictions, len(events), timeout=60, conf=tls)
-        handshakes = proxy.handshakes
+    tls = broker.client_conf("SSL")
+    env = scoring_env(tls["bootstrap.servers"], rtopics, registry_dir, f"g-{unique}")
+    env.update(_security_env(tls))
+    worker = spawn("score", ["score"], env)
+    worker.wait_ready()
+    events = good_events(500, prefix=f"t{unique}-")
+    produce_all(tls["bootstrap.servers"], rtopics.events, events, conf=tls)
+    preds = read_values(tls["bootstrap.servers"], rtopics.predictions, len(events), 60, conf=tls)
 
-        untrusted = {**tls, "ssl.ca.location": str(other_ca)}
-        refused_untrusted = not _reachable(untrusted, 3)
-        refused_plain = not _reachable({"bootstrap.servers": bootstrap}, 3)
-        code = worker.stop()
-        record(
-            scenario="TLS (self-signed, verified CA + host name)",
-            load=f"{len(events)} events over TLS",
-            faults="untrusted CA client and plaintext client attempted",
-            events_in=len(events),
-            predictions_out=len(preds),
-            lost=len(events) - len(preds),
-            tls_handshakes=handshakes,
-            failed_handshakes=proxy.failed_handshakes,
-        )
-        assert len(preds) == len(events)
-        assert handshakes >= 2  # worker consumer + producer (+ test clients)
-        assert refused_untrusted and proxy.failed_handshakes >= 1
-        assert refused_plain
-        assert code == 0
-    finally:
-        proxy.stop()
-        broker.terminate()
-        try:
-            broker.wait(10)
-        except subprocess.TimeoutExpired:
-            broker.kill()
-            broker.wait()
+    other_ca = make_tls_material(tmp_path / "other-ca").ca_cert
+    refused_untrusted = not _reachable({**tls, "ssl.ca.location": str(other_ca)}, 3)
+    refused_plain = not _reachable({"bootstrap.servers": tls["bootstrap.servers"]}, 3)
+    code = worker.stop()
+    record(
+        scenario="TLS on Apache Kafka (generated CA, verified host name)",
+        load=f"{len(events)} events over TLS",
+        faults="untrusted-CA client and plaintext client attempted",
+        events_in=len(events),
+        predictions_out=len(preds),
+        lost=len(events) - len(preds),
+        refused_untrusted=refused_untrusted,
+        refused_plaintext=refused_plain,
+    )
+    assert len(preds) == len(events)
+    assert refused_untrusted and refused_plain
+    assert code == 0
 
 
-def test_tansu_native_tls_is_unusable(tmp_path: Path) -> None:
-    """Pins the broker behaviour docs/security.md describes; fails once Tansu's TLS works."""
-    cert, key = self_signed(tmp_path)
-    binary = str(find_broker_binary(None))
-    both = subprocess.run(
-        [binary, "broker", "--cert", str(cert), "--key", str(key)],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
+def test_score_and_retrain_over_sasl_ssl_scram(
+    broker: ApacheKafka,
+    rtopics: TopicSettings,
+    registry_dir: Path,
+    unique: str,
+    spawn: Spawn,
+    record: Record,
+) -> None:
+    """Both Kafka roles that use librdkafka authenticate with SCRAM-SHA-512 over TLS."""
+    sasl = broker.client_conf("SASL_SSL", "streamapp")
+    servers = sasl["bootstrap.servers"]
+    env = scoring_env(servers, rtopics, registry_dir, f"g-{unique}")
+    env.update(_security_env(sasl))
+    worker = spawn("score", ["score"], env)
+    worker.wait_ready()
+    events = good_events(300, prefix=f"s{unique}-")
+    produce_all(servers, rtopics.events, events, conf=sasl)
+    preds = read_values(servers, rtopics.predictions, len(events), 60, conf=sasl)
+    assert worker.stop() == 0
+
+    request = RetrainRequest(
+        model_name="agrawal-clf",
+        model_version="1",
+        reason=RetrainReason.ACCURACY_DROP,
+        metric="accuracy",
+        observed=0.5,
+        threshold=0.95,
+        window="count:500",
+        idempotency_key=f"sasl-{unique}",
+        requested_at=datetime.now(UTC),
     )
-    assert both.returncode != 0
-    assert "cannot be used with" in both.stderr
-    port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    alone = subprocess.Popen(
-        [
-            binary,
-            "broker",
-            "--silent",
-            "--cert",
-            str(cert),
-            "--listener-url",
-            url,
-            "--advertised-listener-url",
-            url,
-        ],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
+    produce_all(
+        servers,
+        rtopics.retrain_requests,
+        [(request.idempotency_key.encode(), request.model_dump_json().encode())],
+        conf=sasl,
     )
-    try:
-        plain = {"bootstrap.servers": f"127.0.0.1:{port}"}
-        assert _reachable(plain, 10), "with --cert alone the listener still speaks plaintext"
-        tls = {**plain, "security.protocol": "SSL", "ssl.ca.location": str(cert)}
-        assert not _reachable(tls, 3)
-    finally:
-        alone.terminate()
-        alone.wait(10)
+    retrain_env = {
+        **_security_env(sasl),
+        **topic_env(rtopics),
+        "STREAMAPP_MODEL__REGISTRY": str(registry_dir),
+        "STREAMAPP_LOG__FORMAT": "json",
+        "STREAMAPP_RETRAIN__MAX_WAIT_S": "2",
+    }
+    events_file = registry_dir.parent / "retrain-events.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-m", "streamapp", "retrain", "--max-requests", "1",
+         "--events-file", str(events_file)],
+        cwd=REPO, env=clean_env(retrain_env), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    kinds = [json.loads(line)["event"] for line in events_file.read_text().splitlines()]
+    record(
+        scenario="SASL_SSL / SCRAM-SHA-512 end to end (score, retrain)",
+        load=f"{len(events)} events scored; 1 retrain request handled",
+        events_in=len(events),
+        predictions_out=len(preds),
+        retrain_events=kinds,
+    )
+    assert len(preds) == len(events)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "ready" in kinds and len(kinds) > 1, kinds  # it consumed the request over SASL_SSL
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["score"], ["retrain"], ["topics", "create"], ["tail", "events", "-n", "1"]],
+    ids=lambda c: c[0],
+)
+def test_wrong_password_fails_fast_naming_the_setting(
+    broker: ApacheKafka, rtopics: TopicSettings, registry_dir: Path, command: list[str]
+) -> None:
+    conf = broker.client_conf("SASL_SSL", "streamapp")
+    env = {
+        **_security_env({**conf, "sasl.password": "not-the-password"}),
+        **topic_env(rtopics),
+        "STREAMAPP_MODEL__REGISTRY": str(registry_dir),
+        "STREAMAPP_LOG__FORMAT": "json",
+    }
+    started = time.monotonic()
+    out = subprocess.run(
+        [sys.executable, "-m", "streamapp", *command],
+        cwd=REPO, env=clean_env(env), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    took = time.monotonic() - started
+    assert out.returncode == 2, (out.returncode, out.stderr[-2000:])
+    assert "STREAMAPP_KAFKA__SASL_PASSWORD" in out.stderr
+    assert "not-the-password" not in out.stdout + out.stderr
+    assert took < 30, f"{command}: {took:.1f}s to fail"

@@ -1,0 +1,70 @@
+"""Tell a rejected credential or certificate apart from an unreachable cluster.
+
+An unreachable broker is an outage: clients retry. A wrong SASL password or an
+untrusted broker certificate never heals by retrying, so both become a
+:class:`KafkaAuthError` whose message names the settings to fix; commands turn it
+into exit code 2 within seconds instead of retrying forever.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any
+
+from confluent_kafka import KafkaError
+from confluent_kafka.admin import AdminClient
+
+SASL_HINT = (
+    "check kafka.sasl_username / kafka.sasl_password / kafka.sasl_mechanism "
+    "(STREAMAPP_KAFKA__SASL_USERNAME, STREAMAPP_KAFKA__SASL_PASSWORD, "
+    "STREAMAPP_KAFKA__SASL_MECHANISM)"
+)
+TLS_HINT = (
+    "check kafka.ssl_ca_location (STREAMAPP_KAFKA__SSL_CA_LOCATION) and "
+    "kafka.ssl_endpoint_identification"
+)
+
+
+class KafkaAuthError(RuntimeError):
+    """The cluster rejected our credentials or we rejected its certificate (exit code 2)."""
+
+
+def auth_failure(err: KafkaError) -> KafkaAuthError | None:
+    """The configuration error ``err`` reports, or None for any other (retriable) error.
+
+    >>> auth_failure(KafkaError(KafkaError._ALL_BROKERS_DOWN)) is None
+    True
+    """
+    code = err.code()
+    if code in (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED):
+        return KafkaAuthError(f"Kafka authentication failed: {err.str()}; {SASL_HINT}")
+    if code == KafkaError._SSL or "certificate verify failed" in err.str():
+        return KafkaAuthError(f"Kafka TLS handshake failed: {err.str()}; {TLS_HINT}")
+    return None
+
+
+def check_credentials(conf: dict[str, Any], timeout_s: float = 10.0) -> bool:
+    """Probe the cluster once at start: True when a metadata request succeeded.
+
+    Raises :class:`KafkaAuthError` as soon as the broker rejects the credentials or
+    its certificate fails verification; returns False when ``timeout_s`` passes
+    without an answer (unreachable is an outage, not a configuration error).
+    """
+    errors: list[KafkaError] = []
+    probe = {
+        **{k: v for k, v in conf.items() if k not in ("error_cb", "logger")},
+        "error_cb": errors.append,
+        "log_level": 0,
+    }
+    admin = AdminClient(probe)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):  # KafkaException: no answer yet
+            admin.list_topics(timeout=min(1.0, max(0.1, deadline - time.monotonic())))
+            return True
+        for err in errors:
+            failure = auth_failure(err)
+            if failure is not None:
+                raise failure
+    return False
