@@ -51,18 +51,17 @@ def check_credentials(conf: dict[str, Any], timeout_s: float = 10.0) -> bool:
     its certificate fails verification; returns False when ``timeout_s`` passes
     without an answer (unreachable is an outage, not a configuration error).
     """
+    from streamapp.kafka.client_logs import with_client_logging
+
     errors: list[KafkaError] = []
-    probe = {
-        **{k: v for k, v in conf.items() if k not in ("error_cb", "logger")},
-        "error_cb": errors.append,
-        "log_level": 0,
-    }
+    probe: dict[str, Any] = {**with_client_logging(conf), "error_cb": errors.append}
     admin = AdminClient(probe)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         with contextlib.suppress(Exception):  # KafkaException: no answer yet
             admin.list_topics(timeout=min(1.0, max(0.1, deadline - time.monotonic())))
             return True
+        admin.poll(0)  # serves error_cb
         for err in errors:
             failure = auth_failure(err)
             if failure is not None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import glob
 import os
 import subprocess
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,10 +18,9 @@ import pytest
 from streamapp.config import BrokerSettings, Settings
 from streamapp.kafka.embedded import BrokerError, TansuBroker
 from streamapp.kafka.topics import ensure_topics
-from streamapp.scoring.worker import run_worker
 from tests.integration.conftest import consume_n, produce_all
 from tests.kafka_support import make_topics
-from tests.scoring_support import good_events
+from tests.scoring_support import good_events, running_worker
 
 pytestmark = pytest.mark.integration
 
@@ -67,14 +65,8 @@ def test_scoring_worker_on_tansu(tansu: TansuBroker, unique: str, model_registry
         model={"registry": model_registry_dir, "device": "cpu"},
         scoring={"group_id": f"g-{unique}", "session_timeout_ms": 6000},
     )
-    stop = threading.Event()
-    worker = threading.Thread(target=run_worker, args=(settings, stop), daemon=True)
-    worker.start()
-    try:
+    with running_worker(settings):
         events = good_events(200, prefix=f"t{unique}-")
         produce_all(tansu.bootstrap_servers, topics.events, events)
         got = consume_n(tansu.bootstrap_servers, topics.predictions, 200, timeout=90)
-        assert {m.key() for m in got} == {k for k, _v in events}
-    finally:
-        stop.set()
-        worker.join(30)
+    assert {m.key() for m in got} == {k for k, _v in events}

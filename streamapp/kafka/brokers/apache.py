@@ -319,6 +319,7 @@ class ApacheKafka(ManagedBroker):
             "-XX:+UseG1GC",
             "-XX:MaxGCPauseMillis=20",
             "-Djava.awt.headless=true",
+            "-Djava.net.preferIPv4Stack=true",  # listeners on 127.0.0.1, not ::ffff:127.0.0.1
             f"-Dlog4j2.configurationFile={node_dir / 'log4j2.properties'}",
             f"-Dkafka.logs.dir={node_dir}",
             "-cp",
