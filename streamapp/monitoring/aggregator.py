@@ -15,6 +15,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from streamapp.labels import ClassMap, regression_target
 from streamapp.metrics.monitoring import AggregateMetrics
 from streamapp.monitoring import policy as pol
 from streamapp.monitoring.detectors import ErrorRateAdwin, RiverDetector, page_hinkley
@@ -49,15 +50,13 @@ class _Version:
     since_roll: int = 0
     """Outcomes since the policy window last rolled over completely."""
     previous_accuracy: float | None = None
+    classes: ClassMap = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.classes = ClassMap(self.manifest.output.classes or [])
 
     def class_index(self, value: object) -> int | None:
-        classes = self.manifest.output.classes or []
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        for i, c in enumerate(classes):
-            if c == value or str(c) == str(value):
-                return i
-        return None
+        return self.classes.index(value)
 
 
 class Aggregator:
@@ -151,9 +150,12 @@ class Aggregator:
                 classes = ver.manifest.output.classes or []
                 m.confusion.labels(*labels, str(classes[y]), str(classes[y_hat])).inc()
         else:
-            if o.predicted_value is None or isinstance(o.label, str):
+            y_value = regression_target(o.label)
+            if o.predicted_value is None or y_value is None:
+                if m is not None:
+                    m.data_quality.labels(o.model_name, o.model_version, "label", "invalid").inc()
                 return
-            item = Outcome(o.event_time.timestamp(), float(o.label), o.predicted_value)
+            item = Outcome(o.event_time.timestamp(), y_value, o.predicted_value)
             error = abs(item.y - item.y_hat)
             if m is not None:
                 m.abs_error.labels(*labels).inc(error)

@@ -15,6 +15,8 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from streamapp.labels import ClassMap
+
 MANIFEST_FILE = "manifest.json"
 PROFILE_FILE = "profile.json"
 REFERENCE_FILE = "reference.npy"
@@ -107,6 +109,8 @@ class Manifest(_Strict):
             raise ValueError("binary classification needs exactly two classes")
         if self.task is Task.REGRESSION and self.output.classes:
             raise ValueError("regression models have no output.classes")
+        if self.output.classes:
+            ClassMap(self.output.classes)  # raises when two classes are the same label
         return self
 
     @property

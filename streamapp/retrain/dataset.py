@@ -7,7 +7,7 @@ of the event id, so a replay builds exactly the same sets.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,6 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from streamapp.features import FeatureEncoder, FeatureError
+from streamapp.labels import ClassMap, regression_target
 from streamapp.registry.manifest import Manifest
 from streamapp.sampling import selected
 from streamapp.schemas import JoinedOutcome
@@ -46,20 +47,30 @@ def recent(
     return ordered[-limit:] if limit > 0 else []
 
 
+def label_target(manifest: Manifest) -> Callable[[object], float | int]:
+    """The label → training target function of a manifest (class index or float).
+
+    The function raises ``ValueError`` for a label the manifest does not know.
+    """
+    classes = manifest.output.classes
+    if classes is not None:
+        return ClassMap(classes).require
+
+    def regression(label: object) -> float:
+        value = regression_target(label)
+        if value is None:
+            raise ValueError(f"regression label must be a finite number, got {label!r}")
+        return value
+
+    return regression
+
+
 def target(manifest: Manifest, label: object) -> float | int:
     """A label as a training target: class index (classification) or float (regression).
 
     Raises ``ValueError`` for a label the manifest does not know.
     """
-    classes = manifest.output.classes
-    if classes is None:
-        if isinstance(label, bool) or not isinstance(label, int | float):
-            raise ValueError(f"regression label must be a number, got {label!r}")
-        return float(label)
-    for index, value in enumerate(classes):
-        if label == value or str(label) == str(value):
-            return index
-    raise ValueError(f"label {label!r} is not one of {classes}")
+    return label_target(manifest)(label)
 
 
 def build_training_set(
@@ -70,10 +81,11 @@ def build_training_set(
     rows: tuple[list[list[float]], list[list[float]]] = ([], [])
     ys: tuple[list[float | int], list[float | int]] = ([], [])
     rejected = 0
+    to_target = label_target(manifest)
     for outcome in outcomes:
         try:
             row = encoder.encode(outcome.features)
-            y = target(manifest, outcome.label)
+            y = to_target(outcome.label)
         except (FeatureError, ValueError):
             rejected += 1
             continue
