@@ -56,6 +56,8 @@ def validate(
     from streamapp.runtime.loader import load_model
 
     reg = _registry(ctx, registry)
+    cfg = settings(ctx).model
+    runtimes = cfg.runtime_registry()
     names = [name] if name else reg.models()
     if not names:
         raise fail(f"no models under {reg.root}")
@@ -68,8 +70,14 @@ def validate(
             try:
                 mv = reg.get(model, ver)
                 for artifact in mv.manifest.artifacts:
-                    runtime = "torch" if artifact.format == "torchscript" else "onnx"
-                    loaded = load_model(mv, runtime, settings(ctx).model.device)
+                    entry = runtimes.for_format(artifact.format)
+                    if entry is None:
+                        raise ModelLoadError(
+                            f"{model}/{ver}: no runtime loads format {artifact.format!r} "
+                            f"(known: {runtimes.names}; add one under model.runtimes)"
+                        )
+                    runtime = entry.name
+                    loaded = load_model(mv, runtime, cfg.device, runtimes=runtimes)
                     typer.echo(f"ok      {model}/{ver} {runtime} on {loaded.device}")
             except (RegistryError, ModelLoadError) as exc:
                 failures += 1
@@ -91,7 +99,8 @@ def promote(
 
     reg = _registry(ctx, registry)
     try:
-        load_model(reg.get(name, version), "auto", "cpu")
+        runtimes = settings(ctx).model.runtime_registry()
+        load_model(reg.get(name, version), "auto", "cpu", runtimes=runtimes)
         reg.promote(name, version, pointer)
     except (RegistryError, ModelLoadError) as exc:
         raise fail(f"not promoted: {exc}") from None

@@ -75,7 +75,8 @@ class OutputSpec(_Strict):
 class Artifact(_Strict):
     """One serialised form of the model, verified by checksum before load."""
 
-    format: Literal["onnx", "torchscript"]
+    format: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    """Artifact format; the runtime registry maps it to a runtime (onnx, torchscript, ...)."""
     path: str
     """File name relative to the version directory."""
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")

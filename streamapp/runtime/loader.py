@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from streamapp.plugins import PluginError
 from streamapp.registry.manifest import REFERENCE_FILE
 from streamapp.registry.registry import ModelVersion, RegistryError, verified_artifact_path
 from streamapp.runtime.base import FloatMatrix, ModelLoadError, ScoringModel
 from streamapp.runtime.device import DeviceChoice, resolve_device
-
-RUNTIME_PREFERENCE = ("onnx", "torchscript")
+from streamapp.runtime.registry import DEFAULT_RUNTIMES, RuntimeRegistry
 
 
 def load_model(
@@ -17,31 +17,37 @@ def load_model(
     runtime: str = "auto",
     device: DeviceChoice = "auto",
     intra_threads: int = 1,
+    runtimes: RuntimeRegistry = DEFAULT_RUNTIMES,
 ) -> ScoringModel:
     """Load the artifact (checksum verified first) and validate it on reference rows.
 
-    Raises :class:`ModelLoadError` for any failure: missing or tampered artifact,
-    wrong shapes, or outputs that are not finite / not probabilities.
+    ``runtime`` is a name in ``runtimes`` or ``auto`` (the first registered
+    runtime the manifest has an artifact for). Raises :class:`ModelLoadError`
+    for any failure: unknown runtime, missing or tampered artifact, wrong
+    shapes, or outputs that are not finite / not probabilities.
     """
     manifest = version.manifest
-    formats = RUNTIME_PREFERENCE if runtime == "auto" else (_format(runtime),)
-    artifact = next((a for fmt in formats if (a := manifest.artifact(fmt))), None)
-    if artifact is None:
-        raise ModelLoadError(f"{version.name}/{version.version}: no artifact for runtime {runtime}")
+    tag = f"{version.name}/{version.version}"
+    try:
+        candidates = runtimes.entries if runtime == "auto" else [runtimes.get(runtime)]
+    except KeyError as exc:
+        raise ModelLoadError(f"{tag}: {exc.args[0]}") from None
+    found = next(
+        ((e, a) for e in candidates if (a := manifest.artifact(e.format)) is not None), None
+    )
+    if found is None:
+        formats = [a.format for a in manifest.artifacts]
+        raise ModelLoadError(
+            f"{tag}: no artifact for runtime {runtime} (artifacts: {formats}; "
+            f"runtimes: {runtimes.names})"
+        )
+    entry, artifact = found
     try:
         path = verified_artifact_path(version, artifact)
-    except RegistryError as exc:
-        raise ModelLoadError(str(exc)) from exc
-    resolved = resolve_device(device)
-    model: ScoringModel
-    if artifact.format == "onnx":
-        from streamapp.runtime.onnx import OnnxModel
-
-        model = OnnxModel(manifest, path, resolved, intra_threads)
-    else:
-        from streamapp.runtime.torch import TorchModel
-
-        model = TorchModel(manifest, path, resolved, intra_threads)
+        implementation = entry.load()
+    except (RegistryError, PluginError, TypeError) as exc:
+        raise ModelLoadError(f"{tag}: {exc}") from exc
+    model: ScoringModel = implementation(manifest, path, resolve_device(device), intra_threads)
     rows = reference_rows(version)
     check_outputs(model, rows)
     model.warmup(rows)
@@ -79,7 +85,3 @@ def check_outputs(model: ScoringModel, rows: FloatMatrix) -> None:
         sums = out.sum(axis=1)
         if (out < -1e-4).any() or not np.allclose(sums, 1.0, atol=1e-3):
             raise ModelLoadError(f"{tag}: classifier outputs are not probabilities")
-
-
-def _format(runtime: str) -> str:
-    return "torchscript" if runtime == "torch" else runtime
