@@ -49,9 +49,39 @@ def load_model(
         raise ModelLoadError(f"{tag}: {exc}") from exc
     model: ScoringModel = implementation(manifest, path, resolve_device(device), intra_threads)
     rows = reference_rows(version)
+    if manifest.processing is not None:
+        model = with_processors(model, rows)
     check_outputs(model, rows)
     model.warmup(rows)
     return model
+
+
+def with_processors(model: ScoringModel, rows: FloatMatrix) -> ScoringModel:
+    """Wrap ``model`` with its manifest's processors, after checking them on reference rows.
+
+    Raises :class:`ModelLoadError` when a processor cannot be imported or breaks the
+    processing contract (``streamapp.testing.check_processor``).
+    """
+    from streamapp.processing import columns, load_processors
+    from streamapp.runtime.processed import ProcessedModel
+    from streamapp.testing.checks import ConformanceError, check_processor
+
+    manifest = model.manifest
+    tag = f"{model.name}/{model.version}"
+    try:
+        processors = load_processors(manifest)
+        matrix = rows
+        if processors.pre is not None:
+            width = manifest.model_input_width
+            matrix = check_processor(processors.pre, columns(manifest, rows), width=width)
+        if processors.post is not None:
+            raw = model.predict(matrix)
+            check_processor(processors.post, raw, kind="post", width=manifest.output.width)
+    except (ImportError, TypeError, ConformanceError) as exc:
+        raise ModelLoadError(f"{tag}: {exc}") from exc
+    except Exception as exc:  # the artifact itself failed on the processed rows
+        raise ModelLoadError(f"{tag}: test inference on processed rows failed: {exc}") from exc
+    return ProcessedModel(model, processors)
 
 
 def reference_rows(version: ModelVersion, limit: int = 256) -> FloatMatrix:
