@@ -21,14 +21,14 @@ events go to the dead-letter topic.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from streamapp.plugins import load_object
-from streamapp.registry.manifest import Manifest
+from streamapp.registry.manifest import FeatureSpec, Manifest
 
 Column = npt.NDArray[np.generic]
 Columns = Mapping[str, Column]
@@ -64,19 +64,19 @@ def load_processors(manifest: Manifest) -> Processors:
     return Processors(pre=pre, post=post)  # type: ignore[arg-type]
 
 
-def columns(manifest: Manifest, matrix: npt.NDArray[np.float32]) -> dict[str, Column]:
+def columns(
+    features: Sequence[FeatureSpec], matrix: npt.NDArray[np.float32]
+) -> dict[str, Column]:
     """Encoded rows (manifest order) → feature columns with categories decoded.
 
-    >>> from streamapp.registry.manifest import FeatureSpec
-    >>> m = Manifest.model_construct(features=[
-    ...     FeatureSpec(name="x", type="numeric"),
-    ...     FeatureSpec(name="c", type="categorical", categories=["a", "b"])])
-    >>> cols = columns(m, np.array([[0.5, 1.0], [1.5, 0.0]], dtype=np.float32))
+    >>> specs = [FeatureSpec(name="x", type="numeric"),
+    ...          FeatureSpec(name="c", type="categorical", categories=["a", "b"])]
+    >>> cols = columns(specs, np.array([[0.5, 1.0], [1.5, 0.0]], dtype=np.float32))
     >>> cols["x"].tolist(), cols["c"].tolist()
     ([0.5, 1.5], ['b', 'a'])
     """
     out: dict[str, Column] = {}
-    for i, spec in enumerate(manifest.features):
+    for i, spec in enumerate(features):
         column = matrix[:, i]
         if spec.categories is None:
             out[spec.name] = np.ascontiguousarray(column, dtype=np.float32)

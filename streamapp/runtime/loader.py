@@ -73,7 +73,7 @@ def with_processors(model: ScoringModel, rows: FloatMatrix) -> ScoringModel:
         matrix = rows
         if processors.pre is not None:
             width = manifest.model_input_width
-            matrix = check_processor(processors.pre, columns(manifest, rows), width=width)
+            matrix = check_processor(processors.pre, columns(manifest.features, rows), width=width)
         if processors.post is not None:
             raw = model.predict(matrix)
             check_processor(processors.post, raw, kind="post", width=manifest.output.width)

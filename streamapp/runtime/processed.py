@@ -22,7 +22,7 @@ class ProcessedModel(ScoringModel):
         matrix = features
         if pre is not None:
             matrix = as_matrix(
-                pre(columns(manifest, features)), rows, manifest.model_input_width, "pre"
+                pre(columns(manifest.features, features)), rows, manifest.model_input_width, "pre"
             )
         out = self.inner.predict(matrix)
         if post is not None:
