@@ -12,7 +12,7 @@ seeded validation split; move the version into place; validate it again with
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,10 +40,9 @@ from streamapp.testing.checks import check_processor, check_scoring_model
 from streamapp.training.profile import build_profile
 
 TOLERANCE = 1e-4
-TRAINERS = {
-    "sklearn": "streamapp.training.sklearn_trainer:train",
-    "torch": "streamapp.training.mlp_trainer:train",
-}
+SKLEARN_TRAINER = "streamapp.training.sklearn_trainer:train"
+TRAINERS = {"sklearn": SKLEARN_TRAINER, "lightgbm": SKLEARN_TRAINER, "xgboost": SKLEARN_TRAINER}
+"""Default trainer by source family: a model registered from sklearn retrains as sklearn."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +77,8 @@ def register(
     allow_pickle: bool = False,
     promote: str | None = "auto",
     seed: int = 0,
+    baseline: Mapping[str, float] | None = None,
+    provenance: Mapping[str, str | int | float] | None = None,
 ) -> Registered:
     """Register ``model`` as the next version of ``name``; raises :class:`RegistrationError`.
 
@@ -87,7 +88,9 @@ def register(
     Parquet path. ``y_ref``: labels, or the name of the label column in
     ``X_ref``. ``pre``: import path of a pre processor the model was trained
     behind. ``promote="auto"`` points ``production`` at the version when the model
-    has no production version yet.
+    has no production version yet. ``baseline`` replaces the metrics computed on
+    the validation split (a trainer passes its held-out metrics); ``provenance``
+    is added to the manifest's ``training`` field.
     """
     started = time.perf_counter()
     reg = registry if isinstance(registry, ModelRegistry) else ModelRegistry(Path(registry))
@@ -126,13 +129,22 @@ def register(
             input_name=conv.input_name,
             artifacts=[artifact(staging, conv.format, conv.filename)],
             created_at=datetime.now(UTC),
-            training={**conv.provenance, "registered_rows": len(encoded), "seed": seed},
+            training={
+                **conv.provenance,
+                "registered_rows": len(encoded),
+                "seed": seed,
+                **(provenance or {}),
+            },
             processing=processing,
             trainer=trainer or TRAINERS.get(conv.provenance.get("source", "")),
         )
         served = _outputs(ModelVersion(name, version, staging, manifest), encoded)
         diff = _compare(conv, model_input, served, tolerance)
-        metrics = baseline_metrics(the_task, served, y, validation_share, seed)
+        metrics = (
+            dict(baseline)
+            if baseline is not None
+            else baseline_metrics(the_task, served, y, validation_share, seed)
+        )
         manifest = Manifest.model_validate({**manifest.model_dump(), "baseline_metrics": metrics})
         write_json(staging, manifest, build_profile(manifest, encoded, served))
     made = reg.get(name, version)

@@ -8,7 +8,7 @@ of the event id, so a replay builds exactly the same sets.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
@@ -33,6 +33,13 @@ class TrainingSet:
     y_eval: npt.NDArray[np.float32] | npt.NDArray[np.int64]
     rejected: int
     """Outcomes dropped because their features or label did not fit the manifest."""
+    t_train: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+    """Event time of each training row (Unix seconds)."""
+    t_eval: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+    w_train: npt.NDArray[np.float32] = field(
+        default_factory=lambda: np.empty(0, dtype=np.float32)
+    )
+    """Sample weight of each training row (1.0 today; trainers should honour it)."""
 
 
 def recent(
@@ -80,6 +87,7 @@ def build_training_set(
     encoder = FeatureEncoder(manifest.features, allow_extra=True)
     rows: tuple[list[list[float]], list[list[float]]] = ([], [])
     ys: tuple[list[float | int], list[float | int]] = ([], [])
+    times: tuple[list[float], list[float]] = ([], [])
     rejected = 0
     to_target = label_target(manifest)
     for outcome in outcomes:
@@ -92,6 +100,7 @@ def build_training_set(
         part = 1 if selected(outcome.event_id, SALT_EVAL, eval_share) else 0
         rows[part].append(row)
         ys[part].append(y)
+        times[part].append(outcome.event_time.timestamp())
     width = len(manifest.features)
     y_train: npt.NDArray[np.float32] | npt.NDArray[np.int64]
     y_eval: npt.NDArray[np.float32] | npt.NDArray[np.int64]
@@ -105,4 +114,7 @@ def build_training_set(
         x_eval=np.asarray(rows[1], dtype=np.float32).reshape(-1, width),
         y_eval=y_eval,
         rejected=rejected,
+        t_train=np.asarray(times[0], dtype=np.float64),
+        t_eval=np.asarray(times[1], dtype=np.float64),
+        w_train=np.ones(len(rows[0]), dtype=np.float32),
     )
