@@ -1,8 +1,8 @@
-"""Bring your own model, end to end on the real broker: register an sklearn regressor,
-produce events with kcat, read predictions equal to sklearn's, produce labels and read
-RMSE / MAE / R² on the monitor's /metrics equal to sklearn's on the joined set; then the
-concept drifts, the monitor requests a retrain, and the retrainer registers and promotes
-a new scikit-learn version."""
+"""Bring your own model, end to end on the real broker, for a regressor and a classifier
+behind a custom preprocessor: register, produce events with kcat, read predictions equal
+to the sklearn model's within 1e-4, produce labels and read the window metrics on the
+monitor's /metrics equal to sklearn's on the joined set; then the concept drifts, the
+monitor requests a retrain, and the retrainer registers and promotes a new sklearn version."""
 
 from __future__ import annotations
 
@@ -10,16 +10,18 @@ import json
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 from river.datasets import synth
 from sklearn import metrics as skm
-from sklearn.ensemble import GradientBoostingRegressor
+from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor
 
 from streamapp.config import TopicSettings
 from streamapp.registration import register
@@ -28,13 +30,62 @@ from streamapp.schemas import Label
 from tests.integration.conftest import consume_n, produce_all
 from tests.integration.test_monitor import Monitor, monitors, wait_for, wait_ready  # noqa: F401
 from tests.integration.test_scoring_process import _env, worker_process
+from tests.unit.registration import userpkg
 
 pytestmark = pytest.mark.integration
-N = 200
-DRIFT = 20_000
+TRAIN, N = 1500, 200
+"""Rows: TRAIN to fit on, N served before the drift, 2N after it."""
 
 
-def test_sklearn_regressor_from_kcat_to_metrics(
+@dataclass
+class Case:
+    name: str
+    frame: pd.DataFrame
+    y: np.ndarray
+    model: Any
+    expected: np.ndarray
+    """The sklearn model's own outputs on the served rows (value or P(classes))."""
+    metrics: Callable[[np.ndarray, np.ndarray], dict[str, float]]
+    register: dict[str, Any] = field(default_factory=dict)
+
+
+def friedman() -> Case:
+    gen = synth.FriedmanDrift(drift_type="gra", position=(20_000, 40_000), seed=42)
+    rows = list(islice(gen, 20_000 + 2 * N))
+    rows = rows[: TRAIN + N] + rows[20_000:]  # then 2N rows of the drifted concept
+    frame = pd.DataFrame([{f"x{k}": v for k, v in x.items()} for x, _ in rows])
+    y = np.array([t for _, t in rows])
+    model = GradientBoostingRegressor(n_estimators=60, random_state=0)
+    model.fit(frame[:TRAIN], y[:TRAIN])
+
+    def metrics(truth: np.ndarray, out: np.ndarray) -> dict[str, float]:
+        return {"rmse": float(np.sqrt(skm.mean_squared_error(truth, out[:, 0]))),
+                "mae": skm.mean_absolute_error(truth, out[:, 0]),
+                "r2": skm.r2_score(truth, out[:, 0])}
+
+    served = frame[TRAIN : TRAIN + N]
+    return Case("friedman-gbr", frame, y, model, model.predict(served).reshape(-1, 1), metrics)
+
+
+def churn() -> Case:
+    cols, y = userpkg.churn_data(TRAIN + 3 * N, seed=5)
+    frame = pd.DataFrame(cols)
+    y[TRAIN + N :] = np.where(y[TRAIN + N :] == "churn", "stay", "churn")  # the concept flips
+    model = GradientBoostingClassifier(n_estimators=40, random_state=0)
+    model.fit(userpkg.encode(cols)[:TRAIN], y[:TRAIN])
+    served = {k: v[TRAIN : TRAIN + N] for k, v in cols.items()}
+
+    def metrics(truth: np.ndarray, out: np.ndarray) -> dict[str, float]:
+        predicted = np.asarray(model.classes_)[out.argmax(axis=1)]
+        return {"accuracy": skm.accuracy_score(truth, predicted)}
+
+    return Case("churn", frame, y, model, model.predict_proba(userpkg.encode(served)), metrics,
+                {"pre": "tests.unit.registration.userpkg:encode"})
+
+
+@pytest.mark.parametrize("make", [friedman, churn], ids=["regressor", "classifier-with-pre"])
+def test_register_serve_measure_drift_retrain(
+    make: Callable[[], Case],
     bootstrap: str,
     topic_settings: TopicSettings,
     unique: str,
@@ -42,76 +93,82 @@ def test_sklearn_regressor_from_kcat_to_metrics(
     kcat_env: dict[str, str],
     monitors: Callable[..., Monitor],  # noqa: F811 - the fixture imported above
 ) -> None:
-    gen = synth.FriedmanDrift(drift_type="gra", position=(20_000, 40_000), seed=42)
-    rows = list(islice(gen, DRIFT + 2 * N))
-    rows = rows[: 1500 + N] + rows[DRIFT:]  # then 2N rows of the drifted concept
-    frame = pd.DataFrame([{f"x{k}": v for k, v in x.items()} for x, _ in rows])
-    y = np.array([t for _, t in rows])
-    t0 = datetime.now(UTC) - timedelta(hours=1)
-    model = GradientBoostingRegressor(n_estimators=60, random_state=0).fit(frame[:1500], y[:1500])
+    case = make()
     registry = tmp_path / "models"
-    register(model, frame[:1500], y[:1500], name="friedman-gbr", registry=registry)
-
-    events = _events_file(tmp_path / "events.txt", frame, range(N), t0)
+    register(case.model, case.frame[:TRAIN], case.y[:TRAIN], name=case.name, registry=registry,
+             **case.register)
+    t0 = datetime.now(UTC) - timedelta(hours=1)
     env = _env(bootstrap, topic_settings, registry, f"g-{unique}", 0,
-               STREAMAPP_MODEL__NAME="friedman-gbr", STREAMAPP_SAMPLING__LOG_RATE="1.0",
+               STREAMAPP_MODEL__NAME=case.name, STREAMAPP_SAMPLING__LOG_RATE="1.0",
                STREAMAPP_SAMPLING__HOLDOUT_RATE="0.0")
     mon = monitors(STREAMAPP_MODEL__REGISTRY=str(registry),
                    STREAMAPP_MONITORING__COUNT_WINDOW=str(N), STREAMAPP_MONITORING__EVAL_EVERY="10")
     kcat = ["kcat", "-P", "-b", bootstrap, "-t", topic_settings.events, "-K:", "-l"]
+    ids = {"model": case.name, "version": "1"}
     with worker_process(env, tmp_path / "score.log"):
-        subprocess.run([*kcat, str(events)], env=kcat_env, check=True, timeout=60)
+        subprocess.run([*kcat, str(_events_file(tmp_path / "a.txt", case.frame, range(N), t0))],
+                       env=kcat_env, check=True, timeout=60)
         records = consume_n(bootstrap, topic_settings.predictions, N, timeout=90)
         predictions = {r.key().decode(): json.loads(r.value()) for r in records}
         assert len(predictions) == N
-        served = np.array([predictions[f"e-{i}"]["predicted_value"] for i in range(N)])
-        expected = model.predict(frame[1500 : 1500 + N])
-        assert np.abs(served - expected).max() <= 1e-4
         assert {p["model_version"] for p in predictions.values()} == {"1"}
+        served = np.array([_output(predictions[f"e-{i}"]) for i in range(N)])
+        assert np.abs(served - case.expected).max() <= 1e-4
 
         wait_ready(mon)
-        _labels(bootstrap, topic_settings, y, range(N), t0)
-        ids = {"model": "friedman-gbr", "version": "1"}
+        _labels(bootstrap, topic_settings, case.y, range(N), t0)
         wait_for(lambda: mon.value("streamapp_outcomes_recorded", **ids) == N, what="joined")
-        _metrics_equal_sklearn(mon, ids, y[1500 : 1500 + N], served)
+        expected = case.metrics(case.y[TRAIN : TRAIN + N], served)
+        window = {**ids, "variant": "primary", "holdout": "false", "window": f"count:{N}"}
+
+        def metrics_match() -> bool:
+            got = {m: mon.value("streamapp_model_metric", **window, metric=m) for m in expected}
+            return all(abs(got[m] - v) <= 1e-9 * max(1.0, abs(v)) for m, v in expected.items())
+
+        wait_for(metrics_match, what=f"window metrics = {expected}")
         assert mon.value("streamapp_reference_profile_loaded", **ids) == 1.0
 
-        # The concept drifts: errors grow, the monitor asks for a retrain, the retrainer
-        # trains the manifest's trainer (sklearn) on the joined outcomes and promotes.
         retrainer = _retrainer(env, tmp_path)
         try:
-            drifted = range(N, 3 * N)
-            now = datetime.now(UTC)
-            subprocess.run([*kcat, str(_events_file(tmp_path / "drift.txt", frame, drifted, now))],
-                           env=kcat_env, check=True, timeout=60)
+            drifted, now = range(N, 3 * N), datetime.now(UTC)
+            drift_file = _events_file(tmp_path / "b.txt", case.frame, drifted, now)
+            subprocess.run([*kcat, str(drift_file)], env=kcat_env, check=True, timeout=60)
             consume_n(bootstrap, topic_settings.predictions, 3 * N, timeout=90)
-            _labels(bootstrap, topic_settings, y, drifted, now)
+            _labels(bootstrap, topic_settings, case.y, drifted, now)
             wait_for(lambda: mon.value("streamapp_retrain_requests_total", **ids,
                                        reason="accuracy_drop") == 1, what="retrain request")
-            pointer = registry / "friedman-gbr" / "production"
+            pointer = registry / case.name / "production"
             wait_for(lambda: pointer.read_text().strip() == "2", timeout=180, what="v2 promoted")
         finally:
             retrainer.kill()
             retrainer.wait()
-    new = ModelRegistry(registry).get("friedman-gbr", "2").manifest
-    assert new.training["estimator"] == "sklearn.ensemble._gb:GradientBoostingRegressor"
+    old = ModelRegistry(registry).get(case.name, "1").manifest
+    new = ModelRegistry(registry).get(case.name, "2").manifest
+    assert new.training["estimator"] == old.training["estimator"]
     assert new.trainer == "streamapp.training.sklearn_trainer:train"
-    assert new.training["parent_version"] == "1"
+    assert new.training["parent_version"] == "1" and new.processing == old.processing
+
+
+def _output(prediction: dict[str, Any]) -> list[float]:
+    scores = prediction["scores"]
+    return list(scores) if scores is not None else [prediction["predicted_value"]]
 
 
 def _events_file(path: Path, frame: pd.DataFrame, idx: range, start: datetime) -> Path:
-    """kcat input: ``key:value`` lines of events for rows ``1500 + i``."""
+    """kcat input: ``key:value`` lines of the events of rows ``TRAIN + i``."""
     lines = []
     for i in idx:
+        features = {k: (v.item() if isinstance(v, np.generic) else v)
+                    for k, v in frame.iloc[TRAIN + i].to_dict().items()}
         body = {"event_id": f"e-{i}", "event_time": (start + timedelta(seconds=i)).isoformat(),
-                "features": frame.iloc[1500 + i].to_dict()}
+                "features": features}
         lines.append(f"e-{i}:{json.dumps(body)}")
     path.write_text("\n".join(lines) + "\n")
     return path
 
 
 def _labels(bootstrap: str, topics: TopicSettings, y: np.ndarray, idx: range, at: datetime) -> None:
-    labels = [Label(event_id=f"e-{i}", label=float(y[1500 + i]), label_time=at) for i in idx]
+    labels = [Label(event_id=f"e-{i}", label=y[TRAIN + i].item(), label_time=at) for i in idx]
     produce_all(bootstrap, topics.labels,
                 [(lab.event_id.encode(), lab.model_dump_json().encode()) for lab in labels])
 
@@ -123,19 +180,3 @@ def _retrainer(env: dict[str, str], tmp_path: Path) -> subprocess.Popen[bytes]:
     log = (tmp_path / "retrain.log").open("ab")
     return subprocess.Popen([sys.executable, "-m", "streamapp", "retrain"], env={**env, **extra},
                             stdout=log, stderr=log, stdin=subprocess.DEVNULL)
-
-
-def _metrics_equal_sklearn(mon: Monitor, ids: dict[str, str], truth: np.ndarray,
-                           served: np.ndarray) -> None:
-    window = {**ids, "variant": "primary", "holdout": "false", "window": f"count:{N}"}
-    expected_metrics = {
-        "rmse": float(np.sqrt(skm.mean_squared_error(truth, served))),
-        "mae": skm.mean_absolute_error(truth, served),
-        "r2": skm.r2_score(truth, served),
-    }
-
-    def metrics_match() -> bool:
-        got = {m: mon.value("streamapp_model_metric", **window, metric=m) for m in expected_metrics}
-        return all(abs(got[m] - v) <= 1e-9 * max(1.0, abs(v)) for m, v in expected_metrics.items())
-
-    wait_for(metrics_match, what=f"rmse/mae/r2 = {expected_metrics}")
