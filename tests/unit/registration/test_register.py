@@ -177,3 +177,23 @@ def test_registration_code_stays_out_of_the_scoring_worker() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("artifact", ["model.onnx", "model.pt"])
+def test_bare_onnx_and_torchscript_artifacts_register(tmp_path: Path, artifact: str) -> None:
+    from tests.conftest import MODELS
+
+    demo = ModelRegistry(MODELS).get("friedman-reg", "1")
+    rows = np.load(demo.path / "reference.npy")
+    frame = pd.DataFrame(columns(demo.manifest.features, rows)).astype(np.float64)
+    with pytest.raises(RegistrationError, match="pass --task"):
+        register(demo.path / artifact, frame, name="fr", registry=tmp_path)
+    result = register(demo.path / artifact, frame, name="fr", registry=tmp_path,
+                      task="regression", features=demo.manifest.features)
+    assert result.max_abs_diff is None  # no source model to compare with
+    assert result.version.manifest.artifacts[0].format == (
+        "onnx" if artifact.endswith("onnx") else "torchscript"
+    )
+    expected = load_model(demo, "onnx", "cpu").predict(rows[:64])
+    assert np.allclose(load_model(result.version, "auto", "cpu").predict(rows[:64]), expected,
+                       atol=1e-4)
