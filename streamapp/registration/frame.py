@@ -12,7 +12,8 @@ rows a worker would build.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,20 @@ def _numeric(name: str, values: npt.NDArray[np.float64], margin: float | None) -
         return FeatureSpec(name=name, type="numeric")
     lo, hi = float(values.min()), float(values.max())
     pad = margin * ((hi - lo) or max(abs(lo), 1.0))
-    return FeatureSpec(name=name, type="numeric", min=lo - pad, max=hi + pad)
+    return FeatureSpec(name=name, type="numeric", min=_round(lo - pad, pad, math.floor),
+                       max=_round(hi + pad, pad, math.ceil))
+
+
+def _round(value: float, pad: float, direction: Callable[[float], int]) -> float:
+    """Round a bound outward to two significant digits of the margin.
+
+    >>> _round(-0.99927, 1.0, math.floor), _round(1.99879, 1.0, math.ceil)
+    (-1.0, 2.0)
+    """
+    if pad <= 0:
+        return value
+    exponent = math.floor(math.log10(pad)) - 1
+    return round(direction(value / 10.0**exponent) * 10.0**exponent, max(0, -exponent))
 
 
 def _categorical(name: str, column: pd.Series) -> FeatureSpec:
