@@ -160,14 +160,17 @@ def _torchscript(model: Any) -> Converted:
 
 
 def _provenance(model: Any, module: str) -> dict[str, str]:
-    """The source family, estimator class and JSON scalar hyperparameters (for retraining)."""
+    """The source family, estimator class and hyperparameters (for retraining).
+
+    ``estimator_params`` is recorded only when every hyperparameter is a JSON
+    scalar, i.e. when the class can be rebuilt from it (not a Pipeline's steps).
+    """
     cls = type(model)
     info = {"source": module, "estimator": f"{cls.__module__}:{cls.__qualname__}"}
-    if hasattr(model, "get_params"):
-        params = {
-            k: v for k, v in model.get_params(deep=False).items()
-            if v is None or isinstance(v, bool | int | float | str)
-        }
+    params = model.get_params(deep=False) if hasattr(model, "get_params") else None
+    if params is not None and all(
+        v is None or isinstance(v, bool | int | float | str) for v in params.values()
+    ):
         info["estimator_params"] = json.dumps(params, sort_keys=True)
     return info
 

@@ -73,9 +73,11 @@ def train(job: TrainingJob) -> TrainResult:
 
 
 def _estimator(manifest: Manifest, seed: int) -> Any:
-    """The registered estimator class with its scalar hyperparameters, or the default."""
+    """The registered estimator class with its hyperparameters, or the default gradient boosting
+    (also for estimators that cannot be rebuilt from scalars, such as a Pipeline)."""
     path = str(manifest.training.get("estimator", ""))
-    if path.split(".")[0] not in ("sklearn", "lightgbm", "xgboost"):
+    rebuildable = "estimator_params" in manifest.training
+    if path.split(".")[0] not in ("sklearn", "lightgbm", "xgboost") or not rebuildable:
         path = DEFAULTS[manifest.task.is_classification]
         params: dict[str, Any] = {"random_state": seed}
     else:

@@ -99,3 +99,20 @@ def test_the_manifest_names_the_trainer(
     registry = ModelRegistry(tmp_path)
     with pytest.raises(RetrainError, match=r"custom trainer saw \d+ rows, 1767225\d+"):
         retrain(registry, registry.resolve("fr"), _request(), _outcomes(data[:400]), SETTINGS)
+
+
+def test_estimators_that_cannot_be_rebuilt_retrain_as_default_gradient_boosting(
+    tmp_path: Path, data: list[tuple[dict[str, float], float]]
+) -> None:
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from streamapp.training.sklearn_trainer import _estimator
+
+    frame = pd.DataFrame([x for x, _ in data[:300]])
+    y = np.array([t for _, t in data[:300]])
+    pipe = make_pipeline(StandardScaler(), GradientBoostingRegressor(n_estimators=10)).fit(frame, y)
+    manifest = register(pipe, frame, y, name="p", registry=tmp_path).version.manifest
+    assert manifest.training["estimator"] == "sklearn.pipeline:Pipeline"
+    assert "estimator_params" not in manifest.training
+    assert type(_estimator(manifest, 0)).__name__ == "GradientBoostingRegressor"
