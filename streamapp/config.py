@@ -22,6 +22,7 @@ from pydantic_settings import (
 
 from streamapp.monitoring.settings import MonitoringSettings
 from streamapp.retrain.settings import RetrainSettings
+from streamapp.runtime.registry import RuntimeEntry, RuntimeRegistry
 from streamapp.scoring.settings import ScoringSettings
 
 ENV_PREFIX = "STREAMAPP_"
@@ -184,10 +185,26 @@ class ModelSettings(_Section):
     """Pointer file naming the serving version."""
     candidate_pointer: str = "candidate"
     """Pointer file naming the canary/shadow candidate version."""
-    runtime: Literal["auto", "onnx", "torch"] = "auto"
-    """Artifact runtime; auto prefers ONNX Runtime, then TorchScript."""
+    runtime: str = "auto"
+    """Artifact runtime by name; auto takes the first of onnx, torch, then ``runtimes``."""
+    runtimes: list[RuntimeEntry] = Field(default_factory=list)
+    """Extra runtimes (name, artifact format, implementation import path)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Inference device; auto picks CUDA when available."""
+
+    @model_validator(mode="after")
+    def _known_runtime(self) -> ModelSettings:
+        registry = self.runtime_registry()  # raises when two runtimes claim one format
+        if self.runtime != "auto" and self.runtime not in registry.names:
+            raise ValueError(
+                f"model.runtime {self.runtime!r} is not one of auto, {', '.join(registry.names)} "
+                "(register more under model.runtimes)"
+            )
+        return self
+
+    def runtime_registry(self) -> RuntimeRegistry:
+        """The built-in runtimes plus ``runtimes``."""
+        return RuntimeRegistry(self.runtimes)
 
 
 class SamplingSettings(_Section):

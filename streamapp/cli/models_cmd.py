@@ -10,7 +10,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from rich.table import Table
 
 from streamapp.cli.app import app, console, fail, settings
-from streamapp.registry.registry import ModelRegistry, RegistryError
+from streamapp.registry.registry import ModelRegistry, RegistryError, verified_profile
 from streamapp.runtime.base import ModelLoadError
 
 models_app = typer.Typer(help="The model registry.", no_args_is_help=True)
@@ -52,10 +52,14 @@ def validate(
     version: Annotated[str | None, typer.Argument(help="Version (default: all).")] = None,
     registry: RegistryOpt = None,
 ) -> None:
-    """Load each artifact (checksum verified), check shapes, and run it on reference rows."""
-    from streamapp.runtime.loader import load_model
+    """Load each artifact (checksum verified) and its processors, check the profile, and run
+    the conformance checks (``streamapp.testing``) on reference rows."""
+    from streamapp.runtime.loader import load_model, reference_rows
+    from streamapp.testing.checks import ConformanceError, check_scoring_model
 
     reg = _registry(ctx, registry)
+    cfg = settings(ctx).model
+    runtimes = cfg.runtime_registry()
     names = [name] if name else reg.models()
     if not names:
         raise fail(f"no models under {reg.root}")
@@ -67,11 +71,19 @@ def validate(
         for ver in versions:
             try:
                 mv = reg.get(model, ver)
+                verified_profile(mv)
                 for artifact in mv.manifest.artifacts:
-                    runtime = "torch" if artifact.format == "torchscript" else "onnx"
-                    loaded = load_model(mv, runtime, settings(ctx).model.device)
+                    entry = runtimes.for_format(artifact.format)
+                    if entry is None:
+                        raise ModelLoadError(
+                            f"{model}/{ver}: no runtime loads format {artifact.format!r} "
+                            f"(known: {runtimes.names}; add one under model.runtimes)"
+                        )
+                    runtime = entry.name
+                    loaded = load_model(mv, runtime, cfg.device, runtimes=runtimes)
+                    check_scoring_model(loaded, reference_rows(mv))
                     typer.echo(f"ok      {model}/{ver} {runtime} on {loaded.device}")
-            except (RegistryError, ModelLoadError) as exc:
+            except (RegistryError, ModelLoadError, ConformanceError) as exc:
                 failures += 1
                 typer.echo(f"INVALID {model}/{ver}: {exc}")
     if failures:
@@ -91,7 +103,10 @@ def promote(
 
     reg = _registry(ctx, registry)
     try:
-        load_model(reg.get(name, version), "auto", "cpu")
+        runtimes = settings(ctx).model.runtime_registry()
+        mv = reg.get(name, version)
+        verified_profile(mv)
+        load_model(mv, "auto", "cpu", runtimes=runtimes)
         reg.promote(name, version, pointer)
     except (RegistryError, ModelLoadError) as exc:
         raise fail(f"not promoted: {exc}") from None

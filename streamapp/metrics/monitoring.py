@@ -116,6 +116,12 @@ class AggregateMetrics:
             ["model", "version", "statistic"],
             registry=registry,
         )
+        self.profile_loaded = Gauge(
+            "streamapp_reference_profile_loaded",
+            "1 when the version's manifest and reference profile loaded; 0: no drift for it.",
+            ["model", "version"],
+            registry=registry,
+        )
         self.drift_samples = Gauge(
             "streamapp_drift_window_samples",
             "Samples in the current drift window.",

@@ -10,11 +10,13 @@ Windows and detectors are in memory and refill after a restart.
 from __future__ import annotations
 
 import heapq
+import logging
 import math
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from streamapp.labels import ClassMap, regression_target
 from streamapp.metrics.monitoring import AggregateMetrics
 from streamapp.monitoring import policy as pol
 from streamapp.monitoring.detectors import ErrorRateAdwin, RiverDetector, page_hinkley
@@ -34,6 +36,7 @@ from streamapp.registry.registry import ModelRegistry, RegistryError
 from streamapp.schemas import JoinedOutcome, LoggedPrediction, RetrainRequest
 
 State = MutableMapping[str, Any]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -49,15 +52,13 @@ class _Version:
     since_roll: int = 0
     """Outcomes since the policy window last rolled over completely."""
     previous_accuracy: float | None = None
+    classes: ClassMap = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.classes = ClassMap(self.manifest.output.classes or [])
 
     def class_index(self, value: object) -> int | None:
-        classes = self.manifest.output.classes or []
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        for i, c in enumerate(classes):
-            if c == value or str(c) == str(value):
-                return i
-        return None
+        return self.classes.index(value)
 
 
 class Aggregator:
@@ -151,9 +152,12 @@ class Aggregator:
                 classes = ver.manifest.output.classes or []
                 m.confusion.labels(*labels, str(classes[y]), str(classes[y_hat])).inc()
         else:
-            if o.predicted_value is None or isinstance(o.label, str):
+            y_value = regression_target(o.label)
+            if o.predicted_value is None or y_value is None:
+                if m is not None:
+                    m.data_quality.labels(o.model_name, o.model_version, "label", "invalid").inc()
                 return
-            item = Outcome(o.event_time.timestamp(), float(o.label), o.predicted_value)
+            item = Outcome(o.event_time.timestamp(), y_value, o.predicted_value)
             error = abs(item.y - item.y_hat)
             if m is not None:
                 m.abs_error.labels(*labels).inc(error)
@@ -189,7 +193,12 @@ class Aggregator:
             for w in wins:
                 windows[f"{variant}/{str(holdout).lower()}/{w.name}"] = self._metrics_of(ver, w)
         drift = ver.drift.snapshot() if ver.drift is not None else {}
-        return {"windows": windows, "drift": drift, "drift_samples": len(ver.drift or [])}
+        return {
+            "windows": windows,
+            "drift": drift,
+            "drift_samples": len(ver.drift or []),
+            "profile_loaded": ver.drift is not None,
+        }
 
     def _metrics_of(self, ver: _Version, window: Window) -> dict[str, float]:
         items = window.items()
@@ -282,21 +291,50 @@ class Aggregator:
 
     # -- helpers ---------------------------------------------------------------------
     def _version(self, model: str, version: str) -> _Version | None:
+        """The version's state, loaded once; a load failure is logged and exported, never silent.
+
+        Without a manifest the version feeds no window; without a usable
+        profile it still gets accuracy / error windows and the retrain policy,
+        but no drift (``streamapp_reference_profile_loaded`` is 0).
+        """
         key = (model, version)
         if key not in self._versions:
             try:
                 mv = self.registry.get(model, version)
-                profile = ReferenceProfile.load(mv.path)
-            except (RegistryError, OSError, ValueError):
+            except RegistryError as exc:
+                self._profile_status(model, version, "manifest", exc)
                 self._versions[key] = None
                 return None
-            size = self.settings.drift_window
+            drift = None
+            try:
+                profile = ReferenceProfile.load(mv.path)
+                drift = DriftWindow(mv.manifest, profile, self.settings.drift_window)
+            except (OSError, ValueError, KeyError) as exc:
+                self._profile_status(model, version, "profile", exc)
+            else:
+                self._profile_status(model, version, None, None)
             self._versions[key] = _Version(
                 manifest=mv.manifest,
-                drift=DriftWindow(mv.manifest, profile, size),
+                drift=drift,
                 policy_window=CountWindow(self.settings.count_window),
             )
         return self._versions[key]
+
+    def _profile_status(
+        self, model: str, version: str, problem: str | None, exc: Exception | None
+    ) -> None:
+        if problem is not None:
+            log.error(
+                "monitor: %s/%s has an unusable %s (%s): %s",
+                model,
+                version,
+                problem,
+                "no windows, drift or retrain policy" if problem == "manifest" else "no drift",
+                str(exc)[:300],
+                extra={"model": model, "version": version},
+            )
+        if self.metrics is not None:
+            self.metrics.profile_loaded.labels(model, version).set(0.0 if problem else 1.0)
 
     def _mark_seen(self, key: str, now: float) -> None:
         deadline = now + self.settings.label_ttl_s

@@ -15,6 +15,9 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from streamapp.labels import ClassMap
+from streamapp.plugins import valid_import_path
+
 MANIFEST_FILE = "manifest.json"
 PROFILE_FILE = "profile.json"
 REFERENCE_FILE = "reference.npy"
@@ -73,10 +76,41 @@ class OutputSpec(_Strict):
 class Artifact(_Strict):
     """One serialised form of the model, verified by checksum before load."""
 
-    format: Literal["onnx", "torchscript"]
+    format: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    """Artifact format; the runtime registry maps it to a runtime (onnx, torchscript, ...)."""
     path: str
     """File name relative to the version directory."""
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class Processing(_Strict):
+    """User code around the artifact, named by import path (``package.module:attribute``).
+
+    ``pre`` maps a dict of feature columns (manifest order; numeric float32,
+    categorical as their category values) to the artifact's float32 input
+    matrix of ``input_width`` columns. ``post`` maps the artifact's output
+    (``output_width`` columns) to the manifest's output (class probabilities or
+    the value). Both run on whole batches; a raise isolates the batch's bad rows
+    by bisection like a model error.
+    """
+
+    pre: str | None = None
+    input_width: int | None = Field(default=None, ge=1)
+    """Columns ``pre`` returns (the artifact's input width); required with ``pre``."""
+    post: str | None = None
+    output_width: int | None = Field(default=None, ge=1)
+    """Columns of the artifact's raw output that ``post`` reads; required with ``post``."""
+
+    @model_validator(mode="after")
+    def _widths(self) -> Processing:
+        for path in (self.pre, self.post):
+            if path is not None:
+                valid_import_path(path)
+        if self.pre is not None and self.input_width is None:
+            raise ValueError("processing.pre needs processing.input_width (columns it returns)")
+        if self.post is not None and self.output_width is None:
+            raise ValueError("processing.post needs processing.output_width (columns it reads)")
+        return self
 
 
 class Manifest(_Strict):
@@ -95,6 +129,10 @@ class Manifest(_Strict):
     """Metrics on the training run's held-out data (e.g. accuracy), for the retrain policy."""
     training: dict[str, str | int | float] = Field(default_factory=dict)
     """Provenance: generator, seed, sample count, parent version."""
+    processing: Processing | None = None
+    """Optional pre / post processors around the artifact."""
+    trainer: str | None = None
+    """Import path of the trainer ``streamapp retrain`` uses (default: the torch MLP trainer)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Manifest:
@@ -107,11 +145,31 @@ class Manifest(_Strict):
             raise ValueError("binary classification needs exactly two classes")
         if self.task is Task.REGRESSION and self.output.classes:
             raise ValueError("regression models have no output.classes")
+        if self.output.classes:
+            ClassMap(self.output.classes)  # raises when two classes are the same label
+        if self.trainer is not None:
+            valid_import_path(self.trainer)
         return self
 
     @property
     def feature_names(self) -> list[str]:
         return [f.name for f in self.features]
+
+    @property
+    def model_input_width(self) -> int:
+        """Columns the artifact takes: ``processing.input_width`` with a pre processor."""
+        p = self.processing
+        if p is not None and p.pre is not None and p.input_width is not None:
+            return p.input_width
+        return len(self.features)
+
+    @property
+    def model_output_width(self) -> int:
+        """Columns the artifact returns: ``processing.output_width`` with a post processor."""
+        p = self.processing
+        if p is not None and p.post is not None and p.output_width is not None:
+            return p.output_width
+        return self.output.width
 
     def artifact(self, fmt: str) -> Artifact | None:
         return next((a for a in self.artifacts if a.format == fmt), None)

@@ -14,7 +14,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from streamapp.registry.manifest import MANIFEST_FILE, Artifact, Manifest
+from streamapp.registry.manifest import (
+    MANIFEST_FILE,
+    PROFILE_FILE,
+    Artifact,
+    Manifest,
+    ReferenceProfile,
+)
 
 POINTER_NAMES = ("production", "candidate")
 
@@ -147,6 +153,32 @@ def verified_artifact_path(version: ModelVersion, artifact: Artifact) -> Path:
             f"(manifest {artifact.sha256[:12]}…, file {actual[:12]}…)"
         )
     return path
+
+
+def verified_profile(version: ModelVersion) -> ReferenceProfile:
+    """The version's reference profile; raises :class:`RegistryError` naming the fix.
+
+    The monitor needs it for drift; a version without one is refused by
+    ``models validate``, ``models promote`` and ``models register``.
+    """
+    tag = f"{version.name}/{version.version}"
+    if not (version.path / PROFILE_FILE).is_file():
+        raise RegistryError(
+            f"{tag}: {PROFILE_FILE} is missing, so the monitor could not compute drift; "
+            "register versions with `streamapp models register`, which writes it"
+        )
+    try:
+        profile = ReferenceProfile.load(version.path)
+    except Exception as exc:  # pydantic.ValidationError, OSError
+        raise RegistryError(f"{tag}: {PROFILE_FILE} cannot be loaded: {exc}") from exc
+    for spec in version.manifest.features:
+        table = profile.categorical if spec.type == "categorical" else profile.numeric
+        if spec.name not in table:
+            raise RegistryError(
+                f"{tag}: {PROFILE_FILE} has no {spec.type} profile of feature {spec.name!r}; "
+                "recompute it (streamapp models register)"
+            )
+    return profile
 
 
 def _version_key(version: str) -> tuple[int, int | str]:

@@ -7,14 +7,15 @@ of the event id, so a replay builds exactly the same sets.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
 import numpy.typing as npt
 
 from streamapp.features import FeatureEncoder, FeatureError
+from streamapp.labels import ClassMap, regression_target
 from streamapp.registry.manifest import Manifest
 from streamapp.sampling import selected
 from streamapp.schemas import JoinedOutcome
@@ -32,6 +33,13 @@ class TrainingSet:
     y_eval: npt.NDArray[np.float32] | npt.NDArray[np.int64]
     rejected: int
     """Outcomes dropped because their features or label did not fit the manifest."""
+    t_train: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+    """Event time of each training row (Unix seconds)."""
+    t_eval: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+    w_train: npt.NDArray[np.float32] = field(
+        default_factory=lambda: np.empty(0, dtype=np.float32)
+    )
+    """Sample weight of each training row (1.0 today; trainers should honour it)."""
 
 
 def recent(
@@ -46,20 +54,30 @@ def recent(
     return ordered[-limit:] if limit > 0 else []
 
 
+def label_target(manifest: Manifest) -> Callable[[object], float | int]:
+    """The label → training target function of a manifest (class index or float).
+
+    The function raises ``ValueError`` for a label the manifest does not know.
+    """
+    classes = manifest.output.classes
+    if classes is not None:
+        return ClassMap(classes).require
+
+    def regression(label: object) -> float:
+        value = regression_target(label)
+        if value is None:
+            raise ValueError(f"regression label must be a finite number, got {label!r}")
+        return value
+
+    return regression
+
+
 def target(manifest: Manifest, label: object) -> float | int:
     """A label as a training target: class index (classification) or float (regression).
 
     Raises ``ValueError`` for a label the manifest does not know.
     """
-    classes = manifest.output.classes
-    if classes is None:
-        if isinstance(label, bool) or not isinstance(label, int | float):
-            raise ValueError(f"regression label must be a number, got {label!r}")
-        return float(label)
-    for index, value in enumerate(classes):
-        if label == value or str(label) == str(value):
-            return index
-    raise ValueError(f"label {label!r} is not one of {classes}")
+    return label_target(manifest)(label)
 
 
 def build_training_set(
@@ -69,17 +87,20 @@ def build_training_set(
     encoder = FeatureEncoder(manifest.features, allow_extra=True)
     rows: tuple[list[list[float]], list[list[float]]] = ([], [])
     ys: tuple[list[float | int], list[float | int]] = ([], [])
+    times: tuple[list[float], list[float]] = ([], [])
     rejected = 0
+    to_target = label_target(manifest)
     for outcome in outcomes:
         try:
             row = encoder.encode(outcome.features)
-            y = target(manifest, outcome.label)
+            y = to_target(outcome.label)
         except (FeatureError, ValueError):
             rejected += 1
             continue
         part = 1 if selected(outcome.event_id, SALT_EVAL, eval_share) else 0
         rows[part].append(row)
         ys[part].append(y)
+        times[part].append(outcome.event_time.timestamp())
     width = len(manifest.features)
     y_train: npt.NDArray[np.float32] | npt.NDArray[np.int64]
     y_eval: npt.NDArray[np.float32] | npt.NDArray[np.int64]
@@ -93,4 +114,7 @@ def build_training_set(
         x_eval=np.asarray(rows[1], dtype=np.float32).reshape(-1, width),
         y_eval=y_eval,
         rejected=rejected,
+        t_train=np.asarray(times[0], dtype=np.float64),
+        t_eval=np.asarray(times[1], dtype=np.float64),
+        w_train=np.ones(len(rows[0]), dtype=np.float32),
     )

@@ -1,9 +1,11 @@
 """One retraining run: train on recent outcomes, compare with the serving version, promote.
 
-The candidate is trained with the same feature encoding and network family as
-the serving version, evaluated together with it (loaded through the scorer's
-own loader) on the same held-out slice, registered as the next version, and
-promoted only when :func:`streamapp.retrain.policy.decide` says it is better.
+The candidate is trained by the serving version's trainer (``manifest.trainer``,
+an import path; the torch MLP by default; see :mod:`streamapp.training.contract`)
+with the same feature encoding, registered as the next version, evaluated
+together with the serving version (loaded through the scorer's own loader) on
+the same held-out slice, and promoted only when
+:func:`streamapp.retrain.policy.decide` says it is better.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from streamapp.retrain.policy import Decision, Evaluation, decide
 from streamapp.retrain.settings import RetrainSettings
 from streamapp.runtime.loader import load_model
 from streamapp.schemas import JoinedOutcome, RetrainRequest
-from streamapp.training.trainer import TrainSpec, evaluate, export_version, predict, train
+from streamapp.training.contract import DEFAULT_TRAINER, TrainingJob, load_trainer
+from streamapp.training.trainer import evaluate
 
 ProgressFn = Callable[[int, int], None]
 
@@ -67,23 +70,11 @@ def retrain(
             f"{serving.name}: {len(data.x_train)} training / {len(data.x_eval)} held-out rows "
             f"({data.rejected} rejected) — not enough to train"
         )
-    spec = TrainSpec(
-        name=manifest.name,
-        task=manifest.task,
-        features=list(manifest.features),
-        classes=manifest.output.classes,
-        epochs=settings.epochs,
-        seed=settings.seed,
-    )
-    net = train(spec, data.x_train, data.y_train, progress=progress)
-    candidate_metrics = evaluate(manifest.task, predict(net, data.x_eval), data.y_eval)
     serving_model = load_model(serving, "auto", "cpu")
     try:
         serving_metrics = evaluate(manifest.task, serving_model.predict(data.x_eval), data.y_eval)
     finally:
         serving_model.close()
-    evaluation = evaluation_for(manifest.task, candidate_metrics, serving_metrics, len(data.x_eval))
-    decision = decide(evaluation, settings.min_improvement, settings.min_eval_samples)
     version = registry.next_version(manifest.name)
     info: dict[str, str | int | float] = {
         "generator": "streamapp.retrain",
@@ -93,10 +84,20 @@ def retrain(
         "seed": settings.seed,
         "n_train": len(data.x_train),
         "n_test": len(data.x_eval),
-        "serving_" + evaluation.metric: evaluation.serving,
-        "decision": "promoted" if decision.promote else "rejected",
     }
-    made = export_version(registry, spec, version, net, data.x_train, candidate_metrics, info)
+    job = TrainingJob(
+        registry, serving, version, data, settings.seed, settings.epochs, info, progress
+    )
+    try:
+        trained = load_trainer(manifest.trainer)(job)
+    except Exception as exc:  # any trainer failure fails this request, never the service
+        raise RetrainError(
+            f"{serving.name}: trainer {manifest.trainer or DEFAULT_TRAINER} failed: "
+            f"{type(exc).__name__}: {exc}"
+        ) from exc
+    made = trained.version
+    evaluation = evaluation_for(manifest.task, trained.metrics, serving_metrics, len(data.x_eval))
+    decision = decide(evaluation, settings.min_improvement, settings.min_eval_samples)
     promoted_to = None
     if decision.promote:
         load_model(made, "auto", "cpu").close()  # the scorer must be able to load it

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from streamapp.plugins import PluginError
 from streamapp.registry.manifest import REFERENCE_FILE
 from streamapp.registry.registry import ModelVersion, RegistryError, verified_artifact_path
 from streamapp.runtime.base import FloatMatrix, ModelLoadError, ScoringModel
 from streamapp.runtime.device import DeviceChoice, resolve_device
-
-RUNTIME_PREFERENCE = ("onnx", "torchscript")
+from streamapp.runtime.registry import DEFAULT_RUNTIMES, RuntimeRegistry
 
 
 def load_model(
@@ -17,35 +17,71 @@ def load_model(
     runtime: str = "auto",
     device: DeviceChoice = "auto",
     intra_threads: int = 1,
+    runtimes: RuntimeRegistry = DEFAULT_RUNTIMES,
 ) -> ScoringModel:
     """Load the artifact (checksum verified first) and validate it on reference rows.
 
-    Raises :class:`ModelLoadError` for any failure: missing or tampered artifact,
-    wrong shapes, or outputs that are not finite / not probabilities.
+    ``runtime`` is a name in ``runtimes`` or ``auto`` (the first registered
+    runtime the manifest has an artifact for). Raises :class:`ModelLoadError`
+    for any failure: unknown runtime, missing or tampered artifact, wrong
+    shapes, or outputs that are not finite / not probabilities.
     """
     manifest = version.manifest
-    formats = RUNTIME_PREFERENCE if runtime == "auto" else (_format(runtime),)
-    artifact = next((a for fmt in formats if (a := manifest.artifact(fmt))), None)
-    if artifact is None:
-        raise ModelLoadError(f"{version.name}/{version.version}: no artifact for runtime {runtime}")
+    tag = f"{version.name}/{version.version}"
+    try:
+        candidates = runtimes.entries if runtime == "auto" else [runtimes.get(runtime)]
+    except KeyError as exc:
+        raise ModelLoadError(f"{tag}: {exc.args[0]}") from None
+    found = next(
+        ((e, a) for e in candidates if (a := manifest.artifact(e.format)) is not None), None
+    )
+    if found is None:
+        formats = [a.format for a in manifest.artifacts]
+        raise ModelLoadError(
+            f"{tag}: no artifact for runtime {runtime} (artifacts: {formats}; "
+            f"runtimes: {runtimes.names})"
+        )
+    entry, artifact = found
     try:
         path = verified_artifact_path(version, artifact)
-    except RegistryError as exc:
-        raise ModelLoadError(str(exc)) from exc
-    resolved = resolve_device(device)
-    model: ScoringModel
-    if artifact.format == "onnx":
-        from streamapp.runtime.onnx import OnnxModel
-
-        model = OnnxModel(manifest, path, resolved, intra_threads)
-    else:
-        from streamapp.runtime.torch import TorchModel
-
-        model = TorchModel(manifest, path, resolved, intra_threads)
+        implementation = entry.load()
+    except (RegistryError, PluginError, TypeError) as exc:
+        raise ModelLoadError(f"{tag}: {exc}") from exc
+    model: ScoringModel = implementation(manifest, path, resolve_device(device), intra_threads)
     rows = reference_rows(version)
+    if manifest.processing is not None:
+        model = with_processors(model, rows)
     check_outputs(model, rows)
     model.warmup(rows)
     return model
+
+
+def with_processors(model: ScoringModel, rows: FloatMatrix) -> ScoringModel:
+    """Wrap ``model`` with its manifest's processors, after checking them on reference rows.
+
+    Raises :class:`ModelLoadError` when a processor cannot be imported or breaks the
+    processing contract (``streamapp.testing.check_processor``).
+    """
+    from streamapp.processing import columns, load_processors
+    from streamapp.runtime.processed import ProcessedModel
+    from streamapp.testing.checks import ConformanceError, check_processor
+
+    manifest = model.manifest
+    tag = f"{model.name}/{model.version}"
+    try:
+        processors = load_processors(manifest)
+        matrix = rows
+        if processors.pre is not None:
+            width = manifest.model_input_width
+            matrix = check_processor(processors.pre, columns(manifest.features, rows), width=width)
+        if processors.post is not None:
+            raw = model.predict(matrix)
+            check_processor(processors.post, raw, kind="post", width=manifest.output.width)
+    except (ImportError, TypeError, ConformanceError) as exc:
+        raise ModelLoadError(f"{tag}: {exc}") from exc
+    except Exception as exc:  # the artifact itself failed on the processed rows
+        raise ModelLoadError(f"{tag}: test inference on processed rows failed: {exc}") from exc
+    return ProcessedModel(model, processors)
 
 
 def reference_rows(version: ModelVersion, limit: int = 256) -> FloatMatrix:
@@ -79,7 +115,3 @@ def check_outputs(model: ScoringModel, rows: FloatMatrix) -> None:
         sums = out.sum(axis=1)
         if (out < -1e-4).any() or not np.allclose(sums, 1.0, atol=1e-3):
             raise ModelLoadError(f"{tag}: classifier outputs are not probabilities")
-
-
-def _format(runtime: str) -> str:
-    return "torchscript" if runtime == "torch" else runtime

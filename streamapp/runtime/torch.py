@@ -35,8 +35,8 @@ class TorchModel(ScoringModel):
         if device == "cpu":
             torch.set_num_threads(max(1, intra_threads))
         self._local = threading.local()
-        self._width = len(manifest.features)
-        self._out_width = manifest.output.width
+        self._width = manifest.model_input_width
+        self._out_width = manifest.model_output_width
 
     def predict(self, features: FloatMatrix) -> FloatMatrix:
         if features.ndim != 2 or features.shape[1] != self._width:

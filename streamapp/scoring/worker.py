@@ -41,11 +41,14 @@ _E2E_SAMPLES = 64
 def default_factory(settings: Settings) -> ModelFactory:
     """``load_model`` with the configured runtime, device and intra-op threads (lazy import)."""
 
+    m = settings.model
+    runtimes = m.runtime_registry()
+
     def factory(version: ModelVersion) -> ScoringModel:
         from streamapp.runtime.loader import load_model
 
-        m = settings.model
-        return load_model(version, m.runtime, m.device, settings.scoring.intra_op_threads)
+        threads = settings.scoring.intra_op_threads
+        return load_model(version, m.runtime, m.device, threads, runtimes)
 
     return factory
 

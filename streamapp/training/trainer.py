@@ -8,34 +8,21 @@ version is never visible to the registry.
 
 from __future__ import annotations
 
-import json
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import torch
 
-from streamapp.registry.manifest import (
-    MANIFEST_FILE,
-    PROFILE_FILE,
-    REFERENCE_FILE,
-    Artifact,
-    FeatureSpec,
-    Manifest,
-    OutputSpec,
-    Task,
-)
-from streamapp.registry.registry import ModelRegistry, ModelVersion, sha256_file
+from streamapp.registry.manifest import FeatureSpec, Manifest, OutputSpec, Task
+from streamapp.registry.registry import ModelRegistry, ModelVersion
+from streamapp.registry.writer import artifact, staged_version, write_json, write_reference
 from streamapp.training.nets import TabularMLP
 from streamapp.training.profile import build_profile
 
 ProgressFn = Callable[[int, int], None]
-N_REFERENCE_ROWS = 2000
 
 
 @dataclass(frozen=True)
@@ -128,14 +115,10 @@ def export_version(
     x_train: npt.NDArray[np.float32],
     baseline_metrics: dict[str, float],
     training_info: dict[str, str | int | float],
+    trainer: str | None = None,
 ) -> ModelVersion:
     """Write a complete, checksummed version directory atomically and return it."""
-    target = registry.root / spec.name / version
-    if target.exists():
-        raise FileExistsError(f"{target} already exists; versions are immutable")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{version}.", dir=target.parent))
-    try:
+    with staged_version(registry, spec.name, version) as staging:
         n_features = len(spec.features)
         example = torch.zeros((2, n_features), dtype=torch.float32)
         torch.onnx.export(
@@ -150,8 +133,7 @@ def export_version(
         )
         traced = torch.jit.trace(net, example)  # type: ignore[no-untyped-call]
         torch.jit.save(traced, str(staging / "model.pt"))
-        reference = np.ascontiguousarray(x_train[:N_REFERENCE_ROWS], dtype=np.float32)
-        np.save(staging / REFERENCE_FILE, reference, allow_pickle=False)
+        write_reference(staging, x_train)
         manifest = Manifest(
             name=spec.name,
             version=version,
@@ -159,27 +141,14 @@ def export_version(
             features=spec.features,
             output=OutputSpec(name="output", classes=spec.classes),
             artifacts=[
-                Artifact(
-                    format="onnx", path="model.onnx", sha256=sha256_file(staging / "model.onnx")
-                ),
-                Artifact(
-                    format="torchscript", path="model.pt", sha256=sha256_file(staging / "model.pt")
-                ),
+                artifact(staging, "onnx", "model.onnx"),
+                artifact(staging, "torchscript", "model.pt"),
             ],
             created_at=datetime.now(UTC),
             baseline_metrics=baseline_metrics,
             training=training_info,
+            trainer=trainer,
         )
         profile = build_profile(manifest, np.asarray(x_train, np.float32), predict(net, x_train))
-        (staging / MANIFEST_FILE).write_text(
-            json.dumps(manifest.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8"
-        )
-        (staging / PROFILE_FILE).write_text(
-            json.dumps(profile.model_dump(mode="json"), indent=1) + "\n", encoding="utf-8"
-        )
-        staging.chmod(0o755)
-        staging.rename(target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        write_json(staging, manifest, profile)
     return registry.get(spec.name, version)

@@ -192,3 +192,27 @@ def test_previous_window_accuracy_feeds_the_policy() -> None:
     requests = [r for s in good + bad for r in agg.handle(s, 0.0)]
     assert [r.metric for r in requests] == ["accuracy_vs_previous_window"]
     assert requests[0].evidence["previous_window_accuracy"] > 0.9
+
+
+def test_a_version_without_profile_is_reported_and_still_gets_accuracy(
+    model_registry_dir: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    (model_registry_dir / "agrawal-clf" / "1" / "profile.json").unlink()
+    reg = CollectorRegistry()
+    agg = Aggregator(SETTINGS, ModelRegistry(model_registry_dir), {}, AggregateMetrics(reg))
+    with caplog.at_level("ERROR"):
+        for s in _summaries(300, correct=0.9):
+            agg.handle(s, 1000.0)
+    ids = {"model": "agrawal-clf", "version": "1"}
+    assert reg.get_sample_value("streamapp_reference_profile_loaded", ids) == 0.0
+    assert "unusable profile" in caplog.text and "agrawal-clf/1" in caplog.text
+    snap = agg.snapshot("agrawal-clf", "1")
+    assert snap["profile_loaded"] is False and snap["drift"] == {}
+    assert snap["windows"]["primary/false/count:10000"]["accuracy"] > 0.5
+
+
+def test_a_version_with_a_profile_reports_it_loaded() -> None:
+    reg = CollectorRegistry()
+    _run(_summaries(5, correct=1.0), reg)
+    ids = {"model": "agrawal-clf", "version": "1"}
+    assert reg.get_sample_value("streamapp_reference_profile_loaded", ids) == 1.0

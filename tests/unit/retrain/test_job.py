@@ -56,10 +56,9 @@ def test_no_promotion_when_the_serving_version_is_as_good(model_registry_dir: Pa
     assert not result.decision.promote
     assert result.promoted_to is None
     assert registry.pointer("agrawal-clf") == "1"
-    assert (
-        registry.get("agrawal-clf", result.version or "").manifest.training["decision"]
-        == "rejected"
-    )
+    rejected = registry.get("agrawal-clf", result.version or "")  # registered, not promoted
+    assert rejected.manifest.training["parent_version"] == "1"
+    assert "not better" in result.decision.reason
 
 
 def test_canary_mode_moves_only_the_candidate_pointer(model_registry_dir: Path) -> None:

@@ -1,0 +1,127 @@
+"""``streamapp models register``: a new, validated model version from a file and reference data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from streamapp.cli.app import fail, settings
+from streamapp.cli.models_cmd import RegistryOpt, models_app
+from streamapp.registry.manifest import FeatureSpec
+
+
+@models_app.command("register")
+def register_cmd(
+    ctx: typer.Context,
+    model: Annotated[
+        Path, typer.Argument(help="Model file: .onnx, .pt (TorchScript), or .pkl/.joblib.")
+    ],
+    name: Annotated[str, typer.Option(help="Model name in the registry.")],
+    data: Annotated[Path, typer.Option(help="Reference data: CSV or Parquet with the features.")],
+    label: Annotated[
+        str | None, typer.Option(help="Label column in --data (enables baseline metrics).")
+    ] = None,
+    task: Annotated[
+        str, typer.Option(help="auto, classification or regression (auto needs a source model).")
+    ] = "auto",
+    categorical: Annotated[
+        list[str] | None, typer.Option(help="Treat this numeric column as categorical (repeat).")
+    ] = None,
+    feature_range: Annotated[
+        list[str] | None,
+        typer.Option("--range", help="Allowed range of a numeric feature: NAME=MIN:MAX (repeat)."),
+    ] = None,
+    no_ranges: Annotated[
+        bool, typer.Option(help="Leave inferred numeric features unbounded.")
+    ] = False,
+    classes: Annotated[
+        str | None, typer.Option(help="Comma-separated classes in output column order.")
+    ] = None,
+    pre: Annotated[
+        str | None, typer.Option(help="Pre processor import path (package.module:function).")
+    ] = None,
+    trainer: Annotated[
+        str | None, typer.Option(help="Trainer import path for `streamapp retrain`.")
+    ] = None,
+    tolerance: Annotated[
+        float, typer.Option(help="Max |artifact - source model| on the reference rows.")
+    ] = 1e-4,
+    promote: Annotated[
+        str,
+        typer.Option(help="Pointer to move: auto (production if none yet), production, "
+                     "candidate or none."),
+    ] = "auto",
+    allow_pickle_code_execution: Annotated[
+        bool,
+        typer.Option(help="Load a .pkl/.joblib model: this EXECUTES code from the file. "
+                     "Only for files you trust."),
+    ] = False,
+    registry: RegistryOpt = None,
+) -> None:
+    """Create the next version of NAME: convert, profile, checksum, validate, print what it wrote.
+
+    Needs the ``register`` extra for scikit-learn / LightGBM / XGBoost pickles
+    (``pip install 'streamapp[register]'``).
+    """
+    from streamapp.registration import RegistrationError, register
+
+    root = registry or settings(ctx).model.registry
+    try:
+        result = register(
+            model,
+            data,
+            label,
+            name=name,
+            registry=root,
+            task=task,
+            features=[_range(spec) for spec in feature_range or []],
+            categorical=categorical or [],
+            range_margin=None if no_ranges else 1.0,
+            classes=[c.strip() for c in classes.split(",")] if classes else None,
+            pre=pre,
+            trainer=trainer,
+            tolerance=tolerance,
+            allow_pickle=allow_pickle_code_execution,
+            promote=None if promote == "none" else promote,
+        )
+    except (RegistrationError, ImportError, OSError) as exc:
+        raise fail(f"not registered: {exc}") from None
+    except Exception as exc:  # a load / validation error: the staged version was removed
+        raise fail(f"not registered: {type(exc).__name__}: {exc}") from None
+    mv, manifest = result.version, result.version.manifest
+    typer.echo(f"registered {mv.name}/{mv.version} ({manifest.task.value}) in {mv.path}")
+    for path in result.files:
+        typer.echo(f"  wrote {path.name:<14} {path.stat().st_size:>10} bytes")
+    for a in manifest.artifacts:
+        typer.echo(f"  artifact {a.path} ({a.format}) sha256 {a.sha256}")
+    kinds = ", ".join(f"{f.name}:{f.type}" for f in manifest.features)
+    typer.echo(f"  features ({len(manifest.features)}): {kinds}")
+    if manifest.processing is not None:
+        typer.echo(f"  pre processor: {manifest.processing.pre}")
+    metrics = " ".join(f"{k}={v:.4g}" for k, v in manifest.baseline_metrics.items())
+    typer.echo(f"  baseline: {metrics or '(no labels given)'}")
+    if result.max_abs_diff is None:
+        typer.echo("  validated: loads, shapes, conformance (no source model to compare with)")
+    else:
+        typer.echo(
+            f"  validated: max |artifact - source| = {result.max_abs_diff:.3g} "
+            f"(tolerance {result.tolerance:g})"
+        )
+    typer.echo(f"  trainer: {manifest.trainer or 'streamapp default'}")
+    typer.echo(f"  pointer: {result.promoted or 'not moved'}; took {result.seconds:.1f}s")
+
+
+def _range(text: str) -> FeatureSpec:
+    """``NAME=MIN:MAX`` → a numeric feature spec (empty MIN or MAX: unbounded on that side)."""
+    name, sep, bounds = text.partition("=")
+    lo, sep2, hi = bounds.partition(":")
+    if not (sep and sep2 and name):
+        raise typer.BadParameter(f"{text!r}: write --range NAME=MIN:MAX")
+    try:
+        return FeatureSpec(
+            name=name, type="numeric", min=float(lo) if lo else None, max=float(hi) if hi else None
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(f"{text!r}: {exc}") from None

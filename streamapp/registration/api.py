@@ -1,0 +1,189 @@
+"""``register(model, X_ref, y_ref, ...)``: a complete, validated registry version in one call.
+
+Steps: read and encode the reference data (specs inferred, overridable); run
+the optional pre processor; convert the model; write artifact, reference rows,
+profile and manifest into a staging directory; load the staged version through
+the scorer's own loader and compare its outputs with the source model's on
+every reference row (``tolerance``, absolute); compute baseline metrics on a
+seeded validation split; move the version into place; validate it again with
+``streamapp.testing.check_scoring_model``. Any failure leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from streamapp.processing import columns, load_callable
+from streamapp.registration.convert import Converted, convert, load_file
+from streamapp.registration.frame import (
+    RANGE_MARGIN,
+    RegistrationError,
+    as_frame,
+    encode_frame,
+    infer_features,
+    read_table,
+)
+from streamapp.registration.metrics import baseline_metrics, targets, task_of
+from streamapp.registry.manifest import FeatureSpec, Manifest, OutputSpec, Processing
+from streamapp.registry.registry import ModelRegistry, ModelVersion, verified_profile
+from streamapp.registry.writer import artifact, staged_version, write_json, write_reference
+from streamapp.runtime.loader import load_model
+from streamapp.testing.checks import check_processor, check_scoring_model
+from streamapp.training.profile import build_profile
+
+TOLERANCE = 1e-4
+SKLEARN_TRAINER = "streamapp.training.sklearn_trainer:train"
+TRAINERS = {"sklearn": SKLEARN_TRAINER, "lightgbm": SKLEARN_TRAINER, "xgboost": SKLEARN_TRAINER}
+"""Default trainer by source family: a model registered from sklearn retrains as sklearn."""
+
+
+@dataclass(frozen=True)
+class Registered:
+    """What :func:`register` wrote and measured."""
+
+    version: ModelVersion
+    files: list[Path]
+    max_abs_diff: float | None
+    """Largest |artifact - source model| over the reference rows (None: no source to compare)."""
+    tolerance: float
+    seconds: float
+    promoted: str | None
+
+
+def register(
+    model: Any,
+    X_ref: Any,
+    y_ref: Any = None,
+    *,
+    name: str,
+    registry: ModelRegistry | Path | str = Path("models"),
+    task: str = "auto",
+    features: Sequence[FeatureSpec] | None = None,
+    categorical: Sequence[str] = (),
+    range_margin: float | None = RANGE_MARGIN,
+    classes: Sequence[int | str] | None = None,
+    pre: str | None = None,
+    trainer: str | None = None,
+    validation_share: float = 0.25,
+    tolerance: float = TOLERANCE,
+    allow_pickle: bool = False,
+    promote: str | None = "auto",
+    seed: int = 0,
+    baseline: Mapping[str, float] | None = None,
+    provenance: Mapping[str, str | int | float] | None = None,
+) -> Registered:
+    """Register ``model`` as the next version of ``name``; raises :class:`RegistrationError`.
+
+    ``model``: a fitted scikit-learn / LightGBM / XGBoost model, a TorchScript
+    module, ONNX bytes, or a path (``.onnx``, ``.pt``; a pickle only with
+    ``allow_pickle``). ``X_ref``: DataFrame, dict of columns, array or CSV /
+    Parquet path. ``y_ref``: labels, or the name of the label column in
+    ``X_ref``. ``pre``: import path of a pre processor the model was trained
+    behind. ``promote="auto"`` points ``production`` at the version when the model
+    has no production version yet. ``baseline`` replaces the metrics computed on
+    the validation split (a trainer passes its held-out metrics); ``provenance``
+    is added to the manifest's ``training`` field.
+    """
+    started = time.perf_counter()
+    reg = registry if isinstance(registry, ModelRegistry) else ModelRegistry(Path(registry))
+    frame = read_table(Path(X_ref)) if isinstance(X_ref, str | Path) else as_frame(X_ref)
+    if isinstance(y_ref, str):
+        if y_ref not in frame.columns:
+            raise RegistrationError(f"label column {y_ref!r} is not in the reference data")
+        frame, y_ref = frame.drop(columns=[y_ref]), frame[y_ref].to_numpy()
+    if y_ref is not None and len(y_ref) != len(frame):
+        raise RegistrationError(f"{len(y_ref)} labels for {len(frame)} reference rows")
+    overrides = {f.name: f for f in features or []}
+    specs = infer_features(frame, overrides, categorical, range_margin)
+    encoded = encode_frame(frame, specs)
+    model_input = encoded
+    if pre is not None:
+        model_input = check_processor(load_callable(pre, "pre processor"), columns(specs, encoded))
+    if isinstance(model, str | Path):
+        model = load_file(Path(model), allow_pickle)
+    conv = convert(model, model_input[:2])
+    the_task = task_of(task, conv.classification, classes or conv.classes, y_ref)
+    class_list = list(classes or conv.classes or []) or None
+    if the_task.is_classification and class_list is None:
+        class_list = sorted({str(v) for v in np.asarray(y_ref)}) if y_ref is not None else None
+    y = targets(the_task, class_list, y_ref) if y_ref is not None else None
+    version = reg.next_version(name)
+    processing = Processing(pre=pre, input_width=int(model_input.shape[1])) if pre else None
+    with staged_version(reg, name, version) as staging:
+        (staging / conv.filename).write_bytes(conv.data)
+        write_reference(staging, encoded)
+        manifest = Manifest(
+            name=name,
+            version=version,
+            task=the_task,
+            features=specs,
+            output=OutputSpec(name=conv.output_name, classes=class_list),
+            input_name=conv.input_name,
+            artifacts=[artifact(staging, conv.format, conv.filename)],
+            created_at=datetime.now(UTC),
+            training={
+                **conv.provenance,
+                "registered_rows": len(encoded),
+                "seed": seed,
+                **(provenance or {}),
+            },
+            processing=processing,
+            trainer=trainer or TRAINERS.get(conv.provenance.get("source", "")),
+        )
+        served = _outputs(ModelVersion(name, version, staging, manifest), encoded)
+        diff = _compare(conv, model_input, served, tolerance)
+        metrics = (
+            dict(baseline)
+            if baseline is not None
+            else baseline_metrics(the_task, served, y, validation_share, seed)
+        )
+        manifest = Manifest.model_validate({**manifest.model_dump(), "baseline_metrics": metrics})
+        write_json(staging, manifest, build_profile(manifest, encoded, served))
+    made = reg.get(name, version)
+    verified_profile(made)
+    check_scoring_model(load_model(made, "auto", "cpu"), encoded[:256])
+    pointer = _promote(reg, made, promote)
+    files = sorted(p for p in made.path.iterdir() if p.is_file())
+    return Registered(made, files, diff, tolerance, time.perf_counter() - started, pointer)
+
+
+def _outputs(version: ModelVersion, rows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """The staged version's outputs on every row, through the scorer's loader (validated)."""
+    model = load_model(version, "auto", "cpu")
+    try:
+        parts = [model.predict(rows[i : i + 4096]) for i in range(0, len(rows), 4096)]
+        return np.concatenate(parts)
+    finally:
+        model.close()
+
+
+def _compare(
+    conv: Converted, x: npt.NDArray[np.float32], served: npt.NDArray[np.float32], tol: float
+) -> float | None:
+    if conv.source is None:
+        return None
+    expected = conv.source(x).reshape(served.shape)
+    diff = float(np.abs(expected - served.astype(np.float64)).max(initial=0.0))
+    if not diff <= tol:
+        raise RegistrationError(
+            f"the artifact's outputs differ from the source model's by up to {diff:.3g} "
+            f"(tolerance {tol:g}) on the reference rows; check the exporter options "
+            "(float32 input, zipmap=False) or raise the tolerance knowingly"
+        )
+    return diff
+
+
+def _promote(reg: ModelRegistry, made: ModelVersion, promote: str | None) -> str | None:
+    if promote == "auto":
+        promote = "production" if reg.pointer(made.name, "production") is None else None
+    if promote is not None:
+        reg.promote(made.name, made.version, promote)
+    return promote
