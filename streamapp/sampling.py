@@ -2,13 +2,76 @@
 
 Python's built-in ``hash()`` is salted per process, so replays and other workers
 would decide differently; these helpers hash with BLAKE2b instead.
+
+Version 2 (:data:`SAMPLING_VERSION`): one keyed BLAKE2b digest of 16 bytes per
+event id, split into four independent 32-bit fields: field 0 decides holdout,
+field 1 the prediction-log sample, field 2 the canary share, field 3 is spare.
+The product's three decisions therefore cost one digest per event instead of
+three (version 1 hashed once per salt with the salt as personalisation, so every
+decision changed with version 2). Other salts (retrain split, demo traffic) keep
+their own digest, personalised by the salt. :func:`selected` and
+:func:`select_many` give the same answer as :func:`decide` for the shared
+salts, so the monitor's label filter and the scorer's log sample agree.
 """
 
 from __future__ import annotations
 
 import hashlib
 
-_SCALE = float(1 << 64)
+import numpy as np
+
+SAMPLING_VERSION = 2
+"""Bumped whenever a decision for the same event id can change."""
+
+# Salts used across the product; one decision per purpose, independent of each other.
+SALT_LOG = "prediction-log"
+SALT_HOLDOUT = "holdout"
+SALT_CANARY = "canary"
+
+_FIELDS = {SALT_HOLDOUT: 0, SALT_LOG: 1, SALT_CANARY: 2}
+_KEY = b"streamapp-sampling-v2"
+_SCALE32 = float(1 << 32)
+_SCALE64 = float(1 << 64)
+BoolArray = np.ndarray[tuple[int], np.dtype[np.bool_]]
+
+
+def digests(event_ids: list[str]) -> np.ndarray[tuple[int, int], np.dtype[np.uint32]]:
+    """One keyed digest per event id as ``(n, 4)`` uint32 fields (big-endian words).
+
+    >>> digests(["a", "b"]).shape
+    (2, 4)
+    """
+    blake = hashlib.blake2b
+    raw = b"".join([blake(e.encode(), digest_size=16, key=_KEY).digest() for e in event_ids])
+    return np.frombuffer(raw, dtype=">u4").reshape(len(event_ids), 4).astype(np.uint32)
+
+
+def _threshold(rate: float) -> int:
+    """Field values below this are selected (``rate`` of the 32-bit range)."""
+    return min(1 << 32, max(0, int(rate * _SCALE32)))
+
+
+def decide(
+    event_ids: list[str], holdout_rate: float, log_rate: float, canary_share: float
+) -> tuple[BoolArray, BoolArray, BoolArray]:
+    """``(holdout, logged, canary)`` for a batch from one digest per event.
+
+    ``logged`` includes every holdout event (the monitor always sees the unbiased
+    sample). Runs once per micro-batch on a scorer thread.
+
+    >>> h, lg, c = decide(["e1", "e2"], 0.0, 1.0, 0.0)
+    >>> h.tolist(), lg.tolist(), c.tolist()
+    ([False, False], [True, True], [False, False])
+    """
+    n = len(event_ids)
+    if n == 0 or (holdout_rate <= 0 and log_rate <= 0 and canary_share <= 0):
+        none = np.zeros(n, dtype=bool)
+        return none, none.copy(), none.copy()
+    d = digests(event_ids).astype(np.uint64)
+    holdout = d[:, 0] < _threshold(holdout_rate)
+    logged = holdout | (d[:, 1] < _threshold(log_rate))
+    canary = d[:, 2] < _threshold(canary_share)
+    return holdout, logged, canary
 
 
 def unit_interval(event_id: str, salt: str) -> float:
@@ -19,8 +82,11 @@ def unit_interval(event_id: str, salt: str) -> float:
     >>> 0.0 <= unit_interval("evt-1", "log") < 1.0
     True
     """
+    field = _FIELDS.get(salt)
+    if field is not None:
+        return int(digests([event_id])[0, field]) / _SCALE32
     digest = hashlib.blake2b(event_id.encode("utf-8"), digest_size=8, person=_person(salt)).digest()
-    return int.from_bytes(digest, "big") / _SCALE
+    return int.from_bytes(digest, "big") / _SCALE64
 
 
 def selected(event_id: str, salt: str, rate: float) -> bool:
@@ -29,18 +95,11 @@ def selected(event_id: str, salt: str, rate: float) -> bool:
     >>> selected("evt-1", "holdout", 0.0), selected("evt-1", "holdout", 1.0)
     (False, True)
     """
-    if rate <= 0.0:
-        return False
-    if rate >= 1.0:
-        return True
-    return unit_interval(event_id, salt) < rate
+    return select_many([event_id], salt, rate)[0]
 
 
 def select_many(event_ids: list[str], salt: str, rate: float) -> list[bool]:
-    """``[selected(e, salt, rate) for e in event_ids]`` for a batch, without per-call overhead.
-
-    Same BLAKE2b digest and threshold as :func:`selected`; the personalisation
-    is derived once per batch (the scoring hot path calls this per micro-batch).
+    """``[selected(e, salt, rate) for e in event_ids]`` for a batch.
 
     >>> ids = [f"e{i}" for i in range(100)]
     >>> select_many(ids, "log", 0.3) == [selected(e, "log", 0.3) for e in ids]
@@ -50,8 +109,12 @@ def select_many(event_ids: list[str], salt: str, rate: float) -> list[bool]:
         return [False] * len(event_ids)
     if rate >= 1.0:
         return [True] * len(event_ids)
+    field = _FIELDS.get(salt)
+    if field is not None:
+        mask: BoolArray = digests(event_ids)[:, field].astype(np.uint64) < _threshold(rate)
+        return [bool(x) for x in mask.tolist()]
     person = _person(salt)
-    threshold = rate * _SCALE
+    threshold = rate * _SCALE64
     blake, from_bytes = hashlib.blake2b, int.from_bytes
     return [
         from_bytes(blake(e.encode(), digest_size=8, person=person).digest(), "big") < threshold
@@ -65,9 +128,3 @@ def _person(salt: str) -> bytes:
     if len(raw) <= 16:
         return raw
     return hashlib.blake2b(raw, digest_size=16).digest()
-
-
-# Salts used across the product; one decision per purpose, independent of each other.
-SALT_LOG = "prediction-log"
-SALT_HOLDOUT = "holdout"
-SALT_CANARY = "canary"

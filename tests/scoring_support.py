@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 from streamapp.config import Settings
 from streamapp.registry.registry import ModelVersion, set_pointer, sha256_file
 from streamapp.runtime.base import ScoringModel
-from streamapp.scoring.worker import ScoringWorker
+from streamapp.scoring.worker import ScoringWorker, kafka_worker
 from streamapp.training.synthetic import agrawal
 
 Factory = Callable[[ModelVersion], ScoringModel]
@@ -43,7 +43,7 @@ def running_worker(
 ) -> Iterator[ScoringWorker]:
     """A ScoringWorker in a thread, ready (partitions assigned) before the body runs."""
     stop = threading.Event()
-    worker = ScoringWorker(
+    worker = kafka_worker(
         settings, settings.kafka.bootstrap_servers or "", factory, CollectorRegistry(), stop
     )
     result: list[int] = []

@@ -13,17 +13,22 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 TopicPartition = tuple[str, int]
 
 
-class Ticket:
-    """Acknowledgement bookkeeping of one input batch.
+P = TypeVar("P")
+
+
+class Ticket(Generic[P]):
+    """Acknowledgement bookkeeping of one input batch, with a typed ``payload`` of its layer.
 
     ``expected`` is set (and ``seal`` called) by the thread that produced the
     outputs; ``delivered`` runs in the thread that polls the producer. Whichever
-    sees the last piece calls ``on_done`` exactly once.
+    sees the last piece calls ``on_done`` exactly once. ``payload`` is whatever
+    the layer above needs once the batch is acknowledged (the scoring worker
+    stores a :class:`~streamapp.scoring.outcome.BatchOutcome`).
     """
 
     __slots__ = (
@@ -36,7 +41,7 @@ class Ticket:
         segments: dict[TopicPartition, tuple[int, int]],
         events: int,
         nbytes: int,
-        on_done: Callable[[Ticket], None],
+        on_done: Callable[[Ticket[P]], None],
         started: float = 0.0,
     ) -> None:
         self.segments = segments
@@ -51,7 +56,7 @@ class Ticket:
         self.retries = 0
         self.failed: list[Any] = []
         """Messages whose delivery failed and must be produced again."""
-        self.payload: Any = None
+        self.payload: P | None = None
         self._notified = False
         self._lock = threading.Lock()
 
@@ -87,10 +92,10 @@ class OffsetTracker:
     """Per partition: fetched ranges in order; commit position = end of the acknowledged prefix."""
 
     def __init__(self) -> None:
-        self._ranges: dict[TopicPartition, deque[tuple[int, Ticket]]] = {}
+        self._ranges: dict[TopicPartition, deque[tuple[int, Ticket[Any]]]] = {}
         self._position: dict[TopicPartition, int] = {}
 
-    def add(self, ticket: Ticket) -> None:
+    def add(self, ticket: Ticket[Any]) -> None:
         """Register a fetched batch (call in fetch order)."""
         for tp, (_first, last) in ticket.segments.items():
             self._ranges.setdefault(tp, deque()).append((last, ticket))

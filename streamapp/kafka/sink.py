@@ -14,10 +14,10 @@ instead of retrying (the restarted worker replays from the committed offsets).
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka import TopicPartition as KafkaTP
 
 from streamapp.kafka.client_logs import with_client_logging
@@ -86,10 +86,27 @@ class KafkaSink:
         if self.transactional:
             self.producer.abort_transaction(timeout)
 
-    def send(self, ticket: Ticket, records: Sequence[tuple[str, bytes | None, bytes, Any]]) -> None:
-        """Produce every record of ``ticket`` and seal it (scorer-pool thread)."""
-        produce = self.producer.produce
+    def send(
+        self,
+        ticket: Ticket[Any],
+        records: Sequence[tuple[str, bytes | None, bytes, Any]] = (),
+        columns: Sequence[tuple[str, Sequence[bytes | None], Sequence[bytes]]] = (),
+    ) -> None:
+        """Produce every output of ``ticket`` and seal it (scorer-pool thread).
+
+        ``records`` are ``(topic, key, value, headers)`` produced one by one;
+        ``columns`` are ``(topic, keys, values)`` without headers, produced with
+        one ``produce_batch`` call each. Every record's delivery lands on the
+        ticket's one bound callback. A full local queue is waited out (the main
+        loop polls the producer), never dropped.
+        """
         callback = ticket.delivered
+        total = len(records)
+        for topic, keys, values in columns:
+            if values:
+                self._produce_column(topic, keys, values, callback)
+                total += len(values)
+        produce = self.producer.produce
         for topic, key, value, headers in records:
             while True:
                 try:
@@ -100,13 +117,35 @@ class KafkaSink:
                     break
                 except BufferError:
                     time.sleep(0.002)  # the main loop polls the producer and frees the queue
-        ticket.seal(len(records))
+        ticket.seal(total)
+
+    def _produce_column(
+        self,
+        topic: str,
+        keys: Sequence[bytes | None],
+        values: Sequence[bytes],
+        callback: Callable[[Any, Any], None],
+    ) -> None:
+        """One ``produce_batch``; records the local queue refused are produced again."""
+        batch: list[dict[str, Any]] = [
+            {"value": v, "key": k} for k, v in zip(keys, values, strict=True)
+        ]
+        while batch:
+            queued = self.producer.produce_batch(topic, batch, on_delivery=callback)
+            if queued == len(batch):
+                return
+            refused = [m for m in batch if "_error" in m]
+            for m in refused:
+                if m["_error"].code() != KafkaError._QUEUE_FULL:
+                    raise KafkaException(m["_error"])  # as produce() raises: the batch fails
+            batch = [{"value": m["value"], "key": m["key"]} for m in refused]
+            time.sleep(0.002)  # queue full: the main loop polls the producer and frees it
 
     def poll(self, timeout: float = 0.0) -> int:
         """Serve delivery callbacks (main loop thread)."""
         return int(self.producer.poll(timeout))
 
-    def retry(self, ticket: Ticket) -> list[str]:
+    def retry(self, ticket: Ticket[Any]) -> list[str]:
         """Produce a ticket's failed records again; returns their topics (for the metric)."""
         failed, ticket.failed = ticket.failed, []
         ticket.retries += 1

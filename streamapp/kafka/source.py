@@ -32,10 +32,12 @@ class KafkaSource:
         self,
         conf: dict[str, Any],
         topic: str,
-        on_assign: PartitionsHook,
-        on_revoke: PartitionsHook,
-        on_lost: PartitionsHook,
+        on_assign: PartitionsHook | None = None,
+        on_revoke: PartitionsHook | None = None,
+        on_lost: PartitionsHook | None = None,
     ) -> None:
+        """Create the consumer; with all three hooks, subscribe at once (else call
+        :meth:`subscribe` later, e.g. from the worker that owns the hooks)."""
         self.topic = topic
         self.consumer = Consumer(
             with_client_logging(
@@ -51,9 +53,17 @@ class KafkaSource:
         )
         self.assigned: set[TopicPartition] = set()
         self.paused = False
+        self._hooks: tuple[PartitionsHook, PartitionsHook, PartitionsHook] | None = None
+        if on_assign is not None and on_revoke is not None and on_lost is not None:
+            self.subscribe(on_assign, on_revoke, on_lost)
+
+    def subscribe(
+        self, on_assign: PartitionsHook, on_revoke: PartitionsHook, on_lost: PartitionsHook
+    ) -> None:
+        """Join the group; the hooks run inside :meth:`fetch` on rebalances (once per source)."""
         self._hooks = (on_assign, on_revoke, on_lost)
         self.consumer.subscribe(
-            [topic], on_assign=self._assign, on_revoke=self._revoke, on_lost=self._lost
+            [self.topic], on_assign=self._assign, on_revoke=self._revoke, on_lost=self._lost
         )
 
     def fetch(self, size: int, timeout_s: float) -> list[Message]:
@@ -119,7 +129,8 @@ class KafkaSource:
     def _assign(self, _consumer: Consumer, partitions: list[KafkaTP]) -> None:
         tps = [(p.topic, p.partition) for p in partitions]
         self.assigned.update(tps)
-        self._hooks[0](tps)
+        if self._hooks is not None:
+            self._hooks[0](tps)
         if self.paused and partitions:
             # librdkafka assigns after this callback returns; pause right after that.
             self.consumer.incremental_assign(partitions)
@@ -127,10 +138,12 @@ class KafkaSource:
 
     def _revoke(self, _consumer: Consumer, partitions: list[KafkaTP]) -> None:
         tps = [(p.topic, p.partition) for p in partitions]
-        self._hooks[1](tps)
+        if self._hooks is not None:
+            self._hooks[1](tps)
         self.assigned.difference_update(tps)
 
     def _lost(self, _consumer: Consumer, partitions: list[KafkaTP]) -> None:
         tps = [(p.topic, p.partition) for p in partitions]
-        self._hooks[2](tps)
+        if self._hooks is not None:
+            self._hooks[2](tps)
         self.assigned.difference_update(tps)

@@ -9,6 +9,7 @@ clock or Kafka inside, the caller reports what happened.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 
@@ -51,6 +52,8 @@ class AdaptiveBatcher:
         """Estimated per-call inference overhead."""
         self._moments = [0.0, 0.0, 0.0, 0.0]
         self._calls = 0
+        self._lock = threading.Lock()
+        """Serialises :meth:`observe_inference` (scorer threads call it concurrently)."""
 
     def next_request(self) -> BatchRequest:
         """The next fetch: the size that fills within the latency budget, capped by max wait."""
@@ -80,7 +83,13 @@ class AdaptiveBatcher:
 
         Exponentially weighted least squares, so a slow per-call overhead is
         never mistaken for a per-event cost (which would shrink batches further).
+        The read-modify-write of the moments holds a lock: several scorer threads
+        report at once, and an interleaving would lose or mix their samples.
         """
+        with self._lock:
+            self._fit(rows, seconds)
+
+    def _fit(self, rows: int, seconds: float) -> None:
         a = self.smoothing
         m = self._moments
         sample = (float(rows), seconds, float(rows) ** 2, rows * seconds)

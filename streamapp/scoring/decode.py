@@ -2,9 +2,11 @@
 
 Errors are data: every record either lands in the batch or in ``errors`` with a
 :class:`~streamapp.schemas.DeadLetterReason`; nothing here raises for bad input.
-The envelope is checked by hand against :class:`~streamapp.schemas.Event`
-(pydantic + per-row encoding cost ~6.8 µs per event, this path ~2.6 µs) and the
-features go through :meth:`FeatureEncoder.encode_batch`, the training code path.
+The envelope is checked against :class:`~streamapp.schemas.Event` by one typed
+``msgspec`` decode of the whole batch (newline-joined values), with a per-record
+``orjson`` path for batches holding anything unusual, which names each reject's
+reason; the features go through :meth:`FeatureEncoder.encode_batch`, the
+training code path.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
+import msgspec
 import orjson
 
 from streamapp.features import FeatureEncoder
@@ -61,6 +64,43 @@ class DecodedBatch:
         return len(self.event_ids)
 
 
+class _Envelope(msgspec.Struct, forbid_unknown_fields=True):
+    """The :class:`~streamapp.schemas.Event` envelope as the typed batch decoder sees it."""
+
+    event_id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    event_time: str
+    features: dict[str, Any]
+    key: str | None = None
+    model: str | None = None
+
+
+_LINES = msgspec.json.Decoder(_Envelope)
+_Parsed = tuple[
+    list[Rejected], list[Record], list[str], list[datetime], list[str], list[dict[str, Any]]
+]
+
+
+def _typed_batch(values: list[bytes | None], limit: int) -> list[_Envelope] | None:
+    """Every value decoded as an envelope by one ``msgspec`` call, or None (use the slow path).
+
+    Values are joined by newlines; a value holding a newline itself (legal JSON
+    whitespace) would shift the framing, so the count of newlines must match.
+    """
+    if None in values:
+        return None
+    raw: list[bytes] = values  # type: ignore[assignment]  # no None (checked above)
+    if max(map(len, raw)) > limit:
+        return None
+    joined = b"\n".join(raw)
+    if joined.count(b"\n") != len(raw) - 1:
+        return None
+    try:
+        envelopes = _LINES.decode_lines(joined)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    return envelopes if len(envelopes) == len(raw) else None
+
+
 class Decoder:
     """Validates envelopes and encodes features for one served model's manifest."""
 
@@ -70,7 +110,47 @@ class Decoder:
         self.max_event_bytes = max_event_bytes
 
     def decode(self, records: Sequence[Record]) -> DecodedBatch:
-        """Split ``records`` into a scored-ready batch and rejects; never raises."""
+        """Split ``records`` into a scored-ready batch and rejects; never raises.
+
+        Fast path: the batch's values joined by newlines and decoded by one typed
+        ``msgspec`` call; any record it cannot vouch for (a newline inside a value,
+        a tombstone, an oversized or invalid envelope) sends the whole batch to the
+        per-record path, which names each reject's reason.
+        """
+        values = [rec.value() for rec in records]
+        envelopes = _typed_batch(values, self.max_event_bytes) if values else None
+        if envelopes is not None:
+            parsed = self._from_envelopes(records, envelopes)
+            if parsed is not None:
+                return self._encode(*parsed)
+        return self._encode(*self._per_record(records, values))
+
+    def _from_envelopes(
+        self, records: Sequence[Record], envelopes: list[_Envelope]
+    ) -> _Parsed | None:
+        """Columns of a batch whose envelopes all decoded; None if any needs the slow path."""
+        fromiso, served = datetime.fromisoformat, self.model_name
+        times: list[datetime] = []
+        texts: list[str] = []
+        append_time, append_text = times.append, texts.append
+        try:
+            for env in envelopes:
+                raw = env.event_time
+                when = fromiso(raw)
+                if when.tzinfo is None or (env.model is not None and env.model != served):
+                    return None
+                append_time(when)
+                append_text(raw if _canonical(raw) else when.isoformat())
+        except ValueError:
+            return None
+        ids = [env.event_id for env in envelopes]
+        feats = [env.features for env in envelopes]
+        return [], list(records), ids, times, texts, feats
+
+    def _per_record(
+        self, records: Sequence[Record], values: list[bytes | None]
+    ) -> _Parsed:
+        """One ``orjson`` call per record; rejects carry their reason."""
         errors: list[Rejected] = []
         keep: list[Record] = []
         ids: list[str] = []
@@ -79,10 +159,7 @@ class Decoder:
         feats: list[dict[str, Any]] = []
         loads, fromiso = orjson.loads, datetime.fromisoformat
         limit, served = self.max_event_bytes, self.model_name
-        for rec in records:
-            # Fast path: a well-formed envelope passes these checks inline; anything
-            # unusual is re-examined by _envelope, which names the reason.
-            value = rec.value()
+        for rec, value in zip(records, values, strict=True):
             try:
                 if value is None or len(value) > limit:
                     raise ValueError
@@ -112,10 +189,26 @@ class Decoder:
             times.append(when)
             texts.append(raw_time if _canonical(raw_time) else when.isoformat())
             feats.append(features)
+        return errors, keep, ids, times, texts, feats
+
+    def _encode(
+        self,
+        errors: list[Rejected],
+        keep: list[Record],
+        ids: list[str],
+        times: list[datetime],
+        texts: list[str],
+        feats: list[dict[str, Any]],
+    ) -> DecodedBatch:
+        """Features of the valid envelopes → the float32 matrix (rows that fail are rejects)."""
         matrix, order, bad = self.encoder.encode_batch(feats)
         for i, exc in bad:
             errors.append(Rejected(keep[i], exc.reason, exc.detail))
         batch = DecodedBatch(matrix=matrix, errors=errors)
+        if not bad and len(order) == len(keep):
+            batch.records, batch.event_ids, batch.event_times = keep, ids, texts
+            batch.event_dts, batch.features = times, feats
+            return batch
         batch.records = [keep[i] for i in order]
         batch.event_ids = [ids[i] for i in order]
         batch.event_times = [texts[i] for i in order]

@@ -6,7 +6,9 @@ factory (``load_model``: checksum, shapes, test inference) in that thread; the
 new :class:`Slots` replace the old ones in one attribute assignment, which the
 worker reads once per batch. A broken artifact is logged, counted in
 ``streamapp_model_rejects_total``, and the old version keeps serving; the same
-pointer state is not retried until the pointer changes again.
+pointer state is not retried until the pointer changes again. A swapped-out
+model is handed to :class:`~streamapp.scoring.leases.ModelLeases`, which closes
+it once the last batch scored with it has finished.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from streamapp.metrics.common import ModelMetrics
 from streamapp.registry.registry import ModelRegistry, ModelVersion, RegistryError
 from streamapp.runtime.base import ModelLoadError, ScoringModel
 from streamapp.scoring.decode import Decoder
+from streamapp.scoring.leases import ModelLeases
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +63,8 @@ class ModelWatcher:
         self._seen: dict[str, tuple[str | None, int | None]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.leases = ModelLeases()
+        """Running batches per model; a swapped-out model is closed after its last batch."""
         primary = self._load(self.registry.resolve(name, pointer), "primary")
         self._seen[pointer] = self._state(pointer)
         self.slots = Slots(primary, Decoder(primary.manifest, max_event_bytes))
@@ -73,6 +78,7 @@ class ModelWatcher:
         return self
 
     def stop(self) -> None:
+        """Stop polling (worker shutdown, after the scorer pool finished)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
@@ -99,6 +105,7 @@ class ModelWatcher:
                     self.metrics.reloads.labels(model=self.name, slot="primary").inc()
                     log.info("hot swap: primary %s -> %s", old.primary.version, version,
                              extra={"model": self.name})
+                    self.leases.retire(old.primary)
         if not self.candidate_pointer:
             return
         state = self._state(self.candidate_pointer)
@@ -110,6 +117,7 @@ class ModelWatcher:
         if version is None:
             if current is not None:
                 self.slots = Slots(self.slots.primary, self.slots.decoder, None)
+                self.leases.retire(current)
                 self.metrics.reloads.labels(model=self.name, slot="candidate").inc()
                 log.info("candidate pointer cleared", extra={"model": self.name})
             return
@@ -122,6 +130,8 @@ class ModelWatcher:
             self._reject(version, "candidate features differ from the primary's")
             return
         self.slots = Slots(self.slots.primary, self.slots.decoder, model)
+        if current is not None:
+            self.leases.retire(current)
         self.metrics.reloads.labels(model=self.name, slot="candidate").inc()
         log.info("candidate -> %s", version, extra={"model": self.name})
 

@@ -1,9 +1,12 @@
 """Route a decoded batch through the primary / candidate models and build the output records.
 
-Decisions are deterministic functions of the event id (``streamapp.sampling``):
-holdout, prediction-log sample, canary share. Records are orjson-serialised
-dicts whose fields are exactly those of :class:`~streamapp.schemas.Prediction`,
-:class:`~streamapp.schemas.LoggedPrediction` and :class:`~streamapp.schemas.DeadLetter`.
+Decisions are deterministic functions of the event id (``streamapp.sampling.decide``:
+one keyed digest per event gives holdout, prediction-log sample and canary share).
+Predictions and log records are rendered per model call by :mod:`.encode` and
+grouped in per-topic :class:`Column` s (produced as batches); dead letters
+(which carry a header) stay single :class:`Outgoing` records. Fields are exactly
+those of :class:`~streamapp.schemas.Prediction`, :class:`~streamapp.schemas.LoggedPrediction`
+and :class:`~streamapp.schemas.DeadLetter`.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ import orjson
 
 from streamapp.config import SamplingSettings, TopicSettings
 from streamapp.runtime.base import FloatMatrix, ScoringModel
-from streamapp.sampling import SALT_CANARY, SALT_HOLDOUT, SALT_LOG, select_many
+from streamapp.sampling import decide
 from streamapp.schemas import DeadLetterReason
+from streamapp.scoring import encode
 from streamapp.scoring.decode import DecodedBatch, Record, Rejected
 from streamapp.scoring.scorer import score_batch
 
@@ -35,17 +39,36 @@ class Outgoing(NamedTuple):
     headers: list[tuple[str, bytes]] | None
 
 
+class Column(NamedTuple):
+    """Records for one topic without headers, produced as one batch (keys aligned with values)."""
+
+    topic: str
+    keys: list[bytes]
+    values: list[bytes]
+
+
 @dataclass
 class Routed:
     """Everything one batch produces, and counts for the metrics once acknowledged."""
 
+    columns: list[Column] = field(default_factory=list)
+    """Predictions and log records, one column per (model call, topic)."""
     records: list[Outgoing] = field(default_factory=list)
+    """Records with headers (dead letters), produced one by one."""
     predictions: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     logged: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     dead: Counter[str] = field(default_factory=Counter)
     shadow_failures: Counter[tuple[str, str]] = field(default_factory=Counter)
     inference: list[tuple[str, str, float, int]] = field(default_factory=list)
     """(model, version, seconds, rows) per model call group."""
+
+    def outgoing(self) -> list[Outgoing]:
+        """Every record as an :class:`Outgoing` (tests and simple sinks)."""
+        out = [
+            Outgoing(c.topic, k, v, None)
+            for c in self.columns for k, v in zip(c.keys, c.values, strict=True)
+        ]
+        return out + self.records
 
 
 class Router:
@@ -61,26 +84,17 @@ class Router:
         """Score and route ``batch``; model failures become ``model_error`` dead letters."""
         out = Routed()
         s = self.sampling
-        ids = batch.event_ids
-        holdout = select_many(ids, SALT_HOLDOUT, s.holdout_rate)
-        logged = [
-            h or x for h, x in zip(holdout, select_many(ids, SALT_LOG, s.log_rate), strict=True)
-        ]
         mode = s.candidate_mode if candidate is not None else "off"
-        canary = (
-            np.array(select_many(ids, SALT_CANARY, s.canary_share), dtype=bool)
-            if mode == "canary"
-            else np.zeros(len(ids), dtype=bool)
+        holdout, logged, canary = decide(
+            batch.event_ids, s.holdout_rate, s.log_rate, s.canary_share if mode == "canary" else 0.0
         )
-        scored_time = datetime.now(UTC).isoformat()
+        view = _View(batch, holdout.tolist(), logged.tolist(), datetime.now(UTC).isoformat())
         main_rows = np.flatnonzero(~canary)
-        self._emit(out, batch, primary, main_rows, "primary", holdout, logged, scored_time, True)
+        self._emit(out, view, primary, main_rows, "primary", True)
         if candidate is not None and mode == "canary" and canary.any():
-            rows = np.flatnonzero(canary)
-            self._emit(out, batch, candidate, rows, "canary", holdout, logged, scored_time, True)
+            self._emit(out, view, candidate, np.flatnonzero(canary), "canary", True)
         elif candidate is not None and mode == "shadow":
-            rows = np.flatnonzero(np.array(logged, dtype=bool))
-            self._emit(out, batch, candidate, rows, "shadow", holdout, logged, scored_time, False)
+            self._emit(out, view, candidate, np.flatnonzero(logged), "shadow", False)
         for rej in batch.errors:
             out.records.append(self.dead_letter(rej, None))
             out.dead[rej.reason.value] += 1
@@ -89,17 +103,15 @@ class Router:
     def _emit(
         self,
         out: Routed,
-        batch: DecodedBatch,
+        view: _View,
         model: ScoringModel,
         rows: np.ndarray[Any, np.dtype[np.intp]],
         variant: str,
-        holdout: list[bool],
-        logged: list[bool],
-        scored_time: str,
         publish: bool,
     ) -> None:
         if not len(rows):
             return
+        batch = view.batch
         matrix: FloatMatrix = batch.matrix if len(rows) == len(batch) else batch.matrix[rows]
         started = time.perf_counter()
         result = score_batch(model, matrix)
@@ -113,42 +125,32 @@ class Router:
                 out.dead[DeadLetterReason.MODEL_ERROR.value] += 1
             else:
                 out.shadow_failures[(name, version)] += 1
+        index: list[int] = rows[result.ok_rows].tolist() if result.failed else rows.tolist()
+        if not index:
+            return
         classes = model.manifest.output.classes
-        values = result.outputs.tolist()
-        labels: list[Any] = (
-            [classes[k] for k in result.outputs.argmax(axis=1).tolist()] if classes else []
+        tmpl = encode.template(name, version, variant, view.scored_time, bool(classes))
+        holdout, logged = view.holdout, view.logged
+        values = encode.predictions(
+            tmpl, [view.ids[i] for i in index], [view.times[i] for i in index],
+            result.outputs, list(classes) if classes else None, [holdout[i] for i in index],
         )
-        pred_topic, log_topic = self.topics.predictions, self.topics.prediction_log
-        publish_holdout = self.sampling.publish_holdout
-        n_pub = n_log = 0
-        dumps, append = orjson.dumps, out.records.append
-        index = rows.tolist()
-        ids, times, feats = batch.event_ids, batch.event_times, batch.features
-        for k, j in enumerate(result.ok_rows):
-            i = index[j]
-            event_id = ids[i]
-            record: dict[str, Any] = {
-                "event_id": event_id,
-                "model_name": name,
-                "model_version": version,
-                "variant": variant,
-                "scores": values[k] if classes else None,
-                "predicted_label": labels[k] if classes else None,
-                "predicted_value": None if classes else values[k][0],
-                "holdout": holdout[i],
-                "event_time": times[i],
-                "scored_time": scored_time,
-            }
-            key = event_id.encode()
-            if publish and (publish_holdout or not holdout[i]):
-                append(Outgoing(pred_topic, key, dumps(record), None))
-                n_pub += 1
-            if logged[i]:
-                record["features"] = feats[i]
-                append(Outgoing(log_topic, key, dumps(record), None))
-                n_log += 1
-        out.predictions[(name, version, variant)] += n_pub
-        out.logged[(name, version, variant)] += n_log
+        keys = [view.keys[i] for i in index]
+        if publish:
+            pub = range(len(index)) if self.sampling.publish_holdout else [
+                k for k, i in enumerate(index) if not holdout[i]
+            ]
+            column = Column(self.topics.predictions, [keys[k] for k in pub],
+                            [values[k] for k in pub])
+            out.columns.append(column)
+            out.predictions[(name, version, variant)] += len(column.values)
+        feats = batch.features
+        log = [k for k, i in enumerate(index) if logged[i]]
+        out.columns.append(Column(
+            self.topics.prediction_log, [keys[k] for k in log],
+            [encode.with_features(values[k], feats[index[k]]) for k in log],
+        ))
+        out.logged[(name, version, variant)] += len(log)
 
     def dead_letter(self, rej: Rejected, model: ScoringModel | None) -> Outgoing:
         """The dead-letter record of a rejected input (reason also in a header)."""
@@ -169,3 +171,18 @@ class Router:
         }
         headers = [("reason", rej.reason.value.encode())]
         return Outgoing(self.topics.dead_letter, key, orjson.dumps(body), headers)
+
+
+class _View:
+    """Per-batch columns the records are built from, rendered once for every model call."""
+
+    def __init__(
+        self, batch: DecodedBatch, holdout: list[bool], logged: list[bool], scored_time: str
+    ) -> None:
+        self.batch = batch
+        self.holdout = holdout
+        self.logged = logged
+        self.scored_time = scored_time
+        self.ids = encode.json_strings(batch.event_ids)
+        self.times = encode.json_strings(batch.event_times)
+        self.keys = [e.encode() for e in batch.event_ids]

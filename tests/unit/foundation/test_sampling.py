@@ -40,3 +40,18 @@ def test_same_decision_in_another_process() -> None:
         env={"PYTHONHASHSEED": "123"},
     )
     assert float(out.stdout) == unit_interval("abc", "log")
+
+
+def test_decide_matches_selected_and_fields_are_independent() -> None:
+    from streamapp.sampling import SALT_CANARY, SAMPLING_VERSION, decide
+
+    ids = [f"evt-{i}" for i in range(4000)]
+    holdout, logged, canary = decide(ids, 0.1, 0.2, 0.3)
+    assert SAMPLING_VERSION == 2
+    assert holdout.tolist() == [selected(e, SALT_HOLDOUT, 0.1) for e in ids]
+    assert logged.tolist() == [
+        selected(e, SALT_HOLDOUT, 0.1) or selected(e, SALT_LOG, 0.2) for e in ids
+    ]
+    assert canary.tolist() == [selected(e, SALT_CANARY, 0.3) for e in ids]
+    both = sum(h and c for h, c in zip(holdout.tolist(), canary.tolist(), strict=True))
+    assert abs(both / len(ids) - 0.03) < 0.012  # independent fields: P(h and c) = 0.1 * 0.3

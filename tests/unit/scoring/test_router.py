@@ -32,7 +32,7 @@ def test_records_validate_against_the_pydantic_models() -> None:
                                                   + [Rec(b"{x", 999)])
     routed = Router(topics, sampling).route(batch, model, None)
     by_topic: dict[str, list[bytes]] = {}
-    for rec in routed.records:
+    for rec in routed.outgoing():
         by_topic.setdefault(rec.topic, []).append(rec.value)
     preds = [Prediction.model_validate_json(v) for v in by_topic[topics.predictions]]
     logs = [LoggedPrediction.model_validate_json(v) for v in by_topic[topics.prediction_log]]

@@ -1,0 +1,63 @@
+"""The Kafka side of ``streamapp score``: source, sink and model factory from the settings.
+
+Called by :func:`streamapp.scoring.worker.run_worker` before the worker is
+constructed; a bad librdkafka setting raises here, before anything started.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from streamapp.config import Settings
+from streamapp.kafka.sink import KafkaSink
+from streamapp.kafka.source import KafkaSource
+from streamapp.registry.registry import ModelVersion
+from streamapp.runtime.base import ScoringModel
+from streamapp.scoring.reload import ModelFactory
+
+log = logging.getLogger(__name__)
+
+
+def kafka_source(settings: Settings, bootstrap: str) -> KafkaSource:
+    """The consumer of the events topic (not yet subscribed: the worker passes its hooks)."""
+    cfg = settings.scoring
+    conf = settings.kafka.librdkafka(bootstrap)
+    return KafkaSource(
+        {
+            **conf,
+            "group.id": cfg.group_id,
+            "auto.offset.reset": cfg.auto_offset_reset,
+            "session.timeout.ms": cfg.session_timeout_ms,
+            "heartbeat.interval.ms": cfg.heartbeat_interval_ms,
+            "queued.max.messages.kbytes": cfg.fetch_queue_kbytes,
+            "fetch.wait.max.ms": cfg.fetch_wait_max_ms,
+        },
+        settings.topics.events,
+    )
+
+
+def kafka_sink(settings: Settings, bootstrap: str) -> KafkaSink:
+    """The producer; transactional (a fresh or configured id) under exactly_once."""
+    cfg = settings.scoring
+    conf = settings.kafka.librdkafka(bootstrap)
+    if cfg.processing_guarantee != "exactly_once":
+        return KafkaSink(conf)
+    txn_id = cfg.transactional_id or f"{cfg.group_id}-{uuid.uuid4().hex}"
+    log.info("exactly-once: transactional id %s", txn_id, extra={"transactional_id": txn_id})
+    return KafkaSink(conf, transactional_id=txn_id,
+                     transaction_timeout_ms=cfg.transaction_timeout_ms)
+
+
+def default_factory(settings: Settings) -> ModelFactory:
+    """``load_model`` with the configured runtime, device and intra-op threads (lazy import)."""
+    m = settings.model
+    runtimes = m.runtime_registry()
+
+    def factory(version: ModelVersion) -> ScoringModel:
+        from streamapp.runtime.loader import load_model
+
+        threads = settings.scoring.intra_op_threads
+        return load_model(version, m.runtime, m.device, threads, runtimes)
+
+    return factory
