@@ -89,7 +89,10 @@ def instrument(
 
     def send(msgs: list[Any], routed: Any) -> None:
         ticket = Ticket({}, len(msgs), 0, lambda _t: None)
-        timed_send(ticket, routed.records)
+        if hasattr(routed, "columns"):  # record columns produced in batches (sampling v2 on)
+            timed_send(ticket, routed.records, routed.columns)
+        else:
+            timed_send(ticket, routed.records)
 
     return (fetch, timers.timed("decode", decoder.decode), route, send,
             timers.timed("delivery", lambda: sink.poll(0)))

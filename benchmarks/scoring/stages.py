@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> None:
     suffix = uuid.uuid4().hex[:6]
     topics = {"events": f"ev-{suffix}", "predictions": f"pr-{suffix}",
               "prediction_log": f"pl-{suffix}", "dead_letter": f"dl-{suffix}"}
-    with embedded_broker() as broker:
+    with embedded_broker(Settings().broker) as broker:  # STREAMAPP_BROKER__* apply
         boot = broker.bootstrap_servers
         ensure_topics({"bootstrap.servers": boot}, {t: PARTS for t in topics.values()})
         _produce(boot, topics["events"], args.events)

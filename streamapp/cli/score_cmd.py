@@ -16,23 +16,34 @@ def score(
         str | None,
         typer.Option(help="Consumer group (default: scoring.group_id)."),
     ] = None,
+    processes: Annotated[
+        int | None,
+        typer.Option(min=1, help="Worker processes in the group (default: scoring.processes, "
+                     "one per core)."),
+    ] = None,
 ) -> None:
     """Consume events, score them in adaptive batches, publish predictions (at-least-once).
 
     Without kafka.bootstrap_servers an embedded broker is started; /metrics and
-    /health/{live,ready} are served on http.host:http.port (logged at start).
+    /health/{live,ready} are served on http.host:http.port (logged at start; with
+    several processes, process i serves on http.port + i). Above one process a
+    supervisor restarts crashed ones and forwards SIGTERM for a clean drain.
     """
     from streamapp.kafka.embedded import BrokerError
+    from streamapp.scoring.supervisor import run_supervised
     from streamapp.scoring.worker import run_worker
 
     cfg = settings(ctx)
-    if group_id:
-        cfg = cfg.model_copy(
-            update={"scoring": cfg.scoring.model_copy(update={"group_id": group_id})}
-        )
+    update = {k: v for k, v in (("group_id", group_id), ("processes", processes)) if v}
+    if update:
+        cfg = cfg.model_copy(update={"scoring": cfg.scoring.model_copy(update=update)})
+    config = str(ctx.find_root().obj) if ctx.find_root().obj else None
     try:
         with config_errors():
-            code = run_worker(cfg, install_signals=True)
+            if cfg.scoring.processes > 1:
+                code = run_supervised(cfg, config)
+            else:
+                code = run_worker(cfg, install_signals=True)
     except BrokerError as exc:
         raise fail(str(exc)) from None
     raise typer.Exit(code)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from streamapp.config import Settings
 from streamapp.kafka.sink import KafkaSink
@@ -61,3 +63,26 @@ def default_factory(settings: Settings) -> ModelFactory:
         return load_model(version, m.runtime, m.device, threads, runtimes)
 
     return factory
+
+
+@contextmanager
+def bootstrap_servers(settings: Settings) -> Iterator[str]:
+    """The cluster to use: ``kafka.bootstrap_servers``, or a local broker started for the block.
+
+    A local broker gets the configured topics created. Raises
+    :class:`~streamapp.kafka.credentials.KafkaAuthError` within seconds when the
+    cluster rejects the credentials; an unreachable cluster is only logged
+    (clients retry).
+    """
+    from streamapp.kafka.credentials import check_credentials
+    from streamapp.kafka.embedded import kafka_bootstrap
+    from streamapp.kafka.topics import ensure_topics
+
+    with kafka_bootstrap(settings) as servers:
+        if not check_credentials(settings.kafka.librdkafka(servers)):
+            log.warning("Kafka not reachable yet at %s; retrying", servers)
+        if not settings.kafka.bootstrap_servers:
+            ensure_topics(settings.kafka.librdkafka(servers), settings.topics.all_topics())
+            log.info("local broker at %s (export STREAMAPP_KAFKA__BOOTSTRAP_SERVERS=%s)",
+                     servers, servers)
+        yield servers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -14,6 +15,11 @@ class ScoringSettings(BaseModel):
 
     group_id: str = "streamapp-scoring"
     """Consumer group shared by all scoring workers."""
+    processes: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=1024)
+    """Worker processes ``streamapp score`` runs in the group (default: one per core); above 1
+    a supervisor starts them, restarts a crashed one with backoff and forwards SIGTERM."""
+    restart_backoff_s: float = Field(default=1.0, gt=0)
+    """Supervisor: first delay before restarting a crashed process (doubles, up to 30 s)."""
     max_batch_size: int = Field(default=512, ge=1)
     """Largest micro-batch handed to a scorer."""
     max_wait_ms: float = Field(default=20.0, ge=0)

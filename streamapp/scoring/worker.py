@@ -32,7 +32,12 @@ from streamapp.scoring.backpressure import Backpressure
 from streamapp.scoring.batcher import AdaptiveBatcher, BatchRequest
 from streamapp.scoring.commits import AtLeastOnce, ExactlyOnce
 from streamapp.scoring.decode import DecodedBatch, Record
-from streamapp.scoring.kafka_io import default_factory, kafka_sink, kafka_source
+from streamapp.scoring.kafka_io import (
+    bootstrap_servers,
+    default_factory,
+    kafka_sink,
+    kafka_source,
+)
 from streamapp.scoring.ledger import BatchTicket, InFlightLedger
 from streamapp.scoring.outcome import BatchOutcome
 from streamapp.scoring.ports import Fault, Sink, Source
@@ -252,21 +257,11 @@ def run_worker(
     :class:`~streamapp.kafka.credentials.KafkaAuthError` within seconds when the
     cluster rejects the credentials; an unreachable cluster is retried.
     """
-    from streamapp.kafka.credentials import check_credentials
-    from streamapp.kafka.embedded import kafka_bootstrap
-    from streamapp.kafka.topics import ensure_topics
-
     stop = stop_event or threading.Event()
     if install_signals:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
-    with kafka_bootstrap(settings) as servers:
-        if not check_credentials(settings.kafka.librdkafka(servers)):
-            log.warning("Kafka not reachable yet at %s; retrying", servers)
-        if not settings.kafka.bootstrap_servers:
-            ensure_topics(settings.kafka.librdkafka(servers), settings.topics.all_topics())
-            log.info("local broker at %s (export STREAMAPP_KAFKA__BOOTSTRAP_SERVERS=%s)",
-                     servers, servers)
+    with bootstrap_servers(settings) as servers:
         return kafka_worker(settings, servers, factory, registry, stop).run()
 
 

@@ -49,6 +49,7 @@ def _env(bootstrap: str, topics: TopicSettings, registry: Path, group: str, port
         "STREAMAPP_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
         "STREAMAPP_MODEL__REGISTRY": str(registry),
         "STREAMAPP_SCORING__GROUP_ID": group,
+        "STREAMAPP_SCORING__PROCESSES": "1",
         "STREAMAPP_SCORING__SESSION_TIMEOUT_MS": "6000",
         "STREAMAPP_SCORING__HEARTBEAT_INTERVAL_MS": "1000",
         "STREAMAPP_SCORING__COMMIT_INTERVAL_MS": "100",

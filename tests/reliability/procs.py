@@ -40,7 +40,9 @@ class Proc:
         self.name = name
         self.args = args
         self.port = free_port()
-        self.env = clean_env({**env, "STREAMAPP_HTTP__PORT": str(self.port)})
+        # One process per spawn (kill -9 hits the worker itself); supervisor tests set more.
+        self.env = clean_env({"STREAMAPP_SCORING__PROCESSES": "1", **env,
+                              "STREAMAPP_HTTP__PORT": str(self.port)})
         self.log_path = log_dir / f"{name}.log"
         self.popen: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
