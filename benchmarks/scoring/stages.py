@@ -127,7 +127,7 @@ def worker(
     tps = [KafkaTP(topics["events"], p) for p in range(PARTS)]
     first = last = 0.0
     try:
-        deadline = time.monotonic() + 240
+        deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             done = sum(max(tp.offset, 0) for tp in admin.committed(tps, 10))
             now = time.perf_counter()
@@ -149,6 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--batch", type=int, default=512)
     ap.add_argument("--no-worker", action="store_true")
+    ap.add_argument("--processes", default="1", help="comma-separated worker process counts")
     args = ap.parse_args(argv)
     registry = str(REPO / "models")
     suffix = uuid.uuid4().hex[:6]
@@ -160,14 +161,20 @@ def main(argv: list[str] | None = None) -> None:
         _produce(boot, topics["events"], args.events)
         relay_us = relay(boot, topics["events"], f"relay-{suffix}", args.events, args.batch)
         timers = stages(boot, topics, registry, args.events, args.batch)
-        rate = 0.0 if args.no_worker else worker(boot, topics, registry, args.events)
+        print(orjson.dumps({"relay_us_per_event": relay_us, **timers.report()}).decode(),
+              file=sys.stderr, flush=True)
+        counts = [] if args.no_worker else [int(p) for p in args.processes.split(",")]
+        if "processes" not in ScoringSettings.model_fields:
+            counts = counts[:1]  # before the supervisor existed: one process only
+        rates = {p: worker(boot, topics, registry, args.events, p) for p in counts}
     report: dict[str, Any] = {
         "events": args.events, "relay_us_per_event": round(relay_us, 2),
         "relay_events_per_s": round(1e6 / relay_us), **timers.report(),
-        "worker_events_per_s": round(rate),
+        **{f"worker_{p}p_events_per_s": round(r) for p, r in rates.items()},
     }
     report["stages_vs_relay"] = round(relay_us / report["stages_total_us_per_event"], 2)
-    report["worker_vs_relay"] = round(rate * relay_us / 1e6, 2)
+    for p, r in rates.items():
+        report[f"worker_{p}p_vs_relay"] = round(r * relay_us / 1e6, 2)
     print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
 
 

@@ -21,6 +21,9 @@ from streamapp.scoring.ports import Fault, Sink, Source
 
 log = logging.getLogger(__name__)
 
+REFRESH_S = 2.0
+"""How often unchanged positions are committed again (asynchronous commits can fail unseen)."""
+
 Drain = Callable[[Callable[[], bool], float], bool]
 """``drain(busy, timeout)``: serve deliveries until ``busy()`` is false; True when drained."""
 
@@ -39,22 +42,34 @@ class AtLeastOnce:
         self.committed: dict[TopicPartition, int] = {}
         self.pending: dict[TopicPartition, int] = {}
         self._last = 0.0
+        self._refreshed = 0.0
 
     def settled(self, tp: TopicPartition, last: int) -> bool:
         """Offset ``last`` of ``tp`` is committed, or ``tp`` is no longer ours."""
         return tp not in self.owned or self.committed.get(tp, -1) > last
 
     def tick(self, now: float) -> None:
-        """Main loop: commit when the interval has passed."""
+        """Main loop: commit what moved every interval; every :data:`REFRESH_S` re-send all.
+
+        An asynchronous commit can fail unseen (a stale generation mid-rebalance);
+        re-sending the unchanged positions makes an idle partition's commit land too.
+        """
         if now - self._last >= self.interval_s:
             self._last = now
-            self.commit(asynchronous=True)
+            refresh = now - self._refreshed >= REFRESH_S
+            if refresh:
+                self._refreshed = now
+            self.commit(asynchronous=True, refresh=refresh)
 
-    def commit(self, asynchronous: bool = True) -> None:
-        """Commit what moved; a failed commit (e.g. mid-rebalance) is carried to the next."""
+    def commit(self, asynchronous: bool = True, refresh: bool = False) -> None:
+        """Commit what moved (synchronously or with ``refresh``: every owned position).
+
+        A commit that raises (e.g. mid-rebalance) is carried to the next one.
+        """
         self.pending.update(self.ledger.positions())
-        todo = {tp: o for tp, o in self.pending.items()
-                if tp in self.owned and self.committed.get(tp) != o}
+        every = refresh or not asynchronous
+        todo = {tp: o for tp, o in {**self.committed, **self.pending}.items()
+                if tp in self.owned and (every or self.committed.get(tp) != o)}
         self.pending.clear()
         if todo:
             try:
@@ -78,7 +93,8 @@ class AtLeastOnce:
         """
         drained = self.drain(lambda: self.ledger.pending(tps) > 0, self.drain_timeout_s)
         self.pending.update(self.ledger.positions())
-        revoked = {tp: o for tp, o in self.pending.items() if tp in set(tps)}
+        gone = set(tps)
+        revoked = {tp: o for tp, o in {**self.committed, **self.pending}.items() if tp in gone}
         if revoked:
             try:
                 self.source.commit(revoked, asynchronous=False)
@@ -104,7 +120,7 @@ class AtLeastOnce:
 class ExactlyOnce(AtLeastOnce):
     """Outputs and offsets in one transaction per commit interval."""
 
-    def commit(self, asynchronous: bool = True) -> None:
+    def commit(self, asynchronous: bool = True, refresh: bool = False) -> None:
         """Drain every in-flight batch, then commit the transaction with the positions.
 
         A batch that does not finish within ``drain_timeout_s``, or a commit that
