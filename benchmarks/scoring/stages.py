@@ -121,8 +121,11 @@ def worker(
            **{f"STREAMAPP_TOPICS__{k.upper()}": v for k, v in topics.items()}}
     if "processes" in ScoringSettings.model_fields:
         env["STREAMAPP_SCORING__PROCESSES"] = str(processes)
-    proc = subprocess.Popen([sys.executable, "-m", "streamapp", "score"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = Path(os.environ.get("BENCH_LOG_DIR", "/dev/null"))
+    log = log / f"worker-{processes}p.log" if log.is_dir() else log
+    with log.open("ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "streamapp", "score"], env=env,
+                                stdout=out, stderr=out)
     admin = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
     tps = [KafkaTP(topics["events"], p) for p in range(PARTS)]
     first = last = 0.0

@@ -75,8 +75,13 @@ class InFlightLedger:
         return self.tracker.advance()
 
     def pending(self, tps: Iterable[TopicPartition]) -> int:
-        """Batches of ``tps`` not yet acknowledged."""
-        return self.tracker.pending(tps)
+        """Batches holding records of ``tps`` whose outputs are not all acknowledged yet.
+
+        Counts open tickets (updated by :meth:`reap`), not the offset tracker's
+        ranges, which only shrink when positions are collected.
+        """
+        wanted = set(tps)
+        return sum(1 for t in self.open if not wanted.isdisjoint(t.segments))
 
     def release(self, settled: Settled) -> None:
         """Stop counting acknowledged tickets whose every segment is settled."""

@@ -53,3 +53,20 @@ def test_revoke_commits_the_revoked_positions_synchronously_and_forgets_them() -
     assert policy.revoked([TP]) is True
     assert source.committed == {TP: 1}
     assert TP not in policy.owned and not policy.committed
+
+
+def test_revoke_drain_ends_when_the_revoked_batches_are_acknowledged() -> None:
+    policy, source, ledger = _policy()
+    ticket = ledger.add([InMemoryRecord("events", 0, 0, b"a", b"x")])
+    calls: list[int] = []
+
+    def drain(busy: object, timeout: float) -> bool:
+        ticket.seal(0)  # the delivery arrives while draining
+        ledger.reap()
+        calls.append(1)
+        return not busy()  # type: ignore[operator]
+
+    policy.drain = drain
+    assert ledger.pending([TP]) == 1
+    assert policy.revoked([TP]) is True and calls == [1]
+    assert source.committed == {TP: 1}
