@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 from streamapp.kafka.commit import OffsetTracker, Ticket, TopicPartition
 from streamapp.scoring.decode import Record
@@ -34,15 +35,21 @@ class InFlightLedger:
         self._completed: deque[BatchTicket] = deque()
 
     def add(self, records: Sequence[Record]) -> BatchTicket:
-        """Register a fetched batch (fetch order) and return its ticket."""
-        segments: dict[TopicPartition, tuple[int, int]] = {}
-        nbytes = 0
-        for m in records:
-            tp = (m.topic() or "", m.partition() or 0)
-            off = m.offset() or 0
-            seg = segments.get(tp)
-            segments[tp] = (off, off) if seg is None else (seg[0], off)
-            nbytes += len(m)  # type: ignore[arg-type]  # Message and the fakes have __len__
+        """Register a fetched batch (fetch order) and return its ticket.
+
+        Segments come from C-level passes: ``map`` over the record class's
+        accessors, and two ``dict`` builds that keep each partition's last and
+        first offset (offsets increase within a partition).
+        """
+        cls: Any = type(records[0]) if records else object
+        tps = list(zip(map(cls.topic, records), map(cls.partition, records), strict=True))
+        offsets = list(map(cls.offset, records))
+        last = dict(zip(tps, offsets, strict=True))
+        first = dict(zip(reversed(tps), reversed(offsets), strict=True))
+        segments: dict[TopicPartition, tuple[int, int]] = {
+            tp: (first[tp], off) for tp, off in last.items()
+        }
+        nbytes = sum(map(len, records))  # type: ignore[arg-type]  # Message and fakes have __len__
         ticket: BatchTicket = Ticket(segments, len(records), nbytes, self._completed.append,
                                      time.monotonic())
         self.tracker.add(ticket)
