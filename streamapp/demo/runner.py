@@ -133,7 +133,7 @@ class DemoRun:
     def _start_workers(self, env: dict[str, str], events_file: Path) -> None:
         logs = self.out / "logs"
         for role, args in (
-            ("score", []),
+            ("score", ["--processes", "1"]),  # one process: the view scrapes one /metrics
             ("monitor", []),
             ("retrain", ["--events-file", str(events_file)]),
         ):
