@@ -126,21 +126,7 @@ class FeatureEncoder:
         exactly those of the per-row path. Never raises for bad rows.
         """
         width = len(self.names)
-        fast: list[Any] = []
-        fast_idx: list[int] = []
-        slow: list[int] = []
-        getter = self._getter
-        for i, feats in enumerate(rows):
-            if len(feats) != width and not (self.allow_extra and len(feats) > width):
-                slow.append(i)
-                continue
-            try:
-                vals = getter(feats)
-            except KeyError:
-                slow.append(i)
-                continue
-            fast.append(vals if width > 1 else (vals,))
-            fast_idx.append(i)
+        fast, fast_idx, slow = self._split(rows, width)
         matrix = np.empty((0, width), dtype=np.float64)
         if fast:
             if set(map(type, chain.from_iterable(fast))) <= _NUMBER_TYPES:
@@ -171,6 +157,39 @@ class FeatureEncoder:
         if extra_rows:
             out = np.vstack([out, np.asarray(extra_rows, dtype=np.float32).reshape(-1, width)])
         return np.ascontiguousarray(out), fast_idx, errors
+
+    def _split(
+        self, rows: Sequence[Mapping[str, object]], width: int
+    ) -> tuple[list[Any], list[int], list[int]]:
+        """``(values in manifest order, their row indices, rows for the per-row path)``.
+
+        Common case first: every row holds exactly the manifest's features, read
+        by C-level ``map`` passes; otherwise row by row.
+        """
+        getter = self._getter
+        if rows and set(map(len, rows)) == {width}:
+            try:
+                values = list(map(getter, rows))
+            except KeyError:
+                pass
+            else:
+                fast_all = values if width > 1 else [(v,) for v in values]
+                return fast_all, list(range(len(rows))), []
+        fast: list[Any] = []
+        fast_idx: list[int] = []
+        slow: list[int] = []
+        for i, feats in enumerate(rows):
+            if len(feats) != width and not (self.allow_extra and len(feats) > width):
+                slow.append(i)
+                continue
+            try:
+                vals = getter(feats)
+            except KeyError:
+                slow.append(i)
+                continue
+            fast.append(vals if width > 1 else (vals,))
+            fast_idx.append(i)
+        return fast, fast_idx, slow
 
     def _vector_checks(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
         """Row mask: finite, in range, valid integer category — per the manifest."""
