@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+import math
 import os
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+def usable_cpus() -> int:
+    """Cores this process may use: CPU affinity, capped by a cgroup v2 CPU quota (containers)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        n = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            n = min(n, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, n)
 
 
 class ScoringSettings(BaseModel):
@@ -15,9 +32,9 @@ class ScoringSettings(BaseModel):
 
     group_id: str = "streamapp-scoring"
     """Consumer group shared by all scoring workers."""
-    processes: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=1024)
-    """Worker processes ``streamapp score`` runs in the group (default: one per core); above 1
-    a supervisor starts them, restarts a crashed one with backoff and forwards SIGTERM."""
+    processes: int = Field(default_factory=lambda: usable_cpus(), ge=1, le=1024)
+    """Worker processes ``streamapp score`` runs in the group (default: one per usable core);
+    above 1 a supervisor starts them, restarts a crashed one with backoff, forwards SIGTERM."""
     restart_backoff_s: float = Field(default=1.0, gt=0)
     """Supervisor: first delay before restarting a crashed process (doubles, up to 30 s)."""
     max_batch_size: int = Field(default=512, ge=1)

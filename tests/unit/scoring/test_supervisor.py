@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -50,3 +51,10 @@ def test_crashed_children_are_restarted_until_stopped() -> None:
 def _start(child: Child, argv: list[str]) -> None:
     child.proc = subprocess.Popen(argv)
     child.started = time.monotonic()
+
+
+def test_default_processes_is_the_usable_core_count() -> None:
+    from streamapp.scoring.settings import ScoringSettings, usable_cpus
+
+    assert 1 <= usable_cpus() <= (os.cpu_count() or 1)
+    assert ScoringSettings().processes == usable_cpus()
