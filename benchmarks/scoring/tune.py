@@ -2,8 +2,8 @@
 
 ``python -m benchmarks.scoring.tune [--events 100000] [--half-rate R] [--only LABEL ...]``
 
-One fresh Apache Kafka broker and the same pre-produced events. Each candidate (a set
-of ``STREAMAPP_*`` overrides on top of this commit's defaults) runs three times in a
+One fresh Apache Kafka broker and the same pre-produced events. Each candidate (every
+tuned value set explicitly through ``STREAMAPP_*``) runs three times in a
 fresh worker: throughput over the pre-produced events, then latency (event produced →
 prediction consumed, read_committed) at the light load and at ``--half-rate``
 (default: half of the first candidate's throughput). Prints a markdown table.
@@ -32,40 +32,31 @@ from streamapp.kafka.embedded import embedded_broker
 from streamapp.kafka.topics import ensure_topics
 
 
-def _s(**kw: object) -> dict[str, str]:
-    """Scoring overrides as env: ``_s(max_wait_ms=5)`` → ``STREAMAPP_SCORING__MAX_WAIT_MS``."""
-    return {f"STREAMAPP_SCORING__{k.upper()}": str(v) for k, v in kw.items()}
+def candidate(fetch_wait: int, linger: int, in_flight: int, max_wait: float, commit: float,
+              exactly_once: bool = False) -> dict[str, str]:
+    """Every tuned value explicitly (as ``STREAMAPP_*`` env), so no result depends on defaults."""
+    env = {
+        "STREAMAPP_SCORING__FETCH_WAIT_MAX_MS": str(fetch_wait),
+        "STREAMAPP_SCORING__MAX_WAIT_MS": str(max_wait),
+        "STREAMAPP_SCORING__COMMIT_INTERVAL_MS": str(commit),
+        "STREAMAPP_KAFKA__EXTRA": json.dumps(
+            {"linger.ms": str(linger), "max.in.flight.requests.per.connection": str(in_flight)}),
+    }
+    return {**env, **EXACTLY_ONCE} if exactly_once else env
 
 
-def _p(**kw: object) -> dict[str, str]:
-    """Producer overrides through ``kafka.extra``: ``_p(linger_ms=1)`` → ``linger.ms``."""
-    return {"STREAMAPP_KAFKA__EXTRA": json.dumps({k.replace("_", "."): str(v)
-                                                  for k, v in kw.items()})}
-
-
-INFLIGHT5 = {"max_in_flight_requests_per_connection": 5}
-
-CANDIDATES: dict[str, dict[str, str]] = {
-    "in-flight 5": _p(**INFLIGHT5),
-    "in-flight 5, max_wait 5": {**_s(max_wait_ms=5), **_p(**INFLIGHT5)},
-    "in-flight 5, max_wait 5, linger 1": {**_s(max_wait_ms=5), **_p(linger_ms=1, **INFLIGHT5)},
-    "in-flight 5, max_wait 5, linger 1, commit 1000": {
-        **_s(max_wait_ms=5, commit_interval_ms=1000), **_p(linger_ms=1, **INFLIGHT5)},
-    "defaults": {},
-    "max_wait 5": _s(max_wait_ms=5),
-    "max_wait 5, linger 1": {**_s(max_wait_ms=5), **_p(linger_ms=1)},
-    "max_wait 5, linger 0": {**_s(max_wait_ms=5), **_p(linger_ms=0)},
-    "max_wait 2, linger 1": {**_s(max_wait_ms=2), **_p(linger_ms=1)},
-    "max_wait 5, linger 1, fetch_wait 100": {**_s(max_wait_ms=5, fetch_wait_max_ms=100),
-                                             **_p(linger_ms=1)},
-    "max_wait 5, linger 1, batch.num.messages 1000": {
-        **_s(max_wait_ms=5), **_p(linger_ms=1, batch_num_messages=1000)},
-    "commit 1000": _s(commit_interval_ms=1000),
-    "max_wait 5, linger 1, commit 1000": {**_s(max_wait_ms=5, commit_interval_ms=1000),
-                                          **_p(linger_ms=1)},
-    "EOS, commit 100": EXACTLY_ONCE,
-    "EOS, commit 50": {**EXACTLY_ONCE, **_s(commit_interval_ms=50)},
-    "EOS, commit 250": {**EXACTLY_ONCE, **_s(commit_interval_ms=250)},
+UNBOUNDED = 1_000_000  # librdkafka's default max.in.flight.requests.per.connection
+CANDIDATES: dict[str, dict[str, str]] = {  # previous defaults → chosen defaults → variations
+    "previous": candidate(10, 5, UNBOUNDED, 20, 100),
+    "inflight5": candidate(10, 5, 5, 20, 100),
+    "inflight5+maxwait5": candidate(10, 5, 5, 5, 100),
+    "chosen": candidate(10, 1, 5, 5, 100),
+    "chosen+fetch100": candidate(100, 1, 5, 5, 100),
+    "chosen+commit1000": candidate(10, 1, 5, 5, 1000),
+    "eos+commit100": candidate(10, 1, 5, 5, 100, exactly_once=True),
+    "eos+commit50": candidate(10, 1, 5, 5, 50, exactly_once=True),
+    "eos+commit250": candidate(10, 1, 5, 5, 250, exactly_once=True),
+    "eos+commit500": candidate(10, 1, 5, 5, 500, exactly_once=True),
 }
 
 
