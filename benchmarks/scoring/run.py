@@ -54,7 +54,6 @@ class Result:
     seconds: float = 0.0
     cpu_cores: float = 0.0
     peak_rss_mb: float = 0.0
-    p50_ms: float | None = None
     latency: tuple[float, float, float] | None = None
     """p50, p99, p999 ms at half of streamapp's maximum (None: not measured)."""
     note: str = ""
