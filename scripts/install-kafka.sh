@@ -22,7 +22,15 @@ fi
 
 echo "install-kafka: fetching Apache Kafka jars ($(grep -o '<kafka.version>[^<]*' "$pom" | cut -d'>' -f2)) into $dest" >&2
 rm -rf "$dest.tmp"
-mvn -q -B -Dstyle.color=never -f "$pom" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$PWD/$dest.tmp"
+log=$(mktemp)
+if ! mvn -q -B -Dstyle.color=never -f "$pom" dependency:copy-dependencies -DincludeScope=runtime \
+    -DoutputDirectory="$PWD/$dest.tmp" >"$log" 2>&1; then
+  cat "$log" >&2
+  rm -f "$log"
+  echo "install-kafka: Maven could not fetch the Kafka jars (see above)" >&2
+  exit 1
+fi
+rm -f "$log"
 rm -rf "$dest"
 mv "$dest.tmp" "$dest"
 touch "$stamp"

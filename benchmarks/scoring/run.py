@@ -1,12 +1,15 @@
 """Scoring benchmark: streamapp score vs raw relay, a faust per-event agent, a per-message loop.
 
-``python -m benchmarks.scoring.run [--events 300000] [--small 20000] [--write-readme]``
+``python -m benchmarks.scoring.run [--events 300000] [--small 20000] [--broker kafka|tansu]
+[--write-readme]``
 
-One fresh embedded broker, the same pre-produced Agrawal events and the same
-demo model (agrawal-clf/1, ONNX, CPU) for every variant. Each variant runs in
-its own process (CPU and peak RSS are that process's). Throughput: events from
-the first consumed to the last output acknowledged. Latency: event time → output
-consumed, at a fixed offered load of about half streamapp's measured maximum.
+One fresh local broker (Apache Kafka by default; its jars: ``STREAMAPP_BROKER__KAFKA_LIBS``
+or ``.kafka/lib``), the same pre-produced Agrawal events and the same demo model
+(agrawal-clf/1, ONNX, CPU) for every variant. Each variant runs in its own process
+(CPU and peak RSS are that process's). Throughput: events from the first consumed to
+the last output acknowledged. Latency: event time → output consumed (read_committed),
+at a light load and at about half of streamapp's measured maximum. streamapp runs
+twice: at-least-once (the default) and exactly-once (transactions).
 """
 
 from __future__ import annotations
@@ -33,12 +36,15 @@ import psutil
 from confluent_kafka import Producer
 
 from benchmarks.scoring.latency import latency_streamapp, latency_variant
-from streamapp.kafka.embedded import EmbeddedBroker, free_port
+from streamapp.config import BrokerSettings
+from streamapp.kafka.brokers.apache import find_kafka_libs
+from streamapp.kafka.embedded import embedded_broker, free_port
 from streamapp.kafka.topics import ensure_topics
 from streamapp.training.synthetic import agrawal
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "benchmarks" / "README.md"
+EXACTLY_ONCE = {"STREAMAPP_SCORING__PROCESSING_GUARANTEE": "exactly_once"}
 
 
 @dataclass
@@ -48,13 +54,18 @@ class Result:
     seconds: float = 0.0
     cpu_cores: float = 0.0
     peak_rss_mb: float = 0.0
-    p50_ms: float | None = None
-    p99_ms: float | None = None
+    latency: tuple[float, float, float] | None = None
+    """p50, p99, p999 ms at half of streamapp's maximum (None: not measured)."""
     note: str = ""
 
     @property
     def rate(self) -> float:
         return self.n / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_us_per_event(self) -> float:
+        """CPU time of the variant's process per event, µs."""
+        return self.cpu_cores * self.seconds / self.n * 1e6 if self.n else 0.0
 
 
 @dataclass
@@ -145,13 +156,15 @@ def _ready(port: int) -> bool:
 
 
 def _start_streamapp(
-    bootstrap: str, topics: dict[str, str], group: str | None = None
+    bootstrap: str, topics: dict[str, str], group: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen[bytes], int]:
+    """A ``streamapp score`` process; ``env``: extra ``STREAMAPP_*`` settings."""
     port = free_port()
-    env = _streamapp_env(bootstrap, topics, port)
+    full_env = {**_streamapp_env(bootstrap, topics, port), **(env or {})}
     if group:
-        env["STREAMAPP_SCORING__GROUP_ID"] = group
-    proc = subprocess.Popen([sys.executable, "-m", "streamapp", "score"], cwd=REPO, env=env,
+        full_env["STREAMAPP_SCORING__GROUP_ID"] = group
+    proc = subprocess.Popen([sys.executable, "-m", "streamapp", "score"], cwd=REPO, env=full_env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 90
     while not _ready(port):
@@ -163,8 +176,11 @@ def _start_streamapp(
     return proc, port
 
 
-def bench_streamapp(bootstrap: str, topics: dict[str, str], n: int) -> Result:
-    proc, port = _start_streamapp(bootstrap, topics)
+def bench_streamapp(bootstrap: str, topics: dict[str, str], n: int,
+                    label: str = "streamapp score (defaults)",
+                    env: dict[str, str] | None = None) -> Result:
+    """Throughput of one worker (a new group) over the ``n`` pre-produced events."""
+    proc, port = _start_streamapp(bootstrap, topics, env=env)
     sampler = Sampler(proc.pid).start()
     first = last = 0.0
     try:
@@ -184,8 +200,7 @@ def bench_streamapp(bootstrap: str, topics: dict[str, str], n: int) -> Result:
         sampler.stop()
         proc.terminate()
         proc.wait(30)
-    return Result("streamapp score (defaults)", n, last - first, cores, rss,
-                  note="also writes the 20 % prediction-log sample + 5 % holdout")
+    return Result(label, n, last - first, cores, rss)
 
 
 def bench_two_workers(bootstrap: str, n: int) -> Result:
@@ -219,9 +234,8 @@ def bench_two_workers(bootstrap: str, n: int) -> Result:
             p.terminate()
             p.wait(30)
     split = "/".join(f"{v / max(sum(shares), 1):.0%}" for v in shares)
-    return Result("2 x streamapp score (one group)", n, last - first,
-                  sum(c for c, _r in stats), sum(r for _c, r in stats),
-                  note=f"events split {split}; RSS is the sum")
+    return Result(f"2 x streamapp score (one group, split {split}; CPU and RSS summed)", n,
+                  last - first, sum(c for c, _r in stats), sum(r for _c, r in stats))
 
 
 def bench_variant(name: str, label: str, bootstrap: str, src: str, n: int) -> Result:
@@ -248,6 +262,12 @@ def bench_variant(name: str, label: str, bootstrap: str, src: str, n: int) -> Re
     return Result(label, stats["n"], stats["last"] - stats["first"], cores, rss)
 
 
+def kafka_version(settings: BrokerSettings) -> str:
+    """The Apache Kafka version, from the name of the broker jar."""
+    jar = next(find_kafka_libs(settings.kafka_libs).glob("kafka_2.13-*.jar"))
+    return jar.stem.removeprefix("kafka_2.13-")
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     try:
@@ -263,30 +283,42 @@ def machine() -> str:
             f"{load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f}")
 
 
-def render(results: list[Result], relay: Result, faust: Result, offered: float, n: int,
-           small: int, where: str) -> str:
+def _ms(p: tuple[float, float, float] | None) -> str:
+    """p50 / p99 / p999 in ms, or why there is none.
+
+    >>> _ms((1.234, 5.0, 12.0))
+    '1.2 / 5.0 / 12.0'
+    """
+    if p is None:
+        return "not measured"
+    return "overloaded" if np.isnan(p[0]) else " / ".join(f"{v:.1f}" for v in p)
+
+
+def render(results: list[Result], relay: Result, faust: Result, offered: float,
+           light: dict[str, tuple[float, float, float]], args: argparse.Namespace,
+           where: str, broker: str) -> str:
     lines = [
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {where}.",
-        f"Command: `python -m benchmarks.scoring.run --events {n} --small {small}`; fresh "
-        "embedded Tansu broker, 4 partitions, Agrawal JSON events (~230 B), model "
-        "agrawal-clf/1 (ONNX Runtime, CPU). Latency at an offered load of "
-        f"{offered:,.0f} events/s (about half of streamapp's maximum).",
+        f"Command: `python -m benchmarks.scoring.run --events {args.events} --small "
+        f"{args.small} --broker {args.broker}`; fresh {broker}, 4 partitions, Agrawal JSON "
+        "events (~230 B), model agrawal-clf/1 (ONNX Runtime, CPU), client defaults of this "
+        "commit. Latency: event produced → output consumed (read_committed), "
+        f"{args.latency_seconds:.0f} s at each offered load; at half load = "
+        f"{offered:,.0f} events/s (about half of streamapp's at-least-once maximum).",
         "",
-        "| variant | events | events/s | vs raw relay | vs faust agent | latency p50 / p99 (ms) "
-        "| CPU (cores) | peak RSS (MB) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| variant | events | events/s | vs raw relay | vs faust agent | CPU µs/event "
+        "| latency p50 / p99 / p999 at half load (ms) | CPU (cores) | peak RSS (MB) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
-        lat = ("overloaded" if r.p50_ms is None or np.isnan(r.p50_ms)
-               else f"{r.p50_ms:.1f} / {r.p99_ms:.1f}")
-        if r.p50_ms is None and r.note == "skip":
-            lat = "n/a (max < offered load)"
-        elif r.p50_ms is None:
-            lat = "not measured"
+        lat = r.note or _ms(r.latency)
         lines.append(
             f"| {r.name} | {r.n:,} | {r.rate:,.0f} | {r.rate / relay.rate:.2f} | "
-            f"{r.rate / faust.rate:.1f} | {lat} | {r.cpu_cores:.2f} | {r.peak_rss_mb:.0f} |"
+            f"{r.rate / faust.rate:.1f} | {r.cpu_us_per_event:.1f} | {lat} | "
+            f"{r.cpu_cores:.2f} | {r.peak_rss_mb:.0f} |"
         )
+    lines += ["", f"Light load ({args.light_rate:,.0f} events/s), latency p50 / p99 / p999 (ms): "
+              + ", ".join(f"{name} {_ms(p)}" for name, p in light.items()) + "."]
     return "\n".join(lines) + "\n"
 
 
@@ -306,17 +338,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--events", type=int, default=300_000)
     ap.add_argument("--small", type=int, default=20_000, help="events for the per-event variants")
+    ap.add_argument("--broker", choices=("kafka", "tansu"), default="kafka")
     ap.add_argument("--latency-seconds", type=float, default=10.0)
     ap.add_argument("--light-rate", type=float, default=5000.0,
-                    help="offered load of the extra light-load latency point")
+                    help="offered load of the light-load latency point")
     ap.add_argument("--write-readme", action="store_true")
     args = ap.parse_args()
     where = machine()
-    with EmbeddedBroker() as broker:
+    libs = os.environ.get("STREAMAPP_BROKER__KAFKA_LIBS")
+    settings = BrokerSettings(kind=args.broker, kafka_libs=Path(libs) if libs else None)
+    with embedded_broker(settings) as broker:
         bs = broker.bootstrap_servers
+        broker_name = (f"Apache Kafka {kafka_version(settings)} (single node, KRaft)"
+                       if args.broker == "kafka" else "embedded Tansu broker")
         topics = _topics("bench")
         ensure_topics({"bootstrap.servers": bs}, {t: 4 for t in topics.values()})
-        print(f"producing {args.events:,} events ...", flush=True)
+        print(f"producing {args.events:,} events to {broker_name} ...", flush=True)
         _produce(bs, topics["events"], _events(args.events, 5, "e"))
         relay = max(  # best of two: the shared machine is noisy
             (bench_variant("relay", "raw relay (consume → orjson → produce)", bs,
@@ -324,9 +361,12 @@ def main() -> None:
             key=lambda r: r.rate,
         )
         print(f"relay {relay.rate:,.0f}/s", flush=True)
-        stream = max((bench_streamapp(bs, topics, args.events) for _ in range(2)),
-                     key=lambda r: r.rate)
-        print(f"streamapp {stream.rate:,.0f}/s", flush=True)
+        alo = max((bench_streamapp(bs, topics, args.events) for _ in range(2)),
+                  key=lambda r: r.rate)
+        print(f"streamapp at-least-once {alo.rate:,.0f}/s", flush=True)
+        eos = max((bench_streamapp(bs, topics, args.events, "streamapp score, exactly-once",
+                                   EXACTLY_ONCE) for _ in range(2)), key=lambda r: r.rate)
+        print(f"streamapp exactly-once {eos.rate:,.0f}/s", flush=True)
         faust = bench_variant("faust", "faust agent, per event", bs, topics["events"],
                               args.small)
         print(f"faust {faust.rate:,.0f}/s", flush=True)
@@ -335,25 +375,22 @@ def main() -> None:
         print(f"per-message {permsg.rate:,.0f}/s", flush=True)
         two = bench_two_workers(bs, args.events)
         print(f"two workers {two.rate:,.0f}/s", flush=True)
-        offered = round(stream.rate / 2, -2)
-        stream.p50_ms, stream.p99_ms = latency_streamapp(bs, offered, args.latency_seconds)
-        relay.p50_ms, relay.p99_ms = latency_variant("relay", bs, offered,
-                                                      args.latency_seconds)
-        for r in (faust, permsg):
+        offered = round(alo.rate / 2, -2)
+        secs = args.latency_seconds
+        relay.latency = latency_variant("relay", bs, offered, secs)
+        alo.latency = latency_streamapp(bs, offered, secs)
+        if eos.rate >= offered:
+            eos.latency = latency_streamapp(bs, offered, secs, EXACTLY_ONCE)
+        for r in (faust, permsg, eos):
             if r.rate < offered:
-                r.note = "skip"
+                r.note = "n/a (max < offered load)"
         light = {
-            "relay": latency_variant("relay", bs, args.light_rate, args.latency_seconds),
-            "streamapp": latency_streamapp(bs, args.light_rate, args.latency_seconds),
+            "raw relay": latency_variant("relay", bs, args.light_rate, secs),
+            "streamapp": latency_streamapp(bs, args.light_rate, secs),
+            "streamapp exactly-once": latency_streamapp(bs, args.light_rate, secs, EXACTLY_ONCE),
         }
-        two.note = "skip-latency"
-        results = [relay, stream, two, faust, permsg]
-    section = render(results, relay, faust, offered, args.events, args.small, where)
-    section += (
-        f"\nLight load ({args.light_rate:,.0f} events/s), latency p50 / p99: raw relay "
-        f"{light['relay'][0]:.1f} / {light['relay'][1]:.1f} ms, streamapp "
-        f"{light['streamapp'][0]:.1f} / {light['streamapp'][1]:.1f} ms.\n"
-    )
+        results = [relay, alo, eos, two, faust, permsg]
+    section = render(results, relay, faust, offered, light, args, where, broker_name)
     print(section)
     if args.write_readme:
         write_readme(section)

@@ -6,6 +6,9 @@ phase), writes one output per input to ``OUT_TOPIC`` and prints one JSON line
 ``{"first": t0, "last": t1, "n": n}`` (wall clock of the first record consumed
 and of the last output acknowledged). Prints ``ready`` once it can consume.
 
+The confluent-kafka variants use streamapp's producer defaults (``PRODUCER_DEFAULTS``),
+so the comparison is about the processing, not the client settings.
+
 - ``relay``:   confluent-kafka batch consume → orjson decode → produce (no model; the ceiling)
 - ``permsg``:  confluent-kafka poll() one record → pydantic validate → encode →
   score 1 row → produce
@@ -23,6 +26,7 @@ import numpy as np
 import orjson
 
 from streamapp.features import FeatureEncoder
+from streamapp.kafka.sink import PRODUCER_DEFAULTS
 from streamapp.registry.registry import ModelRegistry
 from streamapp.schemas import Event
 
@@ -61,8 +65,7 @@ def confluent_variant(name: str, bootstrap: str, src: str, dst: str, n: int) -> 
     model, encoder = _model() if name == "permsg" else (None, None)
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{name}",
                          "enable.auto.commit": False, "fetch.wait.max.ms": 10})
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5,
-                         "queue.buffering.max.messages": 1_000_000})
+    producer = Producer({**PRODUCER_DEFAULTS, "bootstrap.servers": bootstrap})
     _assign_all(consumer, src)
     print("ready", flush=True)
     done = 0

@@ -24,7 +24,12 @@ from streamapp.kafka.client_logs import with_client_logging
 from streamapp.kafka.commit import Ticket, TopicPartition
 
 PRODUCER_DEFAULTS: dict[str, Any] = {
-    "linger.ms": 5,
+    # Low latency at light load, large batches at high load: send after 1 ms, but keep
+    # at most 5 requests in flight so that records accumulate into bigger batches while
+    # the broker is busy (unbounded pipelining queued seconds of tiny requests on a
+    # loaded broker). Measured in benchmarks/README.md (scoring, chosen defaults).
+    "linger.ms": 1,
+    "max.in.flight.requests.per.connection": 5,
     "batch.num.messages": 10000,
     "queue.buffering.max.messages": 1_000_000,
     "queue.buffering.max.kbytes": 256 * 1024,

@@ -4,8 +4,8 @@ Cooperative-sticky assignment, manual commits, no auto offset store. Rebalance
 callbacks run inside :meth:`fetch` on the caller's thread and are forwarded to
 the worker's hooks (``on_assign`` / ``on_revoke`` / ``on_lost``), which finish
 or drop in-flight work of revoked partitions and commit what was delivered.
-Lag is computed from the high-water mark carried in fetch responses
-(``get_watermark_offsets(cached=True)``), never ListOffsets (wrong on Tansu).
+Lag is the partition's end offset (ListOffsets, queried without blocking the
+loop) minus the consumed position.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, Message
 from confluent_kafka import TopicPartition as KafkaTP
+from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
 
 from streamapp.kafka.client_logs import with_client_logging
 from streamapp.kafka.commit import TopicPartition
@@ -23,6 +24,7 @@ from streamapp.kafka.commit import TopicPartition
 log = logging.getLogger(__name__)
 
 PartitionsHook = Callable[[list[TopicPartition]], None]
+_ADMIN_KEYS = ("bootstrap.servers", "client.id", "security.protocol")
 
 
 class KafkaSource:
@@ -53,6 +55,12 @@ class KafkaSource:
         )
         self.assigned: set[TopicPartition] = set()
         self.paused = False
+        self._admin_conf = {
+            k: v for k, v in conf.items() if k in _ADMIN_KEYS or k.startswith(("ssl.", "sasl."))
+        }
+        self._admin: AdminClient | None = None
+        self._end_offsets: dict[TopicPartition, int] = {}
+        self._pending_ends: dict[KafkaTP, Any] = {}
         self._hooks: tuple[PartitionsHook, PartitionsHook, PartitionsHook] | None = None
         if on_assign is not None and on_revoke is not None and on_lost is not None:
             self.subscribe(on_assign, on_revoke, on_lost)
@@ -106,25 +114,56 @@ class KafkaSource:
         return self.consumer.consumer_group_metadata()
 
     def lag(self) -> dict[TopicPartition, int]:
-        """Per assigned partition: cached fetch high-water mark - consumed position."""
+        """Per assigned partition: end offset - consumed position (from the latest answer).
+
+        End offsets come from ListOffsets requests sent by an admin client without
+        blocking: each call returns what the previous query answered and sends the
+        next one. Before the first answer, the high-water mark cached from fetch
+        responses stands in.
+        """
+        self._query_end_offsets()
         out: dict[TopicPartition, int] = {}
         tps = [KafkaTP(t, p) for t, p in sorted(self.assigned)]
         if not tps:
             return out
         for tp in self.consumer.position(tps):
-            try:
-                _low, high = self.consumer.get_watermark_offsets(tp, cached=True)
-            except Exception:  # noqa: S112 - no fetch response yet for this partition
-                continue
-            if high < 0:
+            key = (tp.topic, tp.partition)
+            high = self._end_offsets.get(key)
+            if high is None:
+                try:
+                    _low, high = self.consumer.get_watermark_offsets(tp, cached=True)
+                except Exception:  # noqa: S112 - no fetch response yet for this partition
+                    continue
+            if high is None or high < 0:
                 continue
             pos = tp.offset if tp.offset >= 0 else high
-            out[(tp.topic, tp.partition)] = max(0, high - pos)
+            out[key] = max(0, high - pos)
         return out
+
+    def _query_end_offsets(self) -> None:
+        """Collect the answers of the last ListOffsets query and send the next one."""
+        pending, self._pending_ends = self._pending_ends, {}
+        for tp, future in pending.items():
+            if not future.done():
+                self._pending_ends[tp] = future
+                continue
+            try:
+                self._end_offsets[(tp.topic, tp.partition)] = int(future.result().offset)
+            except Exception as exc:  # a failed query: keep the last value
+                log.debug("end offset of %s unavailable: %s", tp, exc)
+        if self._pending_ends or not self.assigned:
+            return
+        if self._admin is None:
+            self._admin = AdminClient(with_client_logging(dict(self._admin_conf)))
+        latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+        request = {KafkaTP(t, p): latest for t, p in self.assigned}
+        self._pending_ends = self._admin.list_offsets(request, request_timeout=5)
 
     def close(self) -> None:
         """Leave the group (triggers a final revoke) and close."""
         self.consumer.close()
+        self._pending_ends = {}
+        self._admin = None
 
     def _assign(self, _consumer: Consumer, partitions: list[KafkaTP]) -> None:
         tps = [(p.topic, p.partition) for p in partitions]
@@ -140,10 +179,15 @@ class KafkaSource:
         tps = [(p.topic, p.partition) for p in partitions]
         if self._hooks is not None:
             self._hooks[1](tps)
-        self.assigned.difference_update(tps)
+        self._forget(tps)
 
     def _lost(self, _consumer: Consumer, partitions: list[KafkaTP]) -> None:
         tps = [(p.topic, p.partition) for p in partitions]
         if self._hooks is not None:
             self._hooks[2](tps)
+        self._forget(tps)
+
+    def _forget(self, tps: list[TopicPartition]) -> None:
         self.assigned.difference_update(tps)
+        for tp in tps:
+            self._end_offsets.pop(tp, None)

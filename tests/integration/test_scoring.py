@@ -263,7 +263,7 @@ def test_overload_pauses_partitions_bounds_memory_and_loses_nothing(
         pauses = metric(worker, "streamapp_backpressure_pauses_total")
     assert len({m.key() for m in got}) == n  # type: ignore[attr-defined]
     assert pauses >= 1 and peak_paused == settings.topics.partitions
-    assert 0 < peak_lag <= n  # from the fetch high-water mark, never more than produced
+    assert 0 < peak_lag <= n  # end offset (ListOffsets) - position, never more than produced
     # paused at the high watermark; one fetch may land on top of it
     assert peak_inflight <= high + 256
     # stated bound: the worker adds < 200 MB RSS while overloaded (fetch queue + in-flight)

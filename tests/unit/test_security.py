@@ -128,10 +128,10 @@ def test_faust_app_receives_sasl_and_tls_settings() -> None:
 def test_faust_app_verifies_tls_with_the_configured_ca(tmp_path: Path) -> None:
     import ssl
 
+    from streamapp.kafka.brokers.tls import make_tls_material
     from streamapp.monitoring.app import build_app
-    from tests.reliability.tls_proxy import self_signed
 
-    cert, _key = self_signed(tmp_path)
+    cert = make_tls_material(tmp_path).ca_cert
     settings = Settings(
         kafka=KafkaSettings(
             bootstrap_servers="kafka-1:9093", security_protocol="SSL", ssl_ca_location=cert
