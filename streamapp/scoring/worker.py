@@ -211,6 +211,7 @@ class ScoringWorker:
         self.sink.send(ticket, routed.records, routed.columns)
 
     def _check_future(self, future: Future[None]) -> None:
+        """A scorer-pool batch raised: record it as fatal (the worker stops, exit 1)."""
         exc = future.exception()
         if exc is not None and self.fault.error is None:
             log.error("scoring batch failed: %r", exc)
@@ -227,17 +228,20 @@ class ScoringWorker:
     # ---- rebalance hooks (inside fetch, on the main thread) --------------------------------
 
     def _on_assign(self, tps: list[TopicPartition]) -> None:
+        """Partitions are ours: the commit policy owns them; the worker reports ready."""
         self.metrics.rebalances.labels(kind="assign").inc()
         self.commits.assigned(tps)
         log.info("assigned %s", sorted(p for _, p in tps))
         self.ready = True
 
     def _on_revoke(self, tps: list[TopicPartition]) -> None:
+        """Finish and commit the revoked partitions' batches (up to ``drain_timeout_s``)."""
         self.metrics.rebalances.labels(kind="revoke").inc()
         drained = self.commits.revoked(tps)
         log.info("revoked %s (drained=%s)", sorted(p for _, p in tps), drained)
 
     def _on_lost(self, tps: list[TopicPartition]) -> None:
+        """Lost without a revoke: commit nothing for them (exactly-once: abort and stop)."""
         self.metrics.rebalances.labels(kind="lost").inc()
         self.commits.lost(tps)
         log.warning("lost %s", sorted(p for _, p in tps))
