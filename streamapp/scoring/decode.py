@@ -65,8 +65,12 @@ class DecodedBatch:
         return len(self.event_ids)
 
 
-class _Envelope(msgspec.Struct, forbid_unknown_fields=True):
-    """The :class:`~streamapp.schemas.Event` envelope as the typed batch decoder sees it."""
+class _Envelope(msgspec.Struct, forbid_unknown_fields=True, gc=False):
+    """The :class:`~streamapp.schemas.Event` envelope as the typed batch decoder sees it.
+
+    ``gc=False``: an envelope never holds a reference cycle, so the garbage
+    collector need not track the 512 of them a batch allocates.
+    """
 
     event_id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
     event_time: str
