@@ -131,6 +131,7 @@ def _streamapp_env(bootstrap: str, topics: dict[str, str], port: int) -> dict[st
         "STREAMAPP_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
         "STREAMAPP_SCORING__GROUP_ID": f"bench-{uuid.uuid4().hex[:6]}",
         "STREAMAPP_SCORING__SESSION_TIMEOUT_MS": "6000",
+        "STREAMAPP_SCORING__PROCESSES": "1",  # one process per row; "2 x" starts two
         "STREAMAPP_HTTP__PORT": str(port),
         "STREAMAPP_LOG__LEVEL": "WARNING",
     })
