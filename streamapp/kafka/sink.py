@@ -33,24 +33,41 @@ class DeliveryFailed(RuntimeError):
 class KafkaSink:
     """Produces output records for tickets and re-produces failed deliveries."""
 
-    def __init__(self, conf: dict[str, Any], max_retries: int = 3) -> None:
+    def __init__(
+        self, conf: dict[str, Any], max_retries: int = 3, poll_when_full: bool = False
+    ) -> None:
         self.producer = Producer(with_client_logging({**PRODUCER_DEFAULTS, **conf}))
         self.max_retries = max_retries
+        self.poll_when_full = poll_when_full
+        """True for single-threaded callers: serve delivery callbacks while the queue is full."""
 
-    def send(self, ticket: Ticket, records: Sequence[tuple[str, bytes | None, bytes, Any]]) -> None:
-        """Produce every record of ``ticket`` and seal it (scorer-pool thread)."""
+    def send(
+        self,
+        ticket: Ticket,
+        records: Sequence[tuple[str, bytes | None, bytes | None, Any]],
+        partition: int | None = None,
+    ) -> None:
+        """Produce every record of ``ticket`` and seal it (scorer-pool thread).
+
+        ``partition`` sends every record to that partition (a changelog);
+        otherwise the key picks it. A None value is a tombstone.
+        """
         produce = self.producer.produce
         callback = ticket.delivered
+        extra: dict[str, Any] = {} if partition is None else {"partition": partition}
         for topic, key, value, headers in records:
             while True:
                 try:
                     if headers:
-                        produce(topic, value, key, headers=headers, on_delivery=callback)
+                        produce(topic, value, key, headers=headers, on_delivery=callback, **extra)
                     else:
-                        produce(topic, value, key, on_delivery=callback)
+                        produce(topic, value, key, on_delivery=callback, **extra)
                     break
                 except BufferError:
-                    time.sleep(0.002)  # the main loop polls the producer and frees the queue
+                    if self.poll_when_full:
+                        self.producer.poll(0.005)
+                    else:
+                        time.sleep(0.002)  # the main loop polls the producer and frees the queue
         ticket.seal(len(records))
 
     def poll(self, timeout: float = 0.0) -> int:
@@ -68,7 +85,7 @@ class KafkaSink:
         for msg in failed:
             self.producer.produce(
                 msg.topic(), msg.value(), msg.key(), headers=msg.headers(),
-                on_delivery=ticket.delivered,
+                partition=msg.partition(), on_delivery=ticket.delivered,
             )
         return [str(msg.topic()) for msg in failed]
 

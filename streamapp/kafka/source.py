@@ -26,17 +26,25 @@ PartitionsHook = Callable[[list[TopicPartition]], None]
 
 
 class KafkaSource:
-    """Subscribes to one topic; pauses every assigned partition under backpressure."""
+    """Subscribes to one or more topics; pauses every assigned partition under backpressure.
+
+    The monitor subscribes to two co-partitioned topics with the ``range``
+    assignor (eager), which gives partition p of both topics to one member.
+    """
 
     def __init__(
         self,
         conf: dict[str, Any],
-        topic: str,
+        topic: str | list[str],
         on_assign: PartitionsHook,
         on_revoke: PartitionsHook,
         on_lost: PartitionsHook,
     ) -> None:
-        self.topic = topic
+        self.topics = [topic] if isinstance(topic, str) else list(topic)
+        self.cooperative = "cooperative" in str(
+            conf.get("partition.assignment.strategy", "cooperative-sticky")
+        )
+        self.topic = self.topics[0]
         self.consumer = Consumer(
             with_client_logging(
                 {
@@ -53,7 +61,7 @@ class KafkaSource:
         self.paused = False
         self._hooks = (on_assign, on_revoke, on_lost)
         self.consumer.subscribe(
-            [topic], on_assign=self._assign, on_revoke=self._revoke, on_lost=self._lost
+            self.topics, on_assign=self._assign, on_revoke=self._revoke, on_lost=self._lost
         )
 
     def fetch(self, size: int, timeout_s: float) -> list[Message]:
@@ -118,7 +126,10 @@ class KafkaSource:
         self._hooks[0](tps)
         if self.paused and partitions:
             # librdkafka assigns after this callback returns; pause right after that.
-            self.consumer.incremental_assign(partitions)
+            if self.cooperative:
+                self.consumer.incremental_assign(partitions)
+            else:
+                self.consumer.assign(partitions)
             self.consumer.pause(partitions)
 
     def _revoke(self, _consumer: Consumer, partitions: list[KafkaTP]) -> None:

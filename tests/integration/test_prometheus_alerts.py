@@ -135,10 +135,7 @@ def _worker_env(
             "STREAMAPP_SAMPLING__LOG_RATE": "1.0",
             "STREAMAPP_SCORING__GROUP_ID": f"scoring-{unique}",
             "STREAMAPP_MONITORING__APP_ID": f"monitor-{unique}",
-            "STREAMAPP_MONITORING__STARTUP_TIMEOUT_S": "25",  # watchdog: re-exec a stalled start
-            "STREAMAPP_MONITORING__EMBEDDED_PROFILE": "true",
             "STREAMAPP_MONITORING__DRIFT_WINDOW": str(WINDOW),
-            "STREAMAPP_MONITORING__EVAL_EVERY": "50",
         }
     )
     for field, value in topics.model_dump().items():

@@ -36,10 +36,8 @@ def monitor_env(bootstrap: str, topics: TopicSettings, unique: str, **mon: str) 
         "STREAMAPP_MODEL__REGISTRY": str(MODELS),
         "STREAMAPP_LOG__FORMAT": "json",
         "STREAMAPP_MONITORING__APP_ID": f"mon-{unique}",
-        "STREAMAPP_MONITORING__STARTUP_TIMEOUT_S": "25",  # watchdog: re-exec a stalled start
-        "STREAMAPP_MONITORING__EMBEDDED_PROFILE": "true",
+        "STREAMAPP_SAMPLING__LOG_RATE": "1.0",  # the tests log every prediction
         "STREAMAPP_MONITORING__COUNT_WINDOW": "100000",
-        "STREAMAPP_MONITORING__EVAL_EVERY": "20",
         "STREAMAPP_MONITORING__POLICY": json.dumps({"min_samples": 100000}),
         **topic_env(topics),
     }

@@ -101,7 +101,7 @@ def test_sasl_and_tls_settings_render_to_librdkafka() -> None:
 
 
 def test_faust_app_receives_sasl_and_tls_settings() -> None:
-    from streamapp.monitoring.app import build_app
+    from streamapp.monitoring.control import build_control
 
     settings = Settings(
         kafka=KafkaSettings(
@@ -112,7 +112,7 @@ def test_faust_app_receives_sasl_and_tls_settings() -> None:
             sasl_password=SECRET,
         )
     )
-    app = build_app(settings, "kafka-1:9093", CollectorRegistry()).app
+    app = build_control(settings, "kafka-1:9093", CollectorRegistry()).app
     creds = app.conf.broker_credentials
     assert creds is not None, "faust app has no broker credentials"
     assert getattr(creds, "username", None) == "monitor"
@@ -122,7 +122,7 @@ def test_faust_app_receives_sasl_and_tls_settings() -> None:
 def test_faust_app_verifies_tls_with_the_configured_ca(tmp_path: Path) -> None:
     import ssl
 
-    from streamapp.monitoring.app import build_app
+    from streamapp.monitoring.control import build_control
     from tests.reliability.tls_proxy import self_signed
 
     cert, _key = self_signed(tmp_path)
@@ -131,7 +131,7 @@ def test_faust_app_verifies_tls_with_the_configured_ca(tmp_path: Path) -> None:
             bootstrap_servers="kafka-1:9093", security_protocol="SSL", ssl_ca_location=cert
         )
     )
-    creds = build_app(settings, "kafka-1:9093", CollectorRegistry()).app.conf.broker_credentials
+    creds = build_control(settings, "kafka-1:9093", CollectorRegistry()).app.conf.broker_credentials
     context = getattr(creds, "context", None)
     assert isinstance(context, ssl.SSLContext)
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname

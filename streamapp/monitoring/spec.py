@@ -1,0 +1,155 @@
+"""What the monitor needs to know about a model version: classes and reference bins.
+
+:class:`ModelSpec` is built from a version's manifest and reference profile
+(``profile.json``) and bins logged predictions on the profile's fixed bins,
+vectorised per column. Values that cannot be placed (missing, wrong type, not
+finite, outside the manifest range, unknown category) are counted as
+data-quality problems and left out of that column's histogram.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from streamapp.monitoring import stats
+from streamapp.monitoring.records import LoggedRecord
+from streamapp.registry.manifest import (
+    CategoricalProfile,
+    Manifest,
+    NumericProfile,
+    ReferenceProfile,
+    Task,
+)
+from streamapp.registry.registry import ModelRegistry, RegistryError
+
+SCORE_BINS = 1000
+"""Bins of the binary score histograms (ROC AUC is exact for scores on this grid)."""
+PREDICTION = "prediction"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One profiled column: a feature or the prediction."""
+
+    name: str
+    expected: list[float]
+    """Reference shares per bin (numeric) or per category (sorted category strings)."""
+    edges: list[float] | None = None
+    categories: dict[str, int] | None = None
+    """Category (as string) → bin; None for numeric columns."""
+    low: float | None = None
+    high: float | None = None
+
+
+def _column(name: str, prof: NumericProfile | CategoricalProfile, low: Any, high: Any) -> Column:
+    if isinstance(prof, CategoricalProfile):
+        cats = sorted(prof.frequencies)
+        return Column(name, [prof.frequencies[c] for c in cats], None, {c: i for i, c in
+                      enumerate(cats)})
+    return Column(name, prof.proportions, prof.edges, None, low, high)
+
+
+def _key(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+class ModelSpec:
+    """Classes and reference-profile columns of one model version."""
+
+    def __init__(self, manifest: Manifest, profile: ReferenceProfile) -> None:
+        self.manifest = manifest
+        self.task = manifest.task
+        self.classes = (
+            list(manifest.output.classes or []) if manifest.task.is_classification else None
+        )
+        self._class_index: dict[object, int] = {}
+        for i, c in enumerate(self.classes or []):
+            self._class_index[c] = i
+            self._class_index[str(c)] = i
+        self.columns: list[Column] = []
+        for spec in manifest.features:
+            prof = profile.numeric.get(spec.name) or profile.categorical.get(spec.name)
+            if prof is not None:
+                self.columns.append(_column(spec.name, prof, spec.min, spec.max))
+        self.prediction = _column(PREDICTION, profile.prediction, None, None)
+
+    def class_index(self, value: object) -> int:
+        """Index of a class value (int, float, str spelling); -1 when unknown."""
+        if isinstance(value, bool) or (isinstance(value, float) and value.is_integer()):
+            value = int(value)
+        return self._class_index.get(value, -1)
+
+    def prediction_value(self, p: LoggedRecord) -> object:
+        """The value the profile's prediction column describes."""
+        if self.task is Task.REGRESSION:
+            return p.predicted_value
+        if self.task is Task.BINARY:
+            return p.scores[1] if p.scores and len(p.scores) == 2 else None
+        return p.predicted_label
+
+    def histograms(self, preds: list[LoggedRecord]) -> tuple[dict[str, list[int]], dict[str, int]]:
+        """Per column counts on the reference bins, and ``feature/problem`` counts."""
+        hist: dict[str, list[int]] = {}
+        quality: dict[str, int] = {}
+        for col in self.columns:
+            values = [p.features.get(col.name) for p in preds]
+            hist[col.name] = _bin(col, values, quality)
+        hist[PREDICTION] = _bin(self.prediction, [self.prediction_value(p) for p in preds], {})
+        return hist, quality
+
+
+def _bin(col: Column, values: Sequence[object], quality: dict[str, int]) -> list[int]:
+    size = len(col.expected)
+    problems = {"missing": 0, "out_of_range": 0, "invalid": 0}
+    if col.categories is not None:
+        idx = []
+        for v in values:
+            if v is None:
+                problems["missing"] += 1
+            elif (b := col.categories.get(_key(v))) is None:
+                problems["invalid"] += 1
+            else:
+                idx.append(b)
+        counts = np.bincount(np.asarray(idx, dtype=np.int64), minlength=size)
+    else:
+        nums = []
+        for v in values:
+            if v is None:
+                problems["missing"] += 1
+            elif isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+                problems["invalid"] += 1
+            elif (col.low is not None and v < col.low) or (col.high is not None and v > col.high):
+                problems["out_of_range"] += 1
+            else:
+                nums.append(float(v))
+        assert col.edges is not None
+        counts = np.bincount(stats.bin_index(col.edges, nums), minlength=size)
+    for problem, n in problems.items():
+        if n:
+            quality[f"{col.name}/{problem}"] = n
+    return [int(c) for c in counts.tolist()]
+
+
+class SpecCache:
+    """Model specs by (name, version), loaded from the registry once (None when unknown)."""
+
+    def __init__(self, registry: ModelRegistry) -> None:
+        self.registry = registry
+        self._specs: dict[tuple[str, str], ModelSpec | None] = {}
+
+    def get(self, model: str, version: str) -> ModelSpec | None:
+        key = (model, version)
+        if key not in self._specs:
+            try:
+                mv = self.registry.get(model, version)
+                self._specs[key] = ModelSpec(mv.manifest, ReferenceProfile.load(mv.path))
+            except (RegistryError, OSError, ValueError):
+                self._specs[key] = None
+        return self._specs[key]
