@@ -2,11 +2,13 @@
 
 Faust-free: ``state`` is any mutable mapping (a faust Table in production, a
 dict in tests and the drift benchmark). It holds what must survive a restart:
-per model version the cumulative totals and policy state, and per (model,
-version, variant, join partition) the last applied checkpoint sequence number,
-so a summary delivered twice (a data-plane worker re-emits its last checkpoint
-after a crash) is applied once. Bucket windows and the ADWIN detector are in
-memory and refill from new summaries after a control-plane failover.
+per model version the cumulative totals and policy state; per (model, version,
+variant, join partition) the last applied checkpoint sequence number, so a
+summary delivered twice (a data-plane worker re-emits its last checkpoint after
+a crash) is applied once; and the window buckets per (model, version, variant,
+holdout, bucket), written when a summary touches them and deleted when pruned,
+so windows survive a control-plane restart or failover. Only the ADWIN detector
+is in memory (it refills from new summaries).
 """
 
 from __future__ import annotations
@@ -70,6 +72,9 @@ class Aggregator:
                 (summary.variant, holdout), Buckets(self.settings.bucket_s)
             )
             group.add(bucket, s)
+            self.state[_bkey(model, version, summary.variant, holdout, bucket)] = group.items[
+                bucket
+            ].to_dict()
             self._count(summary, holdout, s, ver.spec)
         key = _pkey(model, version)
         totals = dict(self.state.get(key) or {})
@@ -87,7 +92,7 @@ class Aggregator:
                 ver.alarm = True
                 if self.metrics is not None:
                     self.metrics.detector_alarms.labels(model, version, "adwin", "error").inc()
-        self._prune(ver)
+        self._prune(model, version, ver)
         request = self.evaluate(model, version, now)
         return [request] if request is not None else []
 
@@ -226,20 +231,37 @@ class Aggregator:
             self.metrics.coverage.labels(model, version).set(done / (done + expired))
 
     def _version(self, model: str, version: str) -> _Version:
+        """The in-memory view of a version, rebuilt from the persisted buckets when new."""
         key = (model, version)
         ver = self._versions.get(key)
         if ver is None:
             ver = self._versions[key] = _Version(
                 self.specs.get(model, version), Buckets(self.settings.bucket_s)
             )
+            prefix = f"bucket:{model}/{version}/"
+            for k, v in list(self.state.items()):
+                if isinstance(k, str) and k.startswith(prefix):
+                    variant, holdout, bucket = k[len(prefix) :].rsplit("/", 2)
+                    stats = Stats.from_dict(v)
+                    ver.all.add(int(bucket), stats)
+                    ver.by_group.setdefault(
+                        (variant, holdout == "true"), Buckets(self.settings.bucket_s)
+                    ).add(int(bucket), stats)
         return ver
 
-    def _prune(self, ver: _Version) -> None:
+    def _prune(self, model: str, version: str, ver: _Version) -> None:
+        """Forget buckets no window needs any more (state keys included)."""
         cfg = self.settings
         ver.all.prune(cfg.time_window_s, 2 * cfg.count_window, cfg.drift_window)
-        for buckets in ver.by_group.values():
-            buckets.prune(cfg.time_window_s, cfg.count_window, 0)
+        for (variant, holdout), buckets in ver.by_group.items():
+            # a group keeps what its own windows and the version-wide ones need
+            for b in buckets.prune(cfg.time_window_s, 2 * cfg.count_window, cfg.drift_window):
+                self.state.pop(_bkey(model, version, variant, holdout, b), None)
 
 
 def _pkey(model: str, version: str) -> str:
     return f"version:{model}/{version}"
+
+
+def _bkey(model: str, version: str, variant: str, holdout: bool, bucket: int) -> str:
+    return f"bucket:{model}/{version}/{variant}/{str(holdout).lower()}/{bucket}"

@@ -37,7 +37,7 @@ from streamapp.kafka.source import KafkaSource
 from streamapp.metrics.monitoring import JoinMetrics
 from streamapp.monitoring.fold import Folder
 from streamapp.monitoring.join import JoinResult, expire, join_batch, now_utc
-from streamapp.monitoring.partition import Meta, PartitionState, open_partition
+from streamapp.monitoring.partition import Meta, PartitionState, open_partitions
 from streamapp.monitoring.records import (
     RawRecord,
     decode_batch,
@@ -124,6 +124,7 @@ class JoinWorker:
                 self.sink.poll(0)
                 if time.monotonic() - last >= self.mon.checkpoint_interval_s:
                     self.checkpoint(list(self.parts.values()))
+                    self._expire(list(self.parts.values()))
                     last = time.monotonic()
             self.checkpoint(list(self.parts.values()))
         except BaseException as exc:
@@ -179,6 +180,7 @@ class JoinWorker:
         times += [lab.label_time.timestamp() for lab, _ in label_pairs]
         if times:
             part.event_time = max(part.event_time, max(times))
+            part.last_arrival = now_mono
         result = join_batch(
             part.store, list(zip(preds.items, preds.raw, strict=True)), label_pairs,
             mon.label_ttl_s, part.event_time,
@@ -204,7 +206,6 @@ class JoinWorker:
         for raw_list, topic in ((raw_preds, topics.prediction_log), (raw_labels, topics.labels)):
             if raw_list:
                 part.consumed[topic] = raw_list[-1].offset + 1
-                part.last_arrival = now_mono
 
     # ---- checkpoint ------------------------------------------------------------------------
     def checkpoint(self, parts: list[PartitionState]) -> None:
@@ -260,8 +261,14 @@ class JoinWorker:
         except Exception as exc:  # the store's offsets are the truth; the next commit carries it
             log.warning("offset commit failed: %s", exc)
         self.metrics.checkpoint.observe(time.perf_counter() - started)
+
+    def _expire(self, parts: list[PartitionState]) -> None:
+        """Timer: expire entries due at each partition's watermark (right after a checkpoint,
+        so the stores hold no unwritten state); the results join the next checkpoint."""
         now_mono = time.monotonic()
-        for part in todo:
+        for part in parts:
+            if part.store.dirty:
+                continue
             part.pending.extend(
                 expire(part.store, part.watermark(now_mono), self.mon.label_ttl_s, EXPIRE_LIMIT)
             )
@@ -333,15 +340,16 @@ class JoinWorker:
         Blocks until every store caught up with its changelog; a restore that
         cannot finish raises and stops the worker (the group reassigns).
         """
-        for p in sorted({p for _, p in tps} - set(self.parts)):
-            started = time.perf_counter()
-            part, restored = open_partition(
-                self.mon.state_dir / self.mon.app_id / str(p), p, self.options,
-                {**self.conf, "group.id": f"{self.mon.app_id}-restore"},
-                self.mon.changelog_topic,
-            )
-            self.parts[p] = part
+        new = sorted({p for _, p in tps} - set(self.parts))
+        started = time.perf_counter()
+        opened = open_partitions(
+            {p: self.mon.state_dir / self.mon.app_id / str(p) for p in new}, self.options,
+            {**self.conf, "group.id": f"{self.mon.app_id}-restore"}, self.mon.changelog_topic,
+        )
+        if new:
             self.metrics.restore.observe(time.perf_counter() - started)
+        for p, (part, restored) in opened.items():
+            self.parts[p] = part
             self._emit([Summary.from_json(s.encode()) for s in part.meta.summaries])
             self._gauges(part)
             log.info("join partition %d ready at checkpoint %d (restored=%s, held=%s)",

@@ -85,65 +85,69 @@ class PartitionState:
         )
 
 
-def open_partition(
-    path: Path, partition: int, options: Any, consumer_conf: dict[str, Any], changelog: str,
-    timeout_s: float = 120.0,
-) -> tuple[PartitionState, bool]:
-    """Open the local store and catch it up with the changelog; returns (state, restored).
+def open_partitions(
+    paths: dict[int, Path], options: Any, consumer_conf: dict[str, Any], changelog: str,
+    timeout_s: float = 300.0,
+) -> dict[int, tuple[PartitionState, bool]]:
+    """Open local stores and catch them up with their changelog partitions (one consumer).
 
-    ``restored`` is True when the changelog held a checkpoint newer than the
-    local store. Blocks until the changelog partition was read to its end.
+    Returns, per partition, the state and whether the changelog held a checkpoint
+    newer than the local store. Blocks until every changelog partition was read
+    to its end; raises TimeoutError after ``timeout_s``.
     """
-    store = PartitionStore(path, options)
-    raw = store.meta()
-    if raw is None and next(iter(store.db.keys()), None) is not None:
-        store.wipe()  # writes without a checkpoint: never trust them
+    stores: dict[int, PartitionStore] = {}
+    metas: dict[int, Meta] = {}
+    for p, path in paths.items():
         store = PartitionStore(path, options)
-    meta = Meta.from_json(raw) if raw is not None else Meta()
-    newer = _catch_up(store, meta, partition, consumer_conf, changelog, timeout_s)
-    if newer is not None:
-        meta = newer
-    return PartitionState(partition, store, meta), newer is not None
+        raw = store.meta()
+        if raw is None and next(iter(store.db.keys()), None) is not None:
+            store.wipe()  # writes without a checkpoint: never trust them
+            store = PartitionStore(path, options)
+        stores[p] = store
+        metas[p] = Meta.from_json(raw) if raw is not None else Meta()
+    newer = _catch_up(stores, metas, consumer_conf, changelog, timeout_s)
+    return {p: (PartitionState(p, stores[p], newer.get(p, metas[p])), p in newer) for p in paths}
 
 
 def _catch_up(
-    store: PartitionStore, meta: Meta, partition: int, conf: dict[str, Any], topic: str,
+    stores: dict[int, PartitionStore], metas: dict[int, Meta], conf: dict[str, Any], topic: str,
     timeout_s: float,
-) -> Meta | None:
+) -> dict[int, Meta]:
+    if not stores:
+        return {}
     consumer = Consumer({**conf, "enable.auto.commit": False, "enable.partition.eof": True,
                          "auto.offset.reset": "earliest"})
-    consumer.assign([TopicPartition(topic, partition, meta.changelog_next)])
-    buffered: dict[bytes, bytes | None] = {}
-    newest: Meta | None = None
-    applied = 0
+    consumer.assign([TopicPartition(topic, p, metas[p].changelog_next) for p in stores])
+    buffered: dict[int, dict[bytes, bytes | None]] = {p: {} for p in stores}
+    newest: dict[int, Meta] = {}
+    applied = dict.fromkeys(stores, 0)
+    pending = set(stores)
     deadline = time.monotonic() + timeout_s
     try:
-        while time.monotonic() < deadline:
-            msgs = consumer.consume(10_000, 0.1)
-            eof = False
-            for msg in msgs:
+        while pending:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"changelog {topic} {sorted(pending)} not read to its end")
+            for msg in consumer.consume(10_000, 0.1):
+                p = int(msg.partition() or 0)
                 err = msg.error()
                 if err is not None:
-                    eof = eof or err.code() == KafkaError._PARTITION_EOF
+                    if err.code() == KafkaError._PARTITION_EOF:
+                        pending.discard(p)
                     continue
                 key, value = msg.key(), msg.value()
                 if key == META_KEY and value is not None:
-                    newest = Meta.from_json(value)
-                    newest.changelog_next = int(msg.offset() or 0) + 1
-                    store.dirty = buffered
-                    store.commit(newest.to_json())
-                    applied += len(buffered)
-                    buffered = {}
+                    meta = newest[p] = Meta.from_json(value)
+                    meta.changelog_next = int(msg.offset() or 0) + 1
+                    stores[p].dirty = buffered[p]
+                    stores[p].commit(meta.to_json())
+                    applied[p] += len(buffered[p])
+                    buffered[p] = {}
                 elif key is not None:
-                    buffered[key] = value
-            if eof:
-                break
-        else:
-            raise TimeoutError(f"changelog {topic}[{partition}] not read to its end")
+                    buffered[p][key] = value
     finally:
         consumer.close()
-    if newest is not None:
+    for p, meta in newest.items():
         log.info("restored partition %d from the changelog: %d writes up to checkpoint %d",
-                 partition, applied, newest.seq,
-                 extra={"partition": partition, "writes": applied, "seq": newest.seq})
+                 p, applied[p], meta.seq,
+                 extra={"partition": p, "writes": applied[p], "seq": meta.seq})
     return newest

@@ -60,18 +60,24 @@ class Buckets:
                 total, have = Stats(), 0
         return (total, False) if done == skip else (Stats(), False)
 
-    def prune(self, keep_seconds: float, keep_joined: int, keep_logged: int) -> None:
-        """Drop buckets older than ``keep_seconds`` once newer ones hold enough items."""
+    def prune(self, keep_seconds: float, keep_joined: int, keep_logged: int) -> list[int]:
+        """Drop buckets older than ``keep_seconds`` once newer ones hold enough items.
+
+        Returns the dropped bucket indexes.
+        """
         if not self.items:
-            return
+            return []
         first = max(self.items) - math.ceil(keep_seconds / self.bucket_s)
         n_joined = n_logged = 0
+        dropped: list[int] = []
         for b in sorted(self.items, reverse=True):
             if b < first and n_joined >= keep_joined and n_logged >= keep_logged:
                 del self.items[b]
+                dropped.append(b)
             else:
                 n_joined += self.items[b].joined
                 n_logged += self.items[b].logged
+        return dropped
 
 
 def _merge(parts: Iterable[Stats]) -> Stats:

@@ -178,3 +178,16 @@ def test_previous_window_accuracy_feeds_the_policy() -> None:
     _, requests = _run(summaries, settings=settings)
     assert [r.metric for r in requests] == ["accuracy_vs_previous_window"]
     assert requests[0].evidence["previous_window_accuracy"] > 0.9
+
+
+def test_windows_survive_a_restart_from_the_persisted_state() -> None:
+    summaries = _summaries(300, correct=0.8, partitions=2)
+    state: dict[str, object] = {}
+    first = Aggregator(SETTINGS, SpecCache(ModelRegistry(MODELS)), state)
+    for s in summaries[:7]:
+        first.handle(s, 0.0)
+    second = Aggregator(SETTINGS, SpecCache(ModelRegistry(MODELS)), state)  # restarted
+    for s in summaries:  # the unacknowledged tail is delivered again
+        second.handle(s, 0.0)
+    whole, _ = _run(summaries)
+    assert second.snapshot("agrawal-clf", "1") == whole.snapshot("agrawal-clf", "1")
