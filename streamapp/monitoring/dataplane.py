@@ -39,7 +39,6 @@ from streamapp.monitoring.fold import Folder
 from streamapp.monitoring.join import JoinResult, expire, join_batch, now_utc
 from streamapp.monitoring.partition import Meta, PartitionState, open_partitions
 from streamapp.monitoring.records import (
-    RawRecord,
     decode_batch,
     decode_label,
     decode_prediction,
@@ -55,6 +54,8 @@ from streamapp.registry.registry import ModelRegistry
 log = logging.getLogger(__name__)
 MAX_PREDICTION_BYTES = 1 << 20
 EXPIRE_LIMIT = 100_000
+LAG_SAMPLES = 64
+"""Label lags observed per checkpoint and partition (the histogram is sampled)."""
 
 
 class _MarkerTicket(Ticket):
@@ -143,38 +144,43 @@ class JoinWorker:
     # ---- processing ------------------------------------------------------------------------
     def _process(self, msgs: list[Any]) -> None:
         """Join one fetched batch, partition by partition; send outcomes and dead letters."""
-        log_topic = self.topics.prediction_log
-        grouped: dict[int, tuple[list[RawRecord], list[RawRecord]]] = defaultdict(
-            lambda: ([], [])
-        )
+        log_topic, parts = self.topics.prediction_log, self.parts
+        grouped: dict[int, tuple[list[Any], list[Any]]] = {}
+        n_preds = 0
         for m in msgs:
-            part = self.parts.get(m.partition())
+            p = m.partition()
+            part = parts.get(p)
             topic = m.topic()
             if part is None or m.offset() < part.consumed.get(topic, 0):
                 continue  # not ours, or already in a checkpoint (replayed after a restart)
-            grouped[m.partition()][0 if topic == log_topic else 1].append(
-                RawRecord(m.offset(), m.key(), m.value())
-            )
-        self.metrics.consumed.labels("prediction").inc(
-            sum(len(g[0]) for g in grouped.values()))
-        self.metrics.consumed.labels("label").inc(sum(len(g[1]) for g in grouped.values()))
+            lists = grouped.get(p)
+            if lists is None:
+                lists = grouped[p] = ([], [])
+            if topic == log_topic:
+                lists[0].append(m)
+                n_preds += 1
+            else:
+                lists[1].append(m)
+        self.metrics.consumed.labels("prediction").inc(n_preds)
+        self.metrics.consumed.labels("label").inc(len(msgs) - n_preds)
         now_mono = time.monotonic()
         for p, (raw_preds, raw_labels) in grouped.items():
-            self._join(self.parts[p], raw_preds, raw_labels, now_mono)
+            self._join(parts[p], raw_preds, raw_labels, now_mono)
 
     def _join(
-        self, part: PartitionState, raw_preds: list[RawRecord], raw_labels: list[RawRecord],
-        now_mono: float,
+        self, part: PartitionState, raw_preds: list[Any], raw_labels: list[Any], now_mono: float
     ) -> None:
         topics, mon = self.topics, self.mon
+        for raw_list, topic in ((raw_preds, topics.prediction_log), (raw_labels, topics.labels)):
+            if raw_list:
+                part.consumed[topic] = raw_list[-1].offset() + 1
         kept, dropped = self.sample.by_key(raw_labels)
         preds = decode_batch(raw_preds, decode_prediction, MAX_PREDICTION_BYTES)
         labels = decode_batch(kept, decode_label, mon.max_label_bytes)
-        label_pairs = [
-            (lab, raw) for lab, raw in zip(labels.items, labels.raw, strict=True)
-            if self.sample.keep(lab.event_id)
-        ]
-        dropped += len(labels.items) - len(label_pairs)
+        label_pairs = list(zip(labels.items, labels.raw, strict=True))
+        if any(m.key() is None for m in kept):  # keyless labels: decide on the event id
+            label_pairs = [(lab, raw) for lab, raw in label_pairs if self.sample.keep(lab.event_id)]
+            dropped += len(labels.items) - len(label_pairs)
         part.pending.counts["outside_sample"] += dropped
         times = [p.event_time.timestamp() for p in preds.items]
         times += [lab.label_time.timestamp() for lab, _ in label_pairs]
@@ -203,9 +209,6 @@ class JoinWorker:
             self.sink.send(ticket, out)
             self.tickets.append(ticket)
         part.pending.extend(result)
-        for raw_list, topic in ((raw_preds, topics.prediction_log), (raw_labels, topics.labels)):
-            if raw_list:
-                part.consumed[topic] = raw_list[-1].offset + 1
 
     # ---- checkpoint ------------------------------------------------------------------------
     def checkpoint(self, parts: list[PartitionState]) -> None:
@@ -299,8 +302,10 @@ class JoinWorker:
         """Count a checkpoint's results (once durable: a replay never counts twice)."""
         m, pend = self.metrics, part.pending
         joins: dict[tuple[str, str, str], int] = defaultdict(int)
-        for pred, label in pend.joined:
+        for pred, _label in pend.joined:
             joins[(pred.model_name, pred.model_version, pred.variant)] += 1
+        step = max(1, len(pend.joined) // LAG_SAMPLES)
+        for pred, label in pend.joined[::step]:  # a sample: the histogram shows the shape
             lag = (label.label_time - pred.event_time).total_seconds()
             m.lag.labels(pred.model_name).observe(max(lag, 0.0))
         for key, n in joins.items():

@@ -23,6 +23,8 @@ from streamapp.monitoring.join import JoinResult
 from streamapp.monitoring.store import META_KEY, PartitionStore
 
 log = logging.getLogger(__name__)
+_MISSING = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTITION,
+            KafkaError._UNKNOWN_TOPIC)
 
 
 @dataclass
@@ -133,6 +135,8 @@ def _catch_up(
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:
                         pending.discard(p)
+                    elif err.code() in _MISSING:
+                        raise RuntimeError(f"changelog {topic}[{p}] does not exist: {err}")
                     continue
                 key, value = msg.key(), msg.value()
                 if key == META_KEY and value is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Generic, Literal, Protocol, TypeVar
 
 import msgspec
 
@@ -23,8 +23,12 @@ EventId = Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
 FeatureValue = float | int | str | bool | None
 
 
-class LoggedRecord(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    """A logged prediction (wire contract: :class:`streamapp.schemas.LoggedPrediction`)."""
+class LoggedRecord(msgspec.Struct, forbid_unknown_fields=True, frozen=True, gc=False):
+    """A logged prediction (wire contract: :class:`streamapp.schemas.LoggedPrediction`).
+
+    ``gc=False``: records hold no reference cycles, and not tracking millions
+    of them keeps the cyclic garbage collector off the hot path.
+    """
 
     event_id: EventId
     model_name: str
@@ -39,7 +43,7 @@ class LoggedRecord(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     holdout: bool = False
 
 
-class LabelRecord(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+class LabelRecord(msgspec.Struct, forbid_unknown_fields=True, frozen=True, gc=False):
     """A label (wire contract: :class:`streamapp.schemas.Label`)."""
 
     event_id: EventId
@@ -48,7 +52,7 @@ class LabelRecord(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     model_name: str | None = None
 
 
-class OutcomeRecord(msgspec.Struct, frozen=True):
+class OutcomeRecord(msgspec.Struct, frozen=True, gc=False):
     """A joined outcome (wire contract: :class:`streamapp.schemas.JoinedOutcome`)."""
 
     event_id: str
@@ -105,20 +109,37 @@ class Rejected:
 
 @dataclass
 class Decoded(Generic[T]):
-    """Valid records with their offsets and raw bytes (in input order), plus rejects."""
+    """Valid records with their raw bytes (in input order), plus rejects."""
 
     items: list[T] = field(default_factory=list)
-    offsets: list[int] = field(default_factory=list)
     raw: list[bytes] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
 
 
-class RawRecord(msgspec.Struct, frozen=True):
-    """What the decoder needs of a consumed message."""
+class Record(Protocol):
+    """What the decoder needs of a consumed message (confluent-kafka's Message fits)."""
 
-    offset: int
-    key: bytes | None
-    value: bytes | None
+    def value(self) -> bytes | None: ...
+    def key(self) -> bytes | None: ...
+    def offset(self) -> int | None: ...
+
+
+class RawRecord:
+    """An in-memory :class:`Record` (tests, benchmarks)."""
+
+    __slots__ = ("_key", "_offset", "_value")
+
+    def __init__(self, offset: int, key: bytes | None, value: bytes | None) -> None:
+        self._offset, self._key, self._value = offset, key, value
+
+    def value(self) -> bytes | None:
+        return self._value
+
+    def key(self) -> bytes | None:
+        return self._key
+
+    def offset(self) -> int:
+        return self._offset
 
 
 decode_prediction: Callable[[bytes], LoggedRecord] = msgspec.json.Decoder(LoggedRecord).decode
@@ -127,7 +148,7 @@ encode = msgspec.json.Encoder().encode
 
 
 def decode_batch(
-    records: Sequence[RawRecord], decode: Callable[[bytes], T], max_bytes: int
+    records: Sequence[Record], decode: Callable[[bytes], T], max_bytes: int
 ) -> Decoded[T]:
     """Decode every record; invalid ones become :class:`Rejected` with a reason code.
 
@@ -136,30 +157,30 @@ def decode_batch(
     ([], 'invalid_json')
     """
     out: Decoded[T] = Decoded()
+    items, raw = out.items, out.raw
     for rec in records:
-        value = rec.value or b""
-        if len(value) > max_bytes:
-            out.rejected.append(
-                Rejected(rec.offset, DeadLetterReason.TOO_LARGE, f"{len(value)} bytes", value,
-                         rec.key)
-            )
-            continue
+        value = rec.value() or b""
         try:
-            item = decode(value)
-        except msgspec.ValidationError as exc:
+            if len(value) > max_bytes:
+                raise _TooLarge(f"{len(value)} bytes")
+            items.append(decode(value))
+            raw.append(value)
+        except (msgspec.ValidationError, msgspec.DecodeError, _TooLarge) as exc:
             out.rejected.append(
-                Rejected(rec.offset, DeadLetterReason.SCHEMA_VIOLATION, str(exc), value, rec.key)
+                Rejected(int(rec.offset() or 0), _reason(exc), str(exc), value, rec.key())
             )
-            continue
-        except msgspec.DecodeError as exc:
-            reason = (
-                DeadLetterReason.INVALID_UTF8
-                if "utf-8" in str(exc).lower()
-                else DeadLetterReason.INVALID_JSON
-            )
-            out.rejected.append(Rejected(rec.offset, reason, str(exc), value, rec.key))
-            continue
-        out.items.append(item)
-        out.offsets.append(rec.offset)
-        out.raw.append(value)
     return out
+
+
+class _TooLarge(ValueError):
+    pass
+
+
+def _reason(exc: Exception) -> DeadLetterReason:
+    if isinstance(exc, _TooLarge):
+        return DeadLetterReason.TOO_LARGE
+    if isinstance(exc, msgspec.ValidationError):
+        return DeadLetterReason.SCHEMA_VIOLATION
+    if "utf-8" in str(exc).lower():
+        return DeadLetterReason.INVALID_UTF8
+    return DeadLetterReason.INVALID_JSON

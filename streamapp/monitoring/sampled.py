@@ -8,9 +8,14 @@ and counted. A label without a key is decoded and decided on its event id.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TypeVar
+
 from streamapp.config import SamplingSettings
-from streamapp.monitoring.records import RawRecord
+from streamapp.monitoring.records import Record
 from streamapp.sampling import SALT_HOLDOUT, SALT_LOG, select_many, selected
+
+R = TypeVar("R", bound=Record)
 
 
 class SampleFilter:
@@ -32,14 +37,16 @@ class SampleFilter:
             event_id, SALT_HOLDOUT, self.holdout_rate
         )
 
-    def by_key(self, records: list[RawRecord]) -> tuple[list[RawRecord], int]:
+    def by_key(self, records: Sequence[R]) -> tuple[list[R], int]:
         """Records whose key is in the sample (or who have no key), and how many were dropped."""
         if self.everything or not records:
-            return records, 0
-        keyed = [r for r in records if r.key is not None]
-        ids = [r.key.decode("utf-8", "replace") for r in keyed if r.key is not None]
+            return list(records), 0
+        keys = [r.key() for r in records]
+        ids = [k.decode("utf-8", "replace") if k is not None else "" for k in keys]
         logged = select_many(ids, SALT_LOG, self.log_rate)
-        holdout = select_many(ids, SALT_HOLDOUT, self.holdout_rate)
-        keep = {id(r) for r, a, b in zip(keyed, logged, holdout, strict=True) if a or b}
-        kept = [r for r in records if r.key is None or id(r) in keep]
+        rest = [i for i, ok in enumerate(logged) if not ok]
+        holdout = select_many([ids[i] for i in rest], SALT_HOLDOUT, self.holdout_rate)
+        for i, ok in zip(rest, holdout, strict=True):
+            logged[i] = ok or keys[i] is None
+        kept = [r for r, ok in zip(records, logged, strict=True) if ok]
         return kept, len(records) - len(kept)

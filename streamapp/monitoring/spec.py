@@ -10,7 +10,6 @@ data-quality problems and left out of that column's histogram.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,13 +98,13 @@ class ModelSpec:
         hist: dict[str, list[int]] = {}
         quality: dict[str, int] = {}
         for col in self.columns:
-            values = [p.features.get(col.name) for p in preds]
+            values: list[object] = [p.features.get(col.name) for p in preds]
             hist[col.name] = _bin(col, values, quality)
         hist[PREDICTION] = _bin(self.prediction, [self.prediction_value(p) for p in preds], {})
         return hist, quality
 
 
-def _bin(col: Column, values: Sequence[object], quality: dict[str, int]) -> list[int]:
+def _bin(col: Column, values: list[object], quality: dict[str, int]) -> list[int]:
     size = len(col.expected)
     problems = {"missing": 0, "out_of_range": 0, "invalid": 0}
     if col.categories is not None:
@@ -119,22 +118,33 @@ def _bin(col: Column, values: Sequence[object], quality: dict[str, int]) -> list
                 idx.append(b)
         counts = np.bincount(np.asarray(idx, dtype=np.int64), minlength=size)
     else:
-        nums = []
-        for v in values:
-            if v is None:
-                problems["missing"] += 1
-            elif isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-                problems["invalid"] += 1
-            elif (col.low is not None and v < col.low) or (col.high is not None and v > col.high):
-                problems["out_of_range"] += 1
-            else:
-                nums.append(float(v))
         assert col.edges is not None
-        counts = np.bincount(stats.bin_index(col.edges, nums), minlength=size)
+        try:  # fast path: numbers and None (the scorer validated logged features)
+            arr = np.array(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            arr = np.array([_number(v) for v in values], dtype=np.float64)
+        missing = values.count(None)
+        finite = np.isfinite(arr)
+        problems["missing"] = missing
+        problems["invalid"] = int((~finite).sum()) - missing
+        inside = finite.copy()
+        if col.low is not None:
+            inside &= arr >= col.low
+        if col.high is not None:
+            inside &= arr <= col.high
+        problems["out_of_range"] = int(finite.sum() - inside.sum())
+        counts = np.bincount(stats.bin_index(col.edges, arr[inside]), minlength=size)
     for problem, n in problems.items():
         if n:
             quality[f"{col.name}/{problem}"] = n
     return [int(c) for c in counts.tolist()]
+
+
+def _number(value: object) -> float:
+    """A number, or NaN for anything that is not (strings, booleans, containers)."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return math.nan
+    return float(value)
 
 
 class SpecCache:
