@@ -56,6 +56,10 @@ class Aggregator:
         self.metrics = metrics
         self._versions: dict[tuple[str, str], _Version] = {}
 
+    def forget(self) -> None:
+        """Drop the in-memory view (after a rebalance); it is rebuilt from ``state`` on demand."""
+        self._versions.clear()
+
     def handle(self, summary: Summary, now: float) -> list[RetrainRequest]:
         """Merge one summary (once per checkpoint) and evaluate its version's policy."""
         seq_key = f"seq:{summary.model}/{summary.version}/{summary.variant}/{summary.partition}"

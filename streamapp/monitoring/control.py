@@ -111,6 +111,12 @@ def build_control(
                 )
             await _changelog_handed_over(app)
 
+    def _rebalanced(sender: Any, *args: Any, **kwargs: Any) -> None:
+        aggregator.forget()  # another worker may have merged summaries meanwhile
+
+    signals: Any = app  # mode's signal stubs reject a plain callable
+    signals.on_partitions_revoked.connect(_rebalanced)
+    signals.on_partitions_assigned.connect(_rebalanced)
     return Control(app, aggregator)
 
 

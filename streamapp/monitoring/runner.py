@@ -84,3 +84,5 @@ def run_monitor(settings: Settings, registry: CollectorRegistry = REGISTRY) -> N
             stop.set()
             thread.join(60)
             http.stop()
+        if worker.fatal is not None:
+            raise SystemExit(1)  # the data plane failed: let the supervisor restart the process
