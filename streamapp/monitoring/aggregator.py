@@ -7,21 +7,24 @@ variant, join partition) the last applied checkpoint sequence number, so a
 summary delivered twice (a data-plane worker re-emits its last checkpoint after
 a crash) is applied once; and the window buckets per (model, version, variant,
 holdout, bucket), written when a summary touches them and deleted when pruned,
-so windows survive a control-plane restart or failover. Only the ADWIN detector
-is in memory (it refills from new summaries).
+so windows survive a control-plane restart or failover. Only the detectors
+(ADWIN on errors, PageHinkley on the prediction) are in memory and refill.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from streamapp.metrics.monitoring import AggregateMetrics
 from streamapp.monitoring import policy as pol
 from streamapp.monitoring import quality
-from streamapp.monitoring.detectors import ErrorRateAdwin
+from streamapp.monitoring.detectors import ErrorRateAdwin, RiverDetector, page_hinkley
 from streamapp.monitoring.settings import MonitoringSettings
 from streamapp.monitoring.spec import ModelSpec, SpecCache
 from streamapp.monitoring.summary import SCALE, Stats, Summary
@@ -37,6 +40,7 @@ class _Version:
     all: Buckets
     by_group: dict[tuple[str, bool], Buckets] = field(default_factory=dict)
     adwin: ErrorRateAdwin = field(default_factory=ErrorRateAdwin)
+    score_ph: RiverDetector = field(default_factory=page_hinkley)
     alarm: bool = False
 
 
@@ -89,16 +93,36 @@ class Aggregator:
         self._export_totals(model, version, totals)
         if ver.spec is None:
             return []
-        if ver.spec.classes is not None and total.confusion:
-            n = len(ver.spec.classes)
-            errors = sum(total.confusion) - sum(total.confusion[i * n + i] for i in range(n))
-            if ver.adwin.update(errors / sum(total.confusion)):
-                ver.alarm = True
-                if self.metrics is not None:
-                    self.metrics.detector_alarms.labels(model, version, "adwin", "error").inc()
+        self._detect(model, version, ver, total, summary.seq)
         self._prune(model, version, ver)
         request = self.evaluate(model, version, now)
         return [request] if request is not None else []
+
+    def _detect(self, model: str, version: str, ver: _Version, s: Stats, seq: int) -> None:
+        """Feed the streaming detectors, one value per outcome / logged prediction.
+
+        A summary has counts, not the sequence: ADWIN gets the summary's errors
+        and PageHinkley its prediction-bin midpoints, in a deterministic shuffle,
+        at most ``DETECTOR_SAMPLE`` values each (proportionally thinned beyond).
+        """
+        spec, m = ver.spec, self.metrics
+        assert spec is not None
+        rng = np.random.default_rng(seq)
+        if spec.classes is not None and s.confusion:
+            n = len(spec.classes)
+            right = sum(s.confusion[i * n + i] for i in range(n))
+            values = _thin([0.0, 1.0], [right, sum(s.confusion) - right], rng)
+            if any([ver.adwin.update(v) for v in values]):
+                ver.alarm = True
+                if m is not None:
+                    m.detector_alarms.labels(model, version, "adwin", "error").inc()
+        edges = spec.prediction.edges
+        counts = s.hist.get("prediction")
+        if edges and counts:
+            mids = [edges[0], *((a + b) / 2 for a, b in itertools.pairwise(edges)), edges[-1]]
+            values = _thin(mids, counts, rng)
+            if any([ver.score_ph.update(v) for v in values]) and m is not None:
+                m.detector_alarms.labels(model, version, "page_hinkley", "prediction").inc()
 
     def _count(self, summary: Summary, holdout: bool, s: Stats, spec: ModelSpec | None) -> None:
         m = self.metrics
@@ -261,6 +285,19 @@ class Aggregator:
             # a group keeps what its own windows and the version-wide ones need
             for b in buckets.prune(cfg.time_window_s, 2 * cfg.count_window, cfg.drift_window):
                 self.state.pop(_bkey(model, version, variant, holdout, b), None)
+
+
+DETECTOR_SAMPLE = 500
+
+
+def _thin(values: list[float], counts: list[int], rng: np.random.Generator) -> list[float]:
+    """``values[i]`` repeated ``counts[i]`` times (at most DETECTOR_SAMPLE in all), shuffled."""
+    total = sum(counts)
+    if total > DETECTOR_SAMPLE:
+        counts = [round(c * DETECTOR_SAMPLE / total) for c in counts]
+    out = np.repeat(np.asarray(values, dtype=np.float64), counts)
+    rng.shuffle(out)
+    return [float(v) for v in out]
 
 
 def _pkey(model: str, version: str) -> str:

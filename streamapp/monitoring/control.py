@@ -82,6 +82,10 @@ def build_control(
         broker_rebalance_timeout=mon.broker_rebalance_timeout_s,
         broker_heartbeat_interval=mon.broker_heartbeat_interval_s,
         consumer_auto_offset_reset="earliest",
+        # One changelog record per produce batch: the policy Table is a few writes per summary,
+        # so this costs nothing, and Table recovery is then exact on brokers whose ListOffsets
+        # end offset is the first offset of the last batch + 1 (Tansu, BROKER_NOTES).
+        producer_max_batch_size=1,
         **extra,
     )
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}

@@ -42,7 +42,9 @@ ALERTS = REPO / "deploy" / "prometheus" / "alerts.yml"
 DASHBOARD = REPO / "deploy" / "grafana" / "dashboards" / "streamapp.json"
 # Dashboard series this scenario cannot produce: no delivery failure, reload, reject,
 # data-quality problem or label expiry happens in it.
-NOT_IN_SCENARIO = ("delivery_errors", "reloads", "rejects", "data_quality", "label_expired")
+NOT_IN_SCENARIO = (
+    "delivery_errors", "reloads", "rejects", "data_quality", "label_expired", "monitor_dead_letter"
+)
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 DRIFT_ALERT = "StreamappFeatureDrift"
 WINDOW = 600  # drift window (logged predictions); the alert needs >= 500 samples
