@@ -2,12 +2,13 @@
 
 Faust-free: ``state`` is any mutable mapping (a faust Table in production, a
 dict in tests and the drift benchmark). It holds what must survive a restart:
-per model version the cumulative totals and policy state; per (model, version,
-variant, join partition) the last applied checkpoint sequence number, so a
-summary delivered twice (a data-plane worker re-emits its last checkpoint after
-a crash) is applied once; and the window buckets per (model, version, variant,
-holdout, bucket), written when a summary touches them and deleted when pruned,
-so windows survive a control-plane restart or failover. Only the detectors
+per model version the cumulative totals, the policy state and the last applied
+checkpoint sequence number per (variant, join partition), so a summary
+delivered twice (a data-plane worker re-emits its last checkpoint after a
+crash) is applied once; and the window buckets per (model, version, variant,
+holdout, bucket) with their own applied sequence numbers, written when a
+summary touches them and deleted when pruned, so windows survive a
+control-plane restart or failover. Only the detectors
 (ADWIN on errors, PageHinkley on the prediction) are in memory and refill.
 """
 
@@ -65,30 +66,42 @@ class Aggregator:
         self._versions.clear()
 
     def handle(self, summary: Summary, now: float) -> list[RetrainRequest]:
-        """Merge one summary (once per checkpoint) and evaluate its version's policy."""
-        seq_key = f"seq:{summary.model}/{summary.version}/{summary.variant}/{summary.partition}"
-        if int(self.state.get(seq_key, -1)) >= summary.seq:
-            return []  # already applied (a re-emitted checkpoint)
-        self.state[seq_key] = summary.seq
+        """Merge one summary (once per checkpoint) and evaluate its version's policy.
+
+        Idempotent even when the state lost a suffix of its writes (a changelog
+        restored one record short): each bucket record and the version record
+        remember the last checkpoint they applied per (variant, join partition), and
+        the version record, which gates the totals, is written last.
+        """
         model, version = summary.model, summary.version
+        key = _pkey(model, version)
+        totals = dict(self.state.get(key) or {})
+        applied = dict(totals.get("seq") or {})
+        source = f"{summary.variant}/{summary.partition}"
+        if int(applied.get(source, -1)) >= summary.seq:
+            return []  # already applied (a re-emitted checkpoint)
         ver = self._version(model, version)
         total = Stats()
         for (holdout, bucket), s in summary.groups.items():
             total = total.merge(s)
+            bkey = _bkey(model, version, summary.variant, holdout, bucket)
+            record = self.state.get(bkey) or {}
+            seen = dict(record.get("seq") or {})
+            if int(seen.get(str(summary.partition), -1)) >= summary.seq:
+                continue  # this bucket took the summary before a restart
             ver.all.add(bucket, s)
             group = ver.by_group.setdefault(
                 (summary.variant, holdout), Buckets(self.settings.bucket_s)
             )
             group.add(bucket, s)
-            self.state[_bkey(model, version, summary.variant, holdout, bucket)] = group.items[
-                bucket
-            ].to_dict()
+            seen[str(summary.partition)] = summary.seq
+            self.state[bkey] = {"stats": group.items[bucket].to_dict(), "seq": seen}
             self._count(summary, holdout, s, ver.spec)
-        key = _pkey(model, version)
-        totals = dict(self.state.get(key) or {})
         for name, value in (("outcomes", total.joined), ("expired", total.expired),
                             ("logged", total.logged)):
             totals[name] = int(totals.get(name, 0)) + value
+        applied[source] = summary.seq
+        totals["seq"] = applied
         self.state[key] = totals
         self._export_totals(model, version, totals)
         if ver.spec is None:
@@ -153,8 +166,8 @@ class Aggregator:
     # -- evaluation ------------------------------------------------------------------
     def snapshot(self, model: str, version: str) -> dict[str, Any]:
         """Current window metrics and drift of one version (what the gauges show)."""
-        ver = self._versions.get((model, version))
-        if ver is None or ver.spec is None:
+        ver = self._version(model, version)
+        if ver.spec is None:
             return {}
         cfg = self.settings
         windows: dict[str, dict[str, float]] = {}
@@ -175,8 +188,8 @@ class Aggregator:
 
     def evaluate(self, model: str, version: str, now: float) -> RetrainRequest | None:
         """Refresh the gauges of one version and run its policy."""
-        ver = self._versions.get((model, version))
-        if ver is None or ver.spec is None:
+        ver = self._version(model, version)
+        if ver.spec is None:
             return None
         spec, cfg = ver.spec, self.settings
         snap = self.snapshot(model, version)
@@ -270,7 +283,7 @@ class Aggregator:
             for k, v in list(self.state.items()):
                 if isinstance(k, str) and k.startswith(prefix):
                     variant, holdout, bucket = k[len(prefix) :].rsplit("/", 2)
-                    stats = Stats.from_dict(v)
+                    stats = Stats.from_dict(v["stats"])
                     ver.all.add(int(bucket), stats)
                     ver.by_group.setdefault(
                         (variant, holdout == "true"), Buckets(self.settings.bucket_s)

@@ -6,13 +6,15 @@ import logging
 import os
 import signal
 import threading
+from typing import TYPE_CHECKING
 
-import faust
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from streamapp.config import Settings
-from streamapp.monitoring.control import build_control, internal_topics
 from streamapp.monitoring.dataplane import JoinWorker
+
+if TYPE_CHECKING:
+    from streamapp.monitoring.control import Control
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +52,13 @@ def run_monitor(settings: Settings, registry: CollectorRegistry = REGISTRY) -> N
             conf, {mon.changelog_topic: topics.partitions}, topics.replication_factor,
             configs={mon.changelog_topic: changelog_config(settings)},
         )
-        control = build_control(settings, servers, registry)
-        ensure_topics(conf, internal_topics(control.app), topics.replication_factor)
         stop = threading.Event()
         worker = JoinWorker(settings, servers, registry, stop)
-        http = HealthServer(
+        control: Control | None = None
+        http = HealthServer(  # binds now: a port in use fails before any work starts
             settings.http.host, settings.http.port, registry,
-            lambda: worker.ready and control.ready(),
+            lambda: worker.ready and control is not None and control.ready(),
         )
-        http.start()
-        log.info("monitor http on %s", http.url, extra={"url": http.url})
 
         def data_plane() -> None:
             try:
@@ -68,14 +67,23 @@ def run_monitor(settings: Settings, registry: CollectorRegistry = REGISTRY) -> N
                 log.exception("monitor data plane failed; stopping the process")
                 os.kill(os.getpid(), signal.SIGTERM)
 
+        # The data plane starts first: its group join overlaps faust's import and start.
         thread = threading.Thread(target=data_plane, name="monitor-data-plane", daemon=True)
         thread.start()
-        # override_logging=False keeps streamapp's JSON/text handler (mode would replace it).
-        runner = faust.Worker(
-            control.app, loglevel=settings.log.level, quiet=True, override_logging=False
-        )
-        runner.spinner = None  # its terminal escapes would corrupt JSON log lines on stdout
+        http.start()
+        log.info("monitor http on %s", http.url, extra={"url": http.url})
         try:
+            import faust
+
+            from streamapp.monitoring.control import build_control, internal_topics
+
+            control = build_control(settings, servers, registry)
+            ensure_topics(conf, internal_topics(control.app), topics.replication_factor)
+            # override_logging=False keeps streamapp's JSON/text handler (mode would replace it)
+            runner = faust.Worker(
+                control.app, loglevel=settings.log.level, quiet=True, override_logging=False
+            )
+            runner.spinner = None  # its terminal escapes would corrupt JSON log lines on stdout
             runner.execute_from_commandline()
         except SystemExit as exc:
             if exc.code not in (0, None):
