@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from streamapp.cli.app import app, settings
+from streamapp.cli.app import app, fail, settings
 
 
 @app.command()
@@ -16,5 +16,14 @@ def monitor(ctx: typer.Context) -> None:
     give the same global numbers as one.
     """
     from streamapp.monitoring.runner import run_monitor
+    from streamapp.monitoring.watchdog import restarts
 
-    run_monitor(settings(ctx))
+    cfg = settings(ctx)
+    mon = cfg.monitoring
+    if restarts() > mon.control_start_restarts:
+        raise fail(
+            f"monitor control plane never became ready after {mon.control_start_restarts} "
+            f"restarts ({mon.control_start_timeout_s:.0f}s each); check the broker and the group",
+            code=3,
+        )
+    run_monitor(cfg)

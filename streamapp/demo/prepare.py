@@ -97,6 +97,8 @@ def child_env(
             "STREAMAPP_SCORING__GROUP_ID": f"streamapp-demo-scoring-{run_id}",
             "STREAMAPP_MONITORING__APP_ID": f"streamapp-demo-monitor-{run_id}",
             "STREAMAPP_MONITORING__STATE_DIR": str((options.out / "monitor-state").resolve()),
+            # the faust control plane's start stall on Tansu: re-execute after 25 s
+            "STREAMAPP_MONITORING__CONTROL_START_TIMEOUT_S": "25",
             "STREAMAPP_RETRAIN__GROUP_ID": f"streamapp-demo-retrainer-{run_id}",
         }
     )

@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from streamapp.config import Settings
 from streamapp.monitoring.dataplane import JoinWorker
+from streamapp.monitoring.watchdog import start_guard
 
 if TYPE_CHECKING:
     from streamapp.monitoring.control import Control
@@ -70,6 +71,15 @@ def run_monitor(settings: Settings, registry: CollectorRegistry = REGISTRY) -> N
         # The data plane starts first: its group join overlaps faust's import and start.
         thread = threading.Thread(target=data_plane, name="monitor-data-plane", daemon=True)
         thread.start()
+        started = threading.Event()
+        if settings.kafka.bootstrap_servers and mon.control_start_timeout_s:
+            # never with an embedded broker: re-executing would orphan it
+            threading.Thread(
+                target=start_guard,
+                args=(lambda: control is not None and control.ready(),
+                      mon.control_start_timeout_s, started),
+                name="monitor-start-guard", daemon=True,
+            ).start()
         http.start()
         log.info("monitor http on %s", http.url, extra={"url": http.url})
         try:
@@ -89,6 +99,7 @@ def run_monitor(settings: Settings, registry: CollectorRegistry = REGISTRY) -> N
             if exc.code not in (0, None):
                 raise
         finally:
+            started.set()
             stop.set()
             thread.join(60)
             http.stop()

@@ -80,6 +80,12 @@ class MonitoringSettings(BaseModel):
     """faust broker_rebalance_timeout (control plane)."""
     broker_heartbeat_interval_s: float = Field(default=1.0, gt=0)
     """faust broker_heartbeat_interval (control plane)."""
+    control_start_timeout_s: float | None = Field(default=120.0, gt=0)
+    """Re-execute the process when the faust control plane is not ready this long after start
+    (a stall seen on the embedded Tansu broker; never on Apache Kafka). None: never. Raise it
+    when the policy Table takes longer to recover."""
+    control_start_restarts: int = Field(default=3, ge=0)
+    """Re-executions before ``streamapp monitor`` gives up with exit code 3."""
     web_port: int | None = Field(default=None, ge=0, le=65535)
     """faust's own web server port on 127.0.0.1; None disables it (/metrics is on http.port)."""
 

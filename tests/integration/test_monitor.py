@@ -131,6 +131,7 @@ def monitors(
             "STREAMAPP_LOG__LEVEL": "DEBUG",  # readiness flags in the log on failure
             "STREAMAPP_MONITORING__APP_ID": f"mon-{unique}",
             "STREAMAPP_SAMPLING__LOG_RATE": "1.0",  # the tests log every prediction
+            "STREAMAPP_MONITORING__CONTROL_START_TIMEOUT_S": "25",  # faust start stall on Tansu
             "STREAMAPP_MONITORING__COUNT_WINDOW": "100000",
             "STREAMAPP_MONITORING__POLICY": json.dumps({"min_samples": 100}),
         }

@@ -137,6 +137,7 @@ def _worker_env(
             "STREAMAPP_SAMPLING__LOG_RATE": "1.0",
             "STREAMAPP_SCORING__GROUP_ID": f"scoring-{unique}",
             "STREAMAPP_MONITORING__APP_ID": f"monitor-{unique}",
+            "STREAMAPP_MONITORING__CONTROL_START_TIMEOUT_S": "25",  # faust start stall on Tansu
             "STREAMAPP_MONITORING__DRIFT_WINDOW": str(WINDOW),
         }
     )
