@@ -54,6 +54,9 @@ from streamapp.kafka.topics import ensure_topics
 from streamapp.monitoring.sampled import SampleFilter
 from streamapp.training.synthetic import agrawal
 
+EVERY_ID_LOGGED = {"STREAMAPP_SAMPLING__LOG_RATE": "1.0"}
+"""Recovery and RSS produce synthetic logged predictions for every id: keep every label."""
+
 
 def _create(bs: str, topics: dict[str, str]) -> None:
     """Create the run's topics as ``streamapp topics create`` would (4 partitions)."""
@@ -175,7 +178,7 @@ def recovery(bs: str, held: int, base: Path) -> dict[str, float]:
     preds = logged(held, "h", t0)
     _produce(bs, topics["prediction_log"], preds)
     app = f"rec-{uuid.uuid4().hex[:6]}"
-    env = monitor_env(bs, topics, free_port(), base / "a", app)
+    env = monitor_env(bs, topics, free_port(), base / "a", app, **EVERY_ID_LOGGED)
     mon = Monitor(env)
     out: dict[str, float] = {"held": held}
     try:
@@ -186,7 +189,7 @@ def recovery(bs: str, held: int, base: Path) -> dict[str, float]:
     finally:
         mon.stop(signal.SIGKILL)
     for name, state in (("same_disk", base / "a"), ("empty_disk", base / "b")):
-        env = monitor_env(bs, topics, free_port(), state, app)
+        env = monitor_env(bs, topics, free_port(), state, app, **EVERY_ID_LOGGED)
         killed = time.time()
         mon = Monitor(env)
         try:
@@ -195,7 +198,7 @@ def recovery(bs: str, held: int, base: Path) -> dict[str, float]:
             out[f"held_after_{name}"] = sum(mon.metric("streamapp_join_held"))
         finally:
             mon.stop(signal.SIGKILL)
-    mon = Monitor(monitor_env(bs, topics, free_port(), base / "b", app))
+    mon = Monitor(monitor_env(bs, topics, free_port(), base / "b", app, **EVERY_ID_LOGGED))
     try:
         mon.wait(lambda: _ready(mon.port), 900, "ready")
         _produce(bs, topics["labels"], labels_for(preds, t0 + timedelta(seconds=1)))
@@ -211,7 +214,7 @@ def rss(bs: str, seconds: float, rate: float, state: Path) -> dict[str, float]:
     topics = _topics(f"rss-{uuid.uuid4().hex[:4]}")
     _create(bs, topics)
     mon = Monitor(monitor_env(bs, topics, free_port(), state, f"rss-{uuid.uuid4().hex[:6]}",
-                              STREAMAPP_MONITORING__LABEL_TTL_S="3600"))
+                              STREAMAPP_MONITORING__LABEL_TTL_S="3600", **EVERY_ID_LOGGED))
     mon.wait(lambda: _ready(mon.port), 120, "ready")
     producer = Producer({"bootstrap.servers": bs, "linger.ms": 20,
                          "queue.buffering.max.messages": 2_000_000})
@@ -324,4 +327,5 @@ def main() -> None:
 
 if __name__ == "__main__":
     threading.excepthook = lambda a: None  # samplers die with their process
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up brokers and temp dirs
     main()
