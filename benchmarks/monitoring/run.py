@@ -108,7 +108,7 @@ class Monitor:
                                    f"{self.log.read_text()[-3000:]}")
             if cond():  # type: ignore[operator]
                 return time.time()
-            time.sleep(0.05)
+            time.sleep(0.2)  # each scrape renders every series: poll gently
         raise RuntimeError(f"timed out waiting for {what}")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:

@@ -300,7 +300,7 @@ class Aggregator:
                 self.state.pop(_bkey(model, version, variant, holdout, b), None)
 
 
-DETECTOR_SAMPLE = 500
+DETECTOR_SAMPLE = 200
 
 
 def _thin(values: list[float], counts: list[int], rng: np.random.Generator) -> list[float]:

@@ -66,6 +66,9 @@ def rocks_options(memory_mb: int) -> Options:
     opts.set_max_write_buffer_number(2)
     table = BlockBasedOptions()
     table.set_block_cache(Cache(max(1 << 20, budget // 2)))
+    # index and filter blocks live in the bounded cache too, not beside it (they grow with data)
+    table.set_cache_index_and_filter_blocks(True)
+    table.set_pin_l0_filter_and_index_blocks_in_cache(True)
     opts.set_block_based_table_factory(table)
     opts.set_max_open_files(256)
     return opts
