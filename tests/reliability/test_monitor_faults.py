@@ -65,7 +65,7 @@ def value(proc: Proc, name: str, labels: tuple[tuple[str, str], ...] = ()) -> fl
 
 
 def test_monitor_sigkill_during_traffic_recovers_exact_counts(
-    rbootstrap: str,
+    bootstrap: str,
     rtopics: TopicSettings,
     unique: str,
     spawn: Spawn,
@@ -77,11 +77,11 @@ def test_monitor_sigkill_during_traffic_recovers_exact_counts(
     preds = predictions(n, seed=31, prefix=f"m{unique}")
     labels = labels_for(preds, correct=0.8, seed=32)
     # every kill lands on a fresh machine half the time: state from the changelog only
-    envs = [monitor_env(rbootstrap, rtopics, unique, tmp_path / f"state-{i % 2}") for i in
+    envs = [monitor_env(bootstrap, rtopics, unique, tmp_path / f"state-{i % 2}") for i in
             range(sizes.monitor_kills + 1)]
     mon = spawn("monitor", ["monitor"], envs[0])
     mon.wait_ready(120)
-    produce_all(rbootstrap, rtopics.prediction_log, _records(preds))
+    produce_all(bootstrap, rtopics.prediction_log, _records(preds))
     done = threading.Event()
 
     def traffic() -> None:
@@ -89,7 +89,7 @@ def test_monitor_sigkill_during_traffic_recovers_exact_counts(
         step = max(1, n // 40)
         for start in range(0, n, step):
             dup = labels[max(0, start - 10) : start]
-            produce_all(rbootstrap, rtopics.labels, _records(labels[start : start + step] + dup))
+            produce_all(bootstrap, rtopics.labels, _records(labels[start : start + step] + dup))
             done.wait(0.05)
         done.set()
 
@@ -107,12 +107,12 @@ def test_monitor_sigkill_during_traffic_recovers_exact_counts(
         mon.wait_ready(120)
         recoveries.append(time.monotonic() - killed)
     producer.join(120)
-    produce_all(rbootstrap, rtopics.prediction_log, _records(preds[:25]))  # duplicate predictions
+    produce_all(bootstrap, rtopics.prediction_log, _records(preds[:25]))  # duplicate predictions
     wait_for(
         lambda: value(mon, "streamapp_outcomes_recorded", MODEL) == n, 180, f"{n} outcomes", mon
     )
     ids = {p.event_id for p in preds}
-    joined = read_keys(rbootstrap, rtopics.joined_outcomes, ids, timeout=60)
+    joined = read_keys(bootstrap, rtopics.joined_outcomes, ids, timeout=60)
     seen, lost, dups = delivery_summary(joined, ids)
     truth = [
         lab.label == p.predicted_label
@@ -142,13 +142,13 @@ def test_monitor_sigkill_during_traffic_recovers_exact_counts(
 
 
 def test_bad_and_late_labels_are_counted_and_never_crash_the_monitor(
-    rbootstrap: str, rtopics: TopicSettings, unique: str, spawn: Spawn, record: Record,
+    bootstrap: str, rtopics: TopicSettings, unique: str, spawn: Spawn, record: Record,
     tmp_path: Path,
 ) -> None:
     ttl = 6.0
     max_label = 1024
     env = monitor_env(
-        rbootstrap, rtopics, unique, tmp_path / "state", LABEL_TTL_S=str(ttl),
+        bootstrap, rtopics, unique, tmp_path / "state", LABEL_TTL_S=str(ttl),
         MAX_LABEL_BYTES=str(max_label),
     )
     mon = spawn("monitor", ["monitor"], env)
@@ -171,14 +171,14 @@ def test_bad_and_late_labels_are_counted_and_never_crash_the_monitor(
     ]
     unknown = [orjson.dumps({**valid, "event_id": f"u{unique}-{i}"}) for i in range(40)]
     # out of order: labels first, then their predictions
-    produce_all(rbootstrap, rtopics.labels, _records(good))
+    produce_all(bootstrap, rtopics.labels, _records(good))
     produce_all(
-        rbootstrap, rtopics.labels, [(f"bad-{i}".encode(), v) for i, v in enumerate(malformed)]
+        bootstrap, rtopics.labels, [(f"bad-{i}".encode(), v) for i, v in enumerate(malformed)]
     )
     produce_all(
-        rbootstrap, rtopics.labels, [(f"u{unique}-{i}".encode(), v) for i, v in enumerate(unknown)]
+        bootstrap, rtopics.labels, [(f"u{unique}-{i}".encode(), v) for i, v in enumerate(unknown)]
     )
-    produce_all(rbootstrap, rtopics.prediction_log, _records(early + late))
+    produce_all(bootstrap, rtopics.prediction_log, _records(early + late))
     wait_for(
         lambda: value(mon, "streamapp_outcomes_recorded", MODEL) == len(early), 120, "joins", mon
     )
@@ -190,7 +190,7 @@ def test_bad_and_late_labels_are_counted_and_never_crash_the_monitor(
 
     wait_for(expired, 90, "expiry of held predictions and unknown labels", mon)
     late_labels = labels_for(late, correct=1.0, seed=44)
-    produce_all(rbootstrap, rtopics.labels, _records(late_labels))
+    produce_all(bootstrap, rtopics.labels, _records(late_labels))
     wait_for(
         lambda: mon.metric_sum("streamapp_labels_late_total") >= len(late), 60, "late labels", mon
     )
@@ -214,7 +214,7 @@ def test_bad_and_late_labels_are_counted_and_never_crash_the_monitor(
     )
     assert joins == len(early)
     assert counts["streamapp_labels_malformed_total"] == len(malformed)
-    dead = read_keys(rbootstrap, rtopics.dead_letter, timeout=30)
+    dead = read_keys(bootstrap, rtopics.dead_letter, timeout=30)
     assert sum(dead.values()) == len(malformed)  # each with its reason code
     assert counts["streamapp_labels_unmatched_total"] == len(unknown)
     assert counts["streamapp_label_expired_total"] == len(late)
