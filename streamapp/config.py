@@ -150,7 +150,7 @@ class TopicSettings(_Section):
     retrain_requests: str = "streamapp.retrain-requests"
     """One retrain request per incident."""
     monitoring_summaries: str = "streamapp.monitoring-summaries"
-    """Mergeable monitoring summaries (single partition)."""
+    """Mergeable monitoring summaries (key = model/version; ``partitions`` partitions)."""
     joined_outcomes: str = "streamapp.joined-outcomes"
     """Predictions joined with their labels: fresh training data."""
     partitions: int = Field(default=4, ge=1)
@@ -159,7 +159,7 @@ class TopicSettings(_Section):
     """Replication factor for created topics."""
 
     def all_topics(self) -> dict[str, int]:
-        """Every configured topic with its partition count (summaries: one partition)."""
+        """Every configured topic with its partition count (retrain requests: one partition)."""
         keyed = (
             self.events,
             self.predictions,
@@ -170,7 +170,7 @@ class TopicSettings(_Section):
         )
         topics = dict.fromkeys(keyed, self.partitions)
         topics[self.retrain_requests] = 1
-        topics[self.monitoring_summaries] = 1
+        topics[self.monitoring_summaries] = self.partitions
         return topics
 
 

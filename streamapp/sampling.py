@@ -113,13 +113,16 @@ def select_many(event_ids: list[str], salt: str, rate: float) -> list[bool]:
     if field is not None:
         mask: BoolArray = digests(event_ids)[:, field].astype(np.uint64) < _threshold(rate)
         return [bool(x) for x in mask.tolist()]
-    person = _person(salt)
     threshold = rate * _SCALE64
-    blake, from_bytes = hashlib.blake2b, int.from_bytes
-    return [
-        from_bytes(blake(e.encode(), digest_size=8, person=person).digest(), "big") < threshold
-        for e in event_ids
-    ]
+    base = hashlib.blake2b(digest_size=8, person=_person(salt))
+    from_bytes = int.from_bytes
+    out: list[bool] = []
+    append = out.append
+    for e in event_ids:  # copying a keyed state is ~3x cheaper than a new BLAKE2b object
+        h = base.copy()
+        h.update(e.encode())
+        append(from_bytes(h.digest(), "big") < threshold)
+    return out
 
 
 def _person(salt: str) -> bytes:

@@ -31,13 +31,13 @@ from river.datasets import synth
 from streamapp.features import FeatureEncoder
 from streamapp.monitoring import stats
 from streamapp.monitoring.aggregator import Aggregator
-from streamapp.monitoring.join import joined
+from streamapp.monitoring.fold import Folder
+from streamapp.monitoring.records import LabelRecord, LoggedRecord
 from streamapp.monitoring.settings import MonitoringSettings, PolicySettings
-from streamapp.monitoring.summary import Summary
+from streamapp.monitoring.spec import SpecCache
 from streamapp.registry.manifest import ReferenceProfile
 from streamapp.registry.registry import ModelRegistry
 from streamapp.runtime.loader import load_model
-from streamapp.schemas import Label, LoggedPrediction
 from streamapp.training.profile import build_profile
 
 REPO = Path(__file__).resolve().parents[2]
@@ -139,11 +139,22 @@ def score(registry: ModelRegistry, model: str, rows: list[Row]) -> np.ndarray:
 
 
 def run_policy(
-    registry: ModelRegistry, stream: Stream, outputs: np.ndarray, settings: MonitoringSettings
+    registry: ModelRegistry,
+    stream: Stream,
+    outputs: np.ndarray,
+    settings: MonitoringSettings,
+    chunk: int = 10,
 ) -> list[int]:
-    """Event indexes at which the aggregator emitted a retrain request."""
-    agg = Aggregator(settings, registry, {})
+    """Event indexes at which the aggregator emitted a retrain request.
+
+    Events are folded into summaries ``chunk`` at a time (one checkpoint of the
+    data plane), exactly as the monitor does; a request is dated at the last
+    event of the checkpoint that triggered it.
+    """
+    agg = Aggregator(settings, SpecCache(registry), {})
+    folder = Folder(agg.specs, settings.bucket_s)
     hits: list[int] = []
+    batch: list[tuple[LoggedRecord, LabelRecord]] = []
     for i, ((x, y), out) in enumerate(zip(stream.rows, outputs, strict=True)):
         t = T0 + timedelta(seconds=i)
         if out.shape[0] == 2:
@@ -153,23 +164,23 @@ def run_policy(
             }
         else:
             extra = {"predicted_value": float(out[0])}
-        pred = LoggedPrediction(
+        pred = LoggedRecord(
             event_id=str(i),
             model_name=stream.model,
             model_version="1",
             event_time=t,
             scored_time=t,
-            features=x,
+            features=x,  # type: ignore[arg-type]
             **extra,  # type: ignore[arg-type]
         )
-        label = Label(event_id=str(i), label=y, label_time=t)
-        now = float(i)
-        for s in (
-            Summary(kind="prediction", prediction=pred),
-            Summary(kind="outcome", outcome=joined(pred, label, now)),
-        ):
-            if agg.handle(s, now):
+        batch.append((pred, LabelRecord(event_id=str(i), label=y, label_time=t)))
+        if len(batch) < chunk and i + 1 < len(stream.rows):
+            continue
+        seq = i // chunk + 1
+        for summary in folder.fold(0, seq, [p for p, _ in batch], batch, []):
+            if agg.handle(summary, float(i)):
                 hits.append(i)
+        batch = []
     return hits
 
 

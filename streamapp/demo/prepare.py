@@ -96,7 +96,8 @@ def child_env(
             "STREAMAPP_LOG__FORMAT": "json",
             "STREAMAPP_SCORING__GROUP_ID": f"streamapp-demo-scoring-{run_id}",
             "STREAMAPP_MONITORING__APP_ID": f"streamapp-demo-monitor-{run_id}",
-            "STREAMAPP_MONITORING__STARTUP_TIMEOUT_S": "25",  # watchdog: re-exec a stalled start
+            "STREAMAPP_MONITORING__STATE_DIR": str((options.out / "monitor-state").resolve()),
+            # the faust control plane's start stall on Tansu: re-execute after 25 s
             "STREAMAPP_RETRAIN__GROUP_ID": f"streamapp-demo-retrainer-{run_id}",
         }
     )
@@ -108,10 +109,6 @@ def child_env(
         "STREAMAPP_MONITORING__COUNT_WINDOW": "500",
         "STREAMAPP_MONITORING__TIME_WINDOW_S": "30",
         "STREAMAPP_MONITORING__DRIFT_WINDOW": "500",
-        "STREAMAPP_MONITORING__EVAL_EVERY": "25",
-        # Off even on the embedded broker: one-record changelog batches (exact Table recovery
-        # after a restart) cost the broker most of a core, and the demo never restarts the monitor.
-        "STREAMAPP_MONITORING__EMBEDDED_PROFILE": "false",
         "STREAMAPP_MONITORING__POLICY__MIN_SAMPLES": "200",
         "STREAMAPP_RETRAIN__MIN_SAMPLES": str(options.retrain_min_samples()),
         "STREAMAPP_RETRAIN__MIN_EVAL_SAMPLES": "50",

@@ -50,6 +50,7 @@ class KafkaSink:
         max_retries: int = 3,
         transactional_id: str | None = None,
         transaction_timeout_ms: int = 60_000,
+        poll_when_full: bool = False,
     ) -> None:
         self.transactional = transactional_id is not None
         if transactional_id is not None:
@@ -61,6 +62,8 @@ class KafkaSink:
             }
         self.producer = Producer(with_client_logging({**PRODUCER_DEFAULTS, **conf}))
         self.max_retries = 0 if self.transactional else max_retries
+        self.poll_when_full = poll_when_full
+        """True for single-threaded callers: serve delivery callbacks while the queue is full."""
         if self.transactional:
             # Fences an earlier incarnation with the same id and aborts its open transaction.
             self.producer.init_transactions(transaction_timeout_ms / 1000)
@@ -94,16 +97,18 @@ class KafkaSink:
     def send(
         self,
         ticket: Ticket[Any],
-        records: Sequence[tuple[str, bytes | None, bytes, Any]] = (),
+        records: Sequence[tuple[str, bytes | None, bytes | None, Any]] = (),
         columns: Sequence[tuple[str, Sequence[bytes | None], Sequence[bytes]]] = (),
+        partition: int | None = None,
     ) -> None:
         """Produce every output of ``ticket`` and seal it (scorer-pool thread).
 
-        ``records`` are ``(topic, key, value, headers)`` produced one by one;
-        ``columns`` are ``(topic, keys, values)`` without headers, produced with
-        one ``produce_batch`` call each. Every record's delivery lands on the
-        ticket's one bound callback. A full local queue is waited out (the main
-        loop polls the producer), never dropped.
+        ``records`` are ``(topic, key, value, headers)`` produced one by one (a None
+        value is a tombstone); ``columns`` are ``(topic, keys, values)`` without
+        headers, produced with one ``produce_batch`` call each. ``partition`` sends
+        every record to that partition (a changelog); otherwise the key picks it.
+        Every record's delivery lands on the ticket's one bound callback. A full
+        local queue is waited out (the main loop polls the producer), never dropped.
         """
         callback = ticket.delivered
         total = len(records)
@@ -112,17 +117,26 @@ class KafkaSink:
                 self._produce_column(topic, keys, values, callback)
                 total += len(values)
         produce = self.producer.produce
+        extra: dict[str, Any] = {} if partition is None else {"partition": partition}
         for topic, key, value, headers in records:
             while True:
                 try:
                     if headers:
-                        produce(topic, value, key, headers=headers, on_delivery=callback)
+                        produce(topic, value, key, headers=headers, on_delivery=callback, **extra)
                     else:
-                        produce(topic, value, key, on_delivery=callback)
+                        produce(topic, value, key, on_delivery=callback, **extra)
                     break
                 except BufferError:
-                    time.sleep(0.002)  # the main loop polls the producer and frees the queue
+                    self._wait_for_room()
         ticket.seal(total)
+
+    def _wait_for_room(self) -> None:
+        """The local queue is full: serve callbacks (single-threaded callers) or let the
+        main loop, which polls the producer, free it."""
+        if self.poll_when_full:
+            self.producer.poll(0.005)
+        else:
+            time.sleep(0.002)
 
     def _produce_column(
         self,
@@ -144,7 +158,7 @@ class KafkaSink:
                 if m["_error"].code() != KafkaError._QUEUE_FULL:
                     raise KafkaException(m["_error"])  # as produce() raises: the batch fails
             batch = [{"value": m["value"], "key": m["key"]} for m in refused]
-            time.sleep(0.002)  # queue full: the main loop polls the producer and frees it
+            self._wait_for_room()
 
     def poll(self, timeout: float = 0.0) -> int:
         """Serve delivery callbacks (main loop thread)."""
@@ -162,7 +176,7 @@ class KafkaSink:
         for msg in failed:
             self.producer.produce(
                 msg.topic(), msg.value(), msg.key(), headers=msg.headers(),
-                on_delivery=ticket.delivered,
+                partition=msg.partition(), on_delivery=ticket.delivered,
             )
         return [str(msg.topic()) for msg in failed]
 

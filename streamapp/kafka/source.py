@@ -28,19 +28,27 @@ _ADMIN_KEYS = ("bootstrap.servers", "client.id", "security.protocol")
 
 
 class KafkaSource:
-    """Subscribes to one topic; pauses every assigned partition under backpressure."""
+    """Subscribes to one or more topics; pauses every assigned partition under backpressure.
+
+    The monitor subscribes to two co-partitioned topics with the ``range``
+    assignor (eager), which gives partition p of both topics to one member.
+    """
 
     def __init__(
         self,
         conf: dict[str, Any],
-        topic: str,
+        topic: str | list[str],
         on_assign: PartitionsHook | None = None,
         on_revoke: PartitionsHook | None = None,
         on_lost: PartitionsHook | None = None,
     ) -> None:
         """Create the consumer; with all three hooks, subscribe at once (else call
         :meth:`subscribe` later, e.g. from the worker that owns the hooks)."""
-        self.topic = topic
+        self.topics = [topic] if isinstance(topic, str) else list(topic)
+        self.cooperative = "cooperative" in str(
+            conf.get("partition.assignment.strategy", "cooperative-sticky")
+        )
+        self.topic = self.topics[0]
         self.consumer = Consumer(
             with_client_logging(
                 {
@@ -71,7 +79,7 @@ class KafkaSource:
         """Join the group; the hooks run inside :meth:`fetch` on rebalances (once per source)."""
         self._hooks = (on_assign, on_revoke, on_lost)
         self.consumer.subscribe(
-            [self.topic], on_assign=self._assign, on_revoke=self._revoke, on_lost=self._lost
+            self.topics, on_assign=self._assign, on_revoke=self._revoke, on_lost=self._lost
         )
 
     def fetch(self, size: int, timeout_s: float) -> list[Message]:
@@ -172,7 +180,10 @@ class KafkaSource:
             self._hooks[0](tps)
         if self.paused and partitions:
             # librdkafka assigns after this callback returns; pause right after that.
-            self.consumer.incremental_assign(partitions)
+            if self.cooperative:
+                self.consumer.incremental_assign(partitions)
+            else:
+                self.consumer.assign(partitions)
             self.consumer.pause(partitions)
 
     def _revoke(self, _consumer: Consumer, partitions: list[KafkaTP]) -> None:

@@ -22,9 +22,15 @@ class TopicStatus:
 
 
 def ensure_topics(
-    conf: dict[str, Any], topics: dict[str, int], replication_factor: int = 1, timeout: float = 15.0
+    conf: dict[str, Any],
+    topics: dict[str, int],
+    replication_factor: int = 1,
+    timeout: float = 15.0,
+    configs: dict[str, dict[str, str]] | None = None,
 ) -> list[TopicStatus]:
     """Create missing topics; existing ones are left alone (an idempotent second run is a no-op).
+
+    ``configs`` gives topic configs (e.g. ``cleanup.policy``) by topic name, used at creation.
 
     Raises :class:`TopicError` when creation fails or an existing topic has a
     different partition count than configured.
@@ -32,7 +38,12 @@ def ensure_topics(
     admin = AdminClient(conf)
     existing = admin.list_topics(timeout=timeout).topics
     missing = [
-        NewTopic(name, num_partitions=parts, replication_factor=replication_factor)
+        NewTopic(
+            name,
+            num_partitions=parts,
+            replication_factor=replication_factor,
+            config=(configs or {}).get(name, {}),
+        )
         for name, parts in topics.items()
         if name not in existing
     ]

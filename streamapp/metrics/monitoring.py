@@ -1,8 +1,9 @@
 """Metrics of the MONITORING role (names per docs/metrics.md, monitoring section).
 
-Join counters are exported by every monitor worker (sum them in PromQL); the
-window gauges, drift and policy metrics by the one worker that owns the
-single-partition summaries topic.
+Join (data-plane) metrics are exported by every monitor worker for the join
+partitions it owns (sum them in PromQL); the window gauges, drift and policy
+metrics by the worker whose control plane owns the model version's summaries
+partition. Partition labels are bounded by ``topics.partitions``.
 """
 
 from __future__ import annotations
@@ -46,7 +47,65 @@ class JoinMetrics:
         )
         self.malformed = Counter(
             "streamapp_labels_malformed_total",
-            "Labels or logged predictions that failed validation.",
+            "Labels or logged predictions that failed validation (sent to the dead-letter topic).",
+            registry=registry,
+        )
+        self.consumed = Counter(
+            "streamapp_monitor_records_total",
+            "Records consumed by the join data plane (before sampling and validation).",
+            ["input"],
+            registry=registry,
+        )
+        self.outside_sample = Counter(
+            "streamapp_labels_outside_sample_total",
+            "Labels dropped before any state lookup: their event id is not in the logged sample.",
+            registry=registry,
+        )
+        self.dead_letter = Counter(
+            "streamapp_monitor_dead_letter_total",
+            "Monitor inputs sent to the dead-letter topic, by reason.",
+            ["input", "reason"],
+            registry=registry,
+        )
+        self.state_keys = Gauge(
+            "streamapp_join_state_keys",
+            "Estimated keys in the join store of a partition (entries + expiry index).",
+            ["partition"],
+            registry=registry,
+        )
+        self.state_bytes = Gauge(
+            "streamapp_join_state_bytes",
+            "Bytes of the join store of a partition (SST files + memtables).",
+            ["partition"],
+            registry=registry,
+        )
+        self.held = Gauge(
+            "streamapp_join_held",
+            "Pending entries waiting for their partner, per partition and kind.",
+            ["partition", "kind"],
+            registry=registry,
+        )
+        self.watermark_lag = Gauge(
+            "streamapp_join_watermark_lag_seconds",
+            "Wall clock minus the largest event time seen on a partition.",
+            ["partition"],
+            registry=registry,
+        )
+        self.checkpoint = Histogram(
+            "streamapp_monitor_checkpoint_seconds",
+            "Checkpoint duration: outcomes acknowledged, changelog written, store committed.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=registry,
+        )
+        self.restore = Histogram(
+            "streamapp_monitor_restore_seconds",
+            "Time to open a join partition and catch its store up with the changelog.",
+            buckets=(0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
+            registry=registry,
+        )
+        self.summaries = Counter(
+            "streamapp_monitor_summaries_total",
+            "Summaries emitted by the data plane (re-emitted after a restore included).",
             registry=registry,
         )
         self.lag = Histogram(

@@ -1,64 +1,48 @@
-"""The policy agent's core: merges summaries into global windows, drift, gauges and requests.
+"""The policy agent's core: merges summaries into global windows, gauges and retrain requests.
 
 Faust-free: ``state`` is any mutable mapping (a faust Table in production, a
 dict in tests and the drift benchmark). It holds what must survive a restart:
-per-version policy state with cumulative totals, and the event ids already
-counted (kept for the label TTL) so a summary delivered twice counts once.
-Windows and detectors are in memory and refill after a restart.
+per model version the cumulative totals, the policy state and the last applied
+checkpoint sequence number per (variant, join partition), so a summary
+delivered twice (a data-plane worker re-emits its last checkpoint after a
+crash) is applied once; and the window buckets per (model, version, variant,
+holdout, bucket) with their own applied sequence numbers, written when a
+summary touches them and deleted when pruned, so windows survive a
+control-plane restart or failover. Only the detectors
+(ADWIN on errors, PageHinkley on the prediction) are in memory and refill.
 """
 
 from __future__ import annotations
 
-import heapq
-import logging
+import itertools
 import math
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamapp.labels import ClassMap, regression_target
+import numpy as np
+
 from streamapp.metrics.monitoring import AggregateMetrics
 from streamapp.monitoring import policy as pol
+from streamapp.monitoring import quality
 from streamapp.monitoring.detectors import ErrorRateAdwin, RiverDetector, page_hinkley
-from streamapp.monitoring.drift import DriftWindow
 from streamapp.monitoring.settings import MonitoringSettings
-from streamapp.monitoring.summary import Summary
-from streamapp.monitoring.windows import (
-    CountWindow,
-    Outcome,
-    TimeWindow,
-    Window,
-    classification_metrics,
-    regression_metrics,
-)
-from streamapp.registry.manifest import Manifest, ReferenceProfile, Task
-from streamapp.registry.registry import ModelRegistry, RegistryError
-from streamapp.schemas import JoinedOutcome, LoggedPrediction, RetrainRequest
+from streamapp.monitoring.spec import ModelSpec, SpecCache
+from streamapp.monitoring.summary import SCALE, Stats, Summary
+from streamapp.monitoring.windows import Buckets, joined, logged
+from streamapp.schemas import RetrainRequest
 
 State = MutableMapping[str, Any]
-log = logging.getLogger(__name__)
 
 
 @dataclass
 class _Version:
-    manifest: Manifest
-    drift: DriftWindow | None
-    policy_window: CountWindow
-    windows: dict[tuple[str, bool], list[Window]] = field(default_factory=dict)
+    spec: ModelSpec | None
+    all: Buckets
+    by_group: dict[tuple[str, bool], Buckets] = field(default_factory=dict)
     adwin: ErrorRateAdwin = field(default_factory=ErrorRateAdwin)
     score_ph: RiverDetector = field(default_factory=page_hinkley)
-    since_eval: int = 0
     alarm: bool = False
-    since_roll: int = 0
-    """Outcomes since the policy window last rolled over completely."""
-    previous_accuracy: float | None = None
-    classes: ClassMap = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.classes = ClassMap(self.manifest.output.classes or [])
-
-    def class_index(self, value: object) -> int | None:
-        return self.classes.index(value)
 
 
 class Aggregator:
@@ -67,187 +51,185 @@ class Aggregator:
     def __init__(
         self,
         settings: MonitoringSettings,
-        registry: ModelRegistry,
+        specs: SpecCache,
         state: State,
         metrics: AggregateMetrics | None = None,
     ) -> None:
         self.settings = settings
-        self.registry = registry
+        self.specs = specs
         self.state = state
         self.metrics = metrics
-        self._versions: dict[tuple[str, str], _Version | None] = {}
-        self._seen_heap: list[tuple[float, str]] | None = None
+        self._versions: dict[tuple[str, str], _Version] = {}
 
-    # -- entry point -----------------------------------------------------------------
+    def forget(self) -> None:
+        """Drop the in-memory view (after a rebalance); it is rebuilt from ``state`` on demand."""
+        self._versions.clear()
+
     def handle(self, summary: Summary, now: float) -> list[RetrainRequest]:
-        """Merge one summary; returns the retrain requests to emit (usually none).
+        """Merge one summary (once per checkpoint) and evaluate its version's policy.
 
-        A summary for an unknown model version is counted in the totals but
-        feeds no window (its manifest and profile are needed to interpret it).
+        Idempotent even when the state lost a suffix of its writes (a changelog
+        restored one record short): each bucket record and the version record
+        remember the last checkpoint they applied per (variant, join partition), and
+        the version record, which gates the totals, is written last.
         """
-        self._expire_seen(now)
-        model, version = summary.model
-        seen_key = f"seen:{summary.kind}:{summary.event_id}"
-        if seen_key in self.state:
-            return []
-        self._mark_seen(seen_key, now)
-        totals = dict(self.state.get(_pkey(model, version)) or {})
-        if summary.kind == "expired":
-            totals["expired"] = int(totals.get("expired", 0)) + 1
-            self.state[_pkey(model, version)] = totals
-            self._export_totals(model, version, totals)
-            return []
+        model, version = summary.model, summary.version
+        key = _pkey(model, version)
+        totals = dict(self.state.get(key) or {})
+        applied = dict(totals.get("seq") or {})
+        source = f"{summary.variant}/{summary.partition}"
+        if int(applied.get(source, -1)) >= summary.seq:
+            return []  # already applied (a re-emitted checkpoint)
         ver = self._version(model, version)
-        if summary.kind == "outcome":
-            assert summary.outcome is not None
-            totals["outcomes"] = int(totals.get("outcomes", 0)) + 1
-            self.state[_pkey(model, version)] = totals
-            self._export_totals(model, version, totals)
-            if ver is not None:
-                self._on_outcome(ver, summary.outcome)
-        elif ver is not None:
-            assert summary.prediction is not None
-            self._on_prediction(ver, summary.prediction)
-        if ver is None:
+        total = Stats()
+        for (holdout, bucket), s in summary.groups.items():
+            total = total.merge(s)
+            bkey = _bkey(model, version, summary.variant, holdout, bucket)
+            record = self.state.get(bkey) or {}
+            seen = dict(record.get("seq") or {})
+            if int(seen.get(str(summary.partition), -1)) >= summary.seq:
+                continue  # this bucket took the summary before a restart
+            ver.all.add(bucket, s)
+            group = ver.by_group.setdefault(
+                (summary.variant, holdout), Buckets(self.settings.bucket_s)
+            )
+            group.add(bucket, s)
+            seen[str(summary.partition)] = summary.seq
+            self.state[bkey] = {"stats": group.items[bucket].to_dict(), "seq": seen}
+            self._count(summary, holdout, s, ver.spec)
+        for name, value in (("outcomes", total.joined), ("expired", total.expired),
+                            ("logged", total.logged)):
+            totals[name] = int(totals.get(name, 0)) + value
+        applied[source] = summary.seq
+        totals["seq"] = applied
+        self.state[key] = totals
+        self._export_totals(model, version, totals)
+        if ver.spec is None:
             return []
-        ver.since_eval += 1
-        if ver.since_eval < self.settings.eval_every:
-            return []
-        ver.since_eval = 0
+        self._detect(model, version, ver, total, summary.seq)
+        self._prune(model, version, ver)
         request = self.evaluate(model, version, now)
         return [request] if request is not None else []
 
-    # -- inputs ----------------------------------------------------------------------
-    def _on_prediction(self, ver: _Version, pred: LoggedPrediction) -> None:
-        if ver.drift is None:
-            return
-        value = _prediction_value(ver.manifest, pred)
-        if value is None:
-            return
-        problems = ver.drift.update(pred.features, value)
-        m = self.metrics
-        if m is not None:
-            for feature, problem in problems:
-                m.data_quality.labels(pred.model_name, pred.model_version, feature, problem).inc()
-        if isinstance(value, float) and ver.score_ph.update(value) and m is not None:
-            m.detector_alarms.labels(
-                pred.model_name, pred.model_version, "page_hinkley", "prediction"
-            ).inc()
+    def _detect(self, model: str, version: str, ver: _Version, s: Stats, seq: int) -> None:
+        """Feed the streaming detectors, one value per outcome / logged prediction.
 
-    def _on_outcome(self, ver: _Version, o: JoinedOutcome) -> None:
-        task = ver.manifest.task
-        labels = (o.model_name, o.model_version, o.variant.value, str(o.holdout).lower())
+        A summary has counts, not the sequence: ADWIN gets the summary's errors
+        and PageHinkley its prediction-bin midpoints, in a deterministic shuffle,
+        at most ``DETECTOR_SAMPLE`` values each (proportionally thinned beyond).
+        """
+        spec, m = ver.spec, self.metrics
+        assert spec is not None
+        rng = np.random.default_rng(seq)
+        if spec.classes is not None and s.confusion:
+            n = len(spec.classes)
+            right = sum(s.confusion[i * n + i] for i in range(n))
+            values = _thin([0.0, 1.0], [right, sum(s.confusion) - right], rng)
+            if any([ver.adwin.update(v) for v in values]):
+                ver.alarm = True
+                if m is not None:
+                    m.detector_alarms.labels(model, version, "adwin", "error").inc()
+        edges = spec.prediction.edges
+        counts = s.hist.get("prediction")
+        if edges and counts:
+            mids = [edges[0], *((a + b) / 2 for a, b in itertools.pairwise(edges)), edges[-1]]
+            values = _thin(mids, counts, rng)
+            if any([ver.score_ph.update(v) for v in values]) and m is not None:
+                m.detector_alarms.labels(model, version, "page_hinkley", "prediction").inc()
+
+    def _count(self, summary: Summary, holdout: bool, s: Stats, spec: ModelSpec | None) -> None:
         m = self.metrics
-        if task.is_classification:
-            y = ver.class_index(o.label)
-            y_hat = ver.class_index(o.predicted_label)
-            if y is None or y_hat is None:
-                if m is not None:
-                    m.data_quality.labels(o.model_name, o.model_version, "label", "invalid").inc()
-                return
-            score = o.scores[1] if task is Task.BINARY and o.scores and len(o.scores) == 2 else None
-            item = Outcome(o.event_time.timestamp(), float(y), float(y_hat), score)
-            error = float(y != y_hat)
-            if m is not None:
-                classes = ver.manifest.output.classes or []
-                m.confusion.labels(*labels, str(classes[y]), str(classes[y_hat])).inc()
+        if m is None or spec is None:
+            return
+        labels = (summary.model, summary.version, summary.variant, str(holdout).lower())
+        for problem, n in s.quality.items():
+            feature, what = problem.rsplit("/", 1)
+            m.data_quality.labels(summary.model, summary.version, feature, what).inc(n)
+        if s.invalid_labels:
+            m.data_quality.labels(summary.model, summary.version, "label", "invalid").inc(
+                s.invalid_labels
+            )
+        if spec.classes is not None:
+            n = len(spec.classes)
+            for i, c in enumerate(s.confusion):
+                if c:
+                    a, p = divmod(i, n)
+                    m.confusion.labels(*labels, str(spec.classes[a]), str(spec.classes[p])).inc(c)
+            valid = sum(s.confusion)
         else:
-            y_value = regression_target(o.label)
-            if o.predicted_value is None or y_value is None:
-                if m is not None:
-                    m.data_quality.labels(o.model_name, o.model_version, "label", "invalid").inc()
-                return
-            item = Outcome(o.event_time.timestamp(), y_value, o.predicted_value)
-            error = abs(item.y - item.y_hat)
-            if m is not None:
-                m.abs_error.labels(*labels).inc(error)
-                m.sq_error.labels(*labels).inc(error**2)
-        if m is not None:
-            m.outcomes.labels(*labels).inc()
-        key = (o.variant.value, o.holdout)
-        if key not in ver.windows:
-            ver.windows[key] = [
-                CountWindow(self.settings.count_window),
-                TimeWindow(self.settings.time_window_s),
-            ]
-        for window in ver.windows[key]:
-            window.update(item)
-        ver.policy_window.update(item)
-        ver.since_roll += 1
-        if ver.since_roll >= self.settings.count_window and task.is_classification:
-            ver.since_roll = 0  # a full, non-overlapping window: the next one compares to it
-            ver.previous_accuracy = self._metrics_of(ver, ver.policy_window).get("accuracy")
-        if ver.adwin.update(error):
-            ver.alarm = True
-            if m is not None:
-                m.detector_alarms.labels(o.model_name, o.model_version, "adwin", "error").inc()
+            valid = int(s.sums.get("n", 0))
+            m.abs_error.labels(*labels).inc(s.sums.get("abs", 0) / SCALE)
+            m.sq_error.labels(*labels).inc(s.sums.get("sq", 0) / SCALE)
+        if valid:
+            m.outcomes.labels(*labels).inc(valid)
 
     # -- evaluation ------------------------------------------------------------------
     def snapshot(self, model: str, version: str) -> dict[str, Any]:
         """Current window metrics and drift of one version (what the gauges show)."""
         ver = self._version(model, version)
-        if ver is None:
+        if ver.spec is None:
             return {}
+        cfg = self.settings
         windows: dict[str, dict[str, float]] = {}
-        for (variant, holdout), wins in ver.windows.items():
-            for w in wins:
-                windows[f"{variant}/{str(holdout).lower()}/{w.name}"] = self._metrics_of(ver, w)
-        drift = ver.drift.snapshot() if ver.drift is not None else {}
+        for (variant, holdout), buckets in ver.by_group.items():
+            prefix = f"{variant}/{str(holdout).lower()}"
+            count, _ = buckets.count_window(cfg.count_window, joined)
+            windows[f"{prefix}/count:{cfg.count_window}"] = quality.model_metrics(ver.spec, count)
+            timed = buckets.time_window(cfg.time_window_s)
+            windows[f"{prefix}/time:{cfg.time_window_s:g}s"] = quality.model_metrics(
+                ver.spec, timed
+            )
+        drift_stats, _ = ver.all.count_window(cfg.drift_window, logged)
         return {
             "windows": windows,
-            "drift": drift,
-            "drift_samples": len(ver.drift or []),
-            "profile_loaded": ver.drift is not None,
+            "drift": quality.drift(ver.spec, drift_stats),
+            "drift_samples": drift_stats.logged,
         }
-
-    def _metrics_of(self, ver: _Version, window: Window) -> dict[str, float]:
-        items = window.items()
-        if ver.manifest.task.is_classification:
-            return classification_metrics(items, len(ver.manifest.output.classes or []))
-        return regression_metrics(items)
 
     def evaluate(self, model: str, version: str, now: float) -> RetrainRequest | None:
         """Refresh the gauges of one version and run its policy."""
         ver = self._version(model, version)
-        if ver is None:
+        if ver.spec is None:
             return None
+        spec, cfg = ver.spec, self.settings
         snap = self.snapshot(model, version)
         self._export(model, version, snap)
-        policy = self.settings.policy_for(model)
-        pw = ver.policy_window.items()
+        policy = cfg.policy_for(model)
+        window, _ = ver.all.count_window(cfg.count_window, joined)
+        previous, previous_full = ver.all.count_window(cfg.count_window, joined, skip=1)
         sig_acc = sig_rmse = None
-        if len(pw) >= policy.min_samples:
-            values = self._metrics_of(ver, ver.policy_window)
-            sig_acc = values.get("accuracy")
-            sig_rmse = values.get("rmse")
+        if window.joined >= policy.min_samples:
+            values = quality.model_metrics(spec, window)
+            sig_acc, sig_rmse = values.get("accuracy"), values.get("rmse")
+        prev_acc = quality.model_metrics(spec, previous).get("accuracy") if previous_full else None
         psi: dict[str, float] = {}
         pred_psi = None
         drift_window = ""
-        if ver.drift is not None and len(ver.drift) >= policy.min_samples:
-            drift_window = f"count:{ver.drift.size}"
+        if snap["drift_samples"] >= policy.min_samples:
+            drift_window = f"count:{cfg.drift_window}"
             psi = {f: v["psi"] for f, v in snap["drift"].items() if f != "prediction"}
             pred_psi = snap["drift"].get("prediction", {}).get("psi")
         signals = pol.Signals(
             accuracy=sig_acc,
             rmse=sig_rmse,
-            accuracy_window=ver.policy_window.name,
-            previous_accuracy=ver.previous_accuracy,
+            accuracy_window=f"count:{cfg.count_window}",
+            previous_accuracy=prev_acc,
             psi=psi,
             prediction_psi=pred_psi,
             drift_window=drift_window,
             detector_alarm=ver.alarm,
         )
         ver.alarm = False
-        baseline = ver.manifest.baseline_metrics
+        baseline = spec.manifest.baseline_metrics
         fired = pol.triggers(policy, baseline, signals)
         is_recovered = pol.recovered(policy, baseline, signals)
         key = _pkey(model, version)
         totals = dict(self.state.get(key) or {})
         evidence = {
             "baseline": baseline,
-            "previous_window_accuracy": ver.previous_accuracy,
-            "samples": len(pw),
-            "drift_samples": len(ver.drift or []),
+            "previous_window_accuracy": prev_acc,
+            "samples": window.joined,
+            "drift_samples": snap["drift_samples"],
         }
         new_policy, request = pol.decide(
             policy, totals.get("policy", {}), model, version, fired, is_recovered, now, evidence
@@ -283,86 +265,57 @@ class Aggregator:
     def _export_totals(self, model: str, version: str, totals: dict[str, Any]) -> None:
         if self.metrics is None:
             return
-        joined = int(totals.get("outcomes", 0))
+        done = int(totals.get("outcomes", 0))
         expired = int(totals.get("expired", 0))
-        self.metrics.recorded.labels(model, version).set(joined)
-        if joined + expired:
-            self.metrics.coverage.labels(model, version).set(joined / (joined + expired))
+        self.metrics.recorded.labels(model, version).set(done)
+        if done + expired:
+            self.metrics.coverage.labels(model, version).set(done / (done + expired))
 
-    # -- helpers ---------------------------------------------------------------------
-    def _version(self, model: str, version: str) -> _Version | None:
-        """The version's state, loaded once; a load failure is logged and exported, never silent.
-
-        Without a manifest the version feeds no window; without a usable
-        profile it still gets accuracy / error windows and the retrain policy,
-        but no drift (``streamapp_reference_profile_loaded`` is 0).
-        """
+    def _version(self, model: str, version: str) -> _Version:
+        """The in-memory view of a version, rebuilt from the persisted buckets when new."""
         key = (model, version)
-        if key not in self._versions:
-            try:
-                mv = self.registry.get(model, version)
-            except RegistryError as exc:
-                self._profile_status(model, version, "manifest", exc)
-                self._versions[key] = None
-                return None
-            drift = None
-            try:
-                profile = ReferenceProfile.load(mv.path)
-                drift = DriftWindow(mv.manifest, profile, self.settings.drift_window)
-            except (OSError, ValueError, KeyError) as exc:
-                self._profile_status(model, version, "profile", exc)
-            else:
-                self._profile_status(model, version, None, None)
-            self._versions[key] = _Version(
-                manifest=mv.manifest,
-                drift=drift,
-                policy_window=CountWindow(self.settings.count_window),
+        ver = self._versions.get(key)
+        if ver is None:
+            ver = self._versions[key] = _Version(
+                self.specs.get(model, version), Buckets(self.settings.bucket_s)
             )
-        return self._versions[key]
+            prefix = f"bucket:{model}/{version}/"
+            for k, v in list(self.state.items()):
+                if isinstance(k, str) and k.startswith(prefix):
+                    variant, holdout, bucket = k[len(prefix) :].rsplit("/", 2)
+                    stats = Stats.from_dict(v["stats"])
+                    ver.all.add(int(bucket), stats)
+                    ver.by_group.setdefault(
+                        (variant, holdout == "true"), Buckets(self.settings.bucket_s)
+                    ).add(int(bucket), stats)
+        return ver
 
-    def _profile_status(
-        self, model: str, version: str, problem: str | None, exc: Exception | None
-    ) -> None:
-        if problem is not None:
-            log.error(
-                "monitor: %s/%s has an unusable %s (%s): %s",
-                model,
-                version,
-                problem,
-                "no windows, drift or retrain policy" if problem == "manifest" else "no drift",
-                str(exc)[:300],
-                extra={"model": model, "version": version},
-            )
-        if self.metrics is not None:
-            self.metrics.profile_loaded.labels(model, version).set(0.0 if problem else 1.0)
+    def _prune(self, model: str, version: str, ver: _Version) -> None:
+        """Forget buckets no window needs any more (state keys included)."""
+        cfg = self.settings
+        ver.all.prune(cfg.time_window_s, 2 * cfg.count_window, cfg.drift_window)
+        for (variant, holdout), buckets in ver.by_group.items():
+            # a group keeps what its own windows and the version-wide ones need
+            for b in buckets.prune(cfg.time_window_s, 2 * cfg.count_window, cfg.drift_window):
+                self.state.pop(_bkey(model, version, variant, holdout, b), None)
 
-    def _mark_seen(self, key: str, now: float) -> None:
-        deadline = now + self.settings.label_ttl_s
-        self.state[key] = deadline
-        if self._seen_heap is not None:
-            heapq.heappush(self._seen_heap, (deadline, key))
 
-    def _expire_seen(self, now: float) -> None:
-        if self._seen_heap is None:
-            self._seen_heap = [
-                (float(v), k) for k, v in self.state.items() if k.startswith("seen:")
-            ]
-            heapq.heapify(self._seen_heap)
-        heap = self._seen_heap
-        while heap and heap[0][0] <= now:
-            deadline, key = heapq.heappop(heap)
-            if self.state.get(key) == deadline:
-                del self.state[key]
+DETECTOR_SAMPLE = 200
+
+
+def _thin(values: list[float], counts: list[int], rng: np.random.Generator) -> list[float]:
+    """``values[i]`` repeated ``counts[i]`` times (at most DETECTOR_SAMPLE in all), shuffled."""
+    total = sum(counts)
+    if total > DETECTOR_SAMPLE:
+        counts = [round(c * DETECTOR_SAMPLE / total) for c in counts]
+    out = np.repeat(np.asarray(values, dtype=np.float64), counts)
+    rng.shuffle(out)
+    return [float(v) for v in out]
 
 
 def _pkey(model: str, version: str) -> str:
     return f"version:{model}/{version}"
 
 
-def _prediction_value(manifest: Manifest, pred: LoggedPrediction) -> float | str | None:
-    """The value the reference profile's prediction column describes."""
-    if manifest.task is Task.REGRESSION:
-        return pred.predicted_value
-    if manifest.task is Task.BINARY:
-        return pred.scores[1] if pred.scores and len(pred.scores) == 2 else None
-    return None if pred.predicted_label is None else str(pred.predicted_label)
+def _bkey(model: str, version: str, variant: str, holdout: bool, bucket: int) -> str:
+    return f"bucket:{model}/{version}/{variant}/{str(holdout).lower()}/{bucket}"

@@ -1,150 +1,135 @@
-"""The label join as a pure state machine over a key-value store (a faust Table in production).
+"""The label join of one partition, one batch at a time, over a :class:`PartitionStore`.
 
-Per event id the store holds one entry (a JSON-able dict):
+Per event id the store holds one entry (see :mod:`streamapp.monitoring.store`):
+a pending prediction waits for its label, a pending label (arrived first)
+waits for its prediction, and ``joined`` / ``expired`` tombstones recognise
+duplicates and late labels for one more TTL. Deadlines are event time + TTL;
+:func:`expire` runs on the checkpoint timer against the partition's watermark,
+not only when the next record arrives.
 
-- ``pending_prediction``: the logged prediction waits for its label;
-- ``pending_label``: the label arrived first and waits for its prediction;
-- ``joined`` / ``expired``: tombstones kept for one more TTL so duplicates and
-  late labels are recognised, then removed.
-
-Every entry carries ``part`` (the partition it arrived on) and ``deadline``
-(epoch seconds). :meth:`Joiner.expire` is called from the stream of the same
-partition, so a faust Table's changelog write lands in the right partition.
-Re-processing the same record after a crash finds the entry already advanced
-and counts a duplicate: the same event id joins once.
+A batch does one multi-get for all its event ids, then updates the entries in
+memory; the store writes them at the next checkpoint together with the input
+offsets, so a record is applied exactly once whatever crashes.
 """
 
 from __future__ import annotations
 
-import heapq
-from collections.abc import MutableMapping
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
-from typing import Any
 
-from streamapp.schemas import JoinedOutcome, Label, LoggedPrediction
-
-Store = MutableMapping[str, dict[str, Any]]
-
-
-class Kind(StrEnum):
-    """What happened to one input record or one expired entry."""
-
-    JOINED = "joined"
-    HELD = "held"
-    DUPLICATE_PREDICTION = "duplicate_prediction"
-    DUPLICATE_LABEL = "duplicate_label"
-    LATE_LABEL = "late_label"
-    EXPIRED_PREDICTION = "expired_prediction"
-    UNMATCHED_LABEL = "unmatched_label"
+from streamapp.monitoring import store as st
+from streamapp.monitoring.records import (
+    LabelRecord,
+    LoggedRecord,
+    decode_label,
+    decode_prediction,
+)
+from streamapp.monitoring.store import PartitionStore
 
 
 @dataclass
 class JoinResult:
-    """What one call did: a joined outcome (at most one) and what to count."""
+    """What a batch (or an expiry pass) did."""
 
-    kind: Kind
-    outcome: JoinedOutcome | None = None
-    prediction: LoggedPrediction | None = None
-    """HELD / EXPIRED_PREDICTION: the prediction (drift input, per-model count)."""
+    joined: list[tuple[LoggedRecord, LabelRecord]] = field(default_factory=list)
+    first_seen: list[LoggedRecord] = field(default_factory=list)
+    """Logged predictions seen for the first time (drift input, logged counts)."""
+    expired: list[LoggedRecord] = field(default_factory=list)
+    counts: Counter[str] = field(default_factory=Counter)
+    """held_prediction, held_label, matched_prediction (a held prediction joined),
+    matched_label, duplicate_prediction, duplicate_label, late_label, unmatched_label."""
 
+    def held_delta(self) -> dict[str, int]:
+        """Change of the pending prediction / label counts."""
+        c = self.counts
+        return {
+            "prediction": c["held_prediction"] - c["matched_prediction"] - len(self.expired),
+            "label": c["held_label"] - c["matched_label"] - c["unmatched_label"],
+        }
 
-@dataclass
-class Joiner:
-    """Joins logged predictions with labels held in ``store`` for ``ttl_s`` seconds."""
-
-    store: Store
-    ttl_s: float
-    _heaps: dict[int, list[tuple[float, str]]] = field(default_factory=dict)
-
-    def on_prediction(self, pred: LoggedPrediction, part: int, now: float) -> JoinResult:
-        """Called for each logged prediction; holds it or joins it with an early label."""
-        entry = self.store.get(pred.event_id)
-        if entry is not None and entry["state"] != "pending_label":
-            return JoinResult(Kind.DUPLICATE_PREDICTION)
-        if entry is None:
-            self._put(
-                pred.event_id, "pending_prediction", part, now, pred=pred.model_dump(mode="json")
-            )
-            return JoinResult(Kind.HELD, prediction=pred)
-        label = Label.model_validate(entry["label"])
-        self._put(pred.event_id, "joined", part, now)
-        return JoinResult(Kind.JOINED, outcome=joined(pred, label, now), prediction=pred)
-
-    def on_label(self, label: Label, part: int, now: float) -> JoinResult:
-        """Called for each label; joins it with its held prediction or holds it."""
-        entry = self.store.get(label.event_id)
-        if entry is None:
-            self._put(
-                label.event_id, "pending_label", part, now, label=label.model_dump(mode="json")
-            )
-            return JoinResult(Kind.HELD)
-        state = entry["state"]
-        if state == "expired":
-            return JoinResult(Kind.LATE_LABEL)
-        if state != "pending_prediction":
-            return JoinResult(Kind.DUPLICATE_LABEL)
-        pred = LoggedPrediction.model_validate(entry["pred"])
-        self._put(label.event_id, "joined", part, now)
-        return JoinResult(Kind.JOINED, outcome=joined(pred, label, now))
-
-    def expire(self, part: int, now: float) -> list[JoinResult]:
-        """Expire entries of ``part`` past their deadline; call from that partition's stream."""
-        heap = self._heap(part)
-        results: list[JoinResult] = []
-        while heap and heap[0][0] <= now:
-            deadline, key = heapq.heappop(heap)
-            entry = self.store.get(key)
-            if entry is None or entry["part"] != part or entry["deadline"] != deadline:
-                continue  # superseded or already gone
-            state = entry["state"]
-            if state == "pending_prediction":
-                pred = LoggedPrediction.model_validate(entry["pred"])
-                self._put(key, "expired", part, now)
-                results.append(JoinResult(Kind.EXPIRED_PREDICTION, prediction=pred))
-            elif state == "pending_label":
-                del self.store[key]
-                results.append(JoinResult(Kind.UNMATCHED_LABEL))
-            else:
-                del self.store[key]
-        return results
-
-    def forget_partitions(self) -> None:
-        """Drop expiry indexes (after a rebalance); they are rebuilt from the store on demand."""
-        self._heaps.clear()
-
-    def _heap(self, part: int) -> list[tuple[float, str]]:
-        heap = self._heaps.get(part)
-        if heap is None:
-            heap = [(e["deadline"], k) for k, e in self.store.items() if e.get("part") == part]
-            heapq.heapify(heap)
-            self._heaps[part] = heap
-        return heap
-
-    def _put(self, key: str, state: str, part: int, now: float, **extra: Any) -> None:
-        heap = self._heap(part)  # build the index before the write so it is not indexed twice
-        deadline = now + self.ttl_s
-        self.store[key] = {"state": state, "part": part, "deadline": deadline, **extra}
-        heapq.heappush(heap, (deadline, key))
+    def extend(self, other: JoinResult) -> None:
+        self.joined.extend(other.joined)
+        self.first_seen.extend(other.first_seen)
+        self.expired.extend(other.expired)
+        self.counts.update(other.counts)
 
 
-def joined(pred: LoggedPrediction, label: Label, now: float) -> JoinedOutcome:
-    """The joined-outcome record of a prediction and its label."""
-    return JoinedOutcome(
-        event_id=pred.event_id,
-        model_name=pred.model_name,
-        model_version=pred.model_version,
-        variant=pred.variant,
-        holdout=pred.holdout,
-        features=pred.features,
-        scores=pred.scores,
-        predicted_label=pred.predicted_label,
-        predicted_value=pred.predicted_value,
-        label=label.label,
-        event_time=pred.event_time,
-        scored_time=pred.scored_time,
-        label_time=label.label_time,
-        label_lag_s=(label.label_time - pred.event_time).total_seconds(),
-        joined_at=datetime.fromtimestamp(now, UTC),
-    )
+def join_batch(
+    store: PartitionStore,
+    preds: list[tuple[LoggedRecord, bytes]],
+    labels: list[tuple[LabelRecord, bytes]],
+    ttl_s: float,
+    watermark: float,
+) -> JoinResult:
+    """Apply a batch of (record, raw bytes) predictions, then labels, to the store."""
+    res = JoinResult()
+    ids = {p.event_id for p, _ in preds} | {lab.event_id for lab, _ in labels}
+    keys = [st.data_key(i) for i in ids]
+    current = dict(zip(keys, store.get_many(keys), strict=True))
+    tomb = st.entry(st.JOINED, watermark + ttl_s)
+    for pred, raw in preds:
+        key = st.data_key(pred.event_id)
+        value = current.get(key)
+        if value is None:
+            new = st.entry(st.PENDING_PREDICTION, pred.event_time.timestamp() + ttl_s, raw)
+            res.first_seen.append(pred)
+            res.counts["held_prediction"] += 1
+        elif value[:1] == st.PENDING_LABEL:
+            res.joined.append((pred, decode_label(st.parse(value)[2])))
+            res.first_seen.append(pred)
+            res.counts["matched_label"] += 1
+            new = tomb
+        else:
+            res.counts["duplicate_prediction"] += 1
+            continue
+        current[key] = new
+        store.put(key, new)
+    for label, raw in labels:
+        key = st.data_key(label.event_id)
+        value = current.get(key)
+        if value is None:
+            new = st.entry(st.PENDING_LABEL, label.label_time.timestamp() + ttl_s, raw)
+            res.counts["held_label"] += 1
+        elif value[:1] == st.PENDING_PREDICTION:
+            res.joined.append((decode_prediction(st.parse(value)[2]), label))
+            res.counts["matched_prediction"] += 1
+            new = tomb
+        else:
+            res.counts["late_label" if value[:1] == st.EXPIRED else "duplicate_label"] += 1
+            continue
+        current[key] = new
+        store.put(key, new)
+    return res
+
+
+def expire(store: PartitionStore, watermark: float, ttl_s: float, limit: int) -> JoinResult:
+    """Expire up to ``limit`` entries due at ``watermark``; call right after a commit.
+
+    Pending predictions become ``expired`` tombstones (counted per model),
+    pending labels are removed as unmatched, tombstones are removed.
+    """
+    res = JoinResult()
+    due = store.due(watermark, limit)
+    if not due:
+        return res
+    values = store.get_many([d for _, d in due])
+    tomb = st.entry(st.EXPIRED, watermark + ttl_s)
+    for (ikey, dkey), value in zip(due, values, strict=True):
+        if value is None or ikey[1:9] != value[1:9]:
+            continue  # stale index key: the entry moved on or is gone
+        tag = value[:1]
+        if tag == st.PENDING_PREDICTION:
+            res.expired.append(decode_prediction(st.parse(value)[2]))
+            store.put(dkey, tomb)
+        else:
+            if tag == st.PENDING_LABEL:
+                res.counts["unmatched_label"] += 1
+            store.put(dkey, None)
+    store.drop_index(i for i, _ in due)
+    return res
+
+
+def now_utc() -> datetime:
+    """The join time stamped on outcomes."""
+    return datetime.now(UTC)

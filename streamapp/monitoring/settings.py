@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -37,45 +39,59 @@ class PolicySettings(BaseModel):
 
 
 class MonitoringSettings(BaseModel):
-    """Label join, windows and retraining policy of ``streamapp monitor``."""
+    """Label join (data plane), windows and retraining policy (control plane) of the monitor."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     app_id: str = "streamapp-monitor"
-    """faust app id (consumer group and changelog topic prefix)."""
+    """Consumer group of the data plane (``<app_id>``), faust app id of the control plane
+    (``<app_id>-control``) and prefix of the join-state changelog (``<app_id>-join-changelog``)."""
+    state_dir: Path = Path("monitor-state")
+    """Local RocksDB stores, one directory per join partition (rebuilt from the changelog)."""
+    state_memory_mb: int = Field(default=64, ge=8)
+    """Memory bound of the join stores (RocksDB write buffers + block cache, all partitions)."""
     label_ttl_s: float = Field(default=3600.0, gt=0)
-    """How long a logged prediction (or an early label) waits for its partner."""
+    """Event-time seconds a logged prediction (or an early label) waits for its partner."""
     max_label_bytes: int = Field(default=16 * 1024, ge=64)
-    """Labels larger than this are counted as malformed and dropped."""
+    """Labels larger than this go to the dead-letter topic (too_large)."""
+    checkpoint_interval_s: float = Field(default=1.0, gt=0)
+    """Seconds between checkpoints: state + offsets durable, summaries emitted, expiry run."""
+    fetch_size: int = Field(default=20_000, ge=1)
+    """Most records one fetch returns."""
+    bucket_s: float = Field(default=10.0, gt=0)
+    """Event-time bucket of the mergeable summaries (windows are whole buckets)."""
     count_window: int = Field(default=2000, ge=1)
-    """Rolling accuracy over the last N joined outcomes (per model/version/variant/holdout)."""
+    """Rolling accuracy over the newest buckets holding at least N joined outcomes."""
     time_window_s: float = Field(default=900.0, gt=0)
-    """Rolling accuracy over outcomes whose event time is within this many seconds of the newest."""
+    """Rolling accuracy over the buckets within this many event-time seconds of the newest."""
     drift_window: int = Field(default=2000, ge=10)
-    """Drift statistics over the last N logged predictions per model version."""
-    eval_every: int = Field(default=100, ge=1)
-    """Recompute gauges and run the policy every N summaries per model version."""
+    """Drift statistics over the newest buckets holding at least N logged predictions."""
     policy: PolicySettings = Field(default_factory=PolicySettings)
     """Default retraining policy."""
     policies: dict[str, PolicySettings] = Field(default_factory=dict)
     """Per-model policy overrides (model name -> policy)."""
-    embedded_profile: bool = False
-    """Embedded-broker profile: faust producer_max_batch_size=1 (exact Table recovery on Tansu)."""
+    session_timeout_ms: int = Field(default=6000, ge=1000)
+    """Data-plane consumer session timeout (failover time after a crash)."""
+    heartbeat_interval_ms: int = Field(default=1000, ge=100)
+    """Data-plane consumer heartbeat interval."""
     broker_session_timeout_s: float = Field(default=6.0, gt=0)
-    """faust broker_session_timeout (6 s suits the embedded broker and tests)."""
+    """faust broker_session_timeout (control plane)."""
     broker_rebalance_timeout_s: float = Field(default=6.0, gt=0)
-    """faust broker_rebalance_timeout."""
+    """faust broker_rebalance_timeout (control plane)."""
     broker_heartbeat_interval_s: float = Field(default=1.0, gt=0)
-    """faust broker_heartbeat_interval."""
-    startup_timeout_s: float = Field(default=120.0, gt=0)
-    """Watchdog: a worker not ready this long after start (its first group assignment and
-    table recovery never completed) logs an error and re-executes itself. Raise it when
-    large tables take longer than this to recover from their changelogs."""
-    startup_restarts: int = Field(default=3, ge=0)
-    """How many watchdog re-executions before ``streamapp monitor`` exits with code 3."""
+    """faust broker_heartbeat_interval (control plane)."""
     web_port: int | None = Field(default=None, ge=0, le=65535)
     """faust's own web server port on 127.0.0.1; None disables it (/metrics is on http.port)."""
 
     def policy_for(self, model: str) -> PolicySettings:
         """The policy of one model: its override, else the default."""
         return self.policies.get(model, self.policy)
+
+    @property
+    def changelog_topic(self) -> str:
+        """The join-state changelog topic (one partition per join partition).
+
+        >>> MonitoringSettings(app_id="m").changelog_topic
+        'm-join-changelog'
+        """
+        return f"{self.app_id}-join-changelog"

@@ -1,40 +1,141 @@
-"""Records on the single-partition summaries topic, from the join agents to the policy agent.
+"""Mergeable monitoring summaries: what the data plane emits and the control plane merges.
 
-Join agents (one per partition group) emit one summary per first-seen logged
-prediction (drift input), per joined outcome (accuracy input) and per expired
-prediction (coverage). The policy agent deduplicates on event id, so
-re-processing after a crash or one vs. several join workers give the same
-global numbers.
+:class:`Stats` holds only counts, integer histograms and fixed-point sums, so
+merging is exact, commutative and associative: one worker or N workers, and
+any batching, give bit-identical global numbers. A :class:`Summary` carries
+the stats of one (model, version, variant, join partition) for one checkpoint,
+split by holdout flag and event-time bucket, with the checkpoint's sequence
+number so the control plane applies each checkpoint exactly once.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+import orjson
 
-from streamapp.schemas import JoinedOutcome, LoggedPrediction
+SCALE = 2**40
+"""Fixed-point scale of the float sums (one unit = 2^-40)."""
 
 
-class Summary(BaseModel):
-    """One monitoring fact for the policy agent."""
+def fixed(values: list[float]) -> int:
+    """Exact integer sum of values rounded to the fixed-point grid (order-independent).
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    >>> fixed([0.5, 0.25]) / SCALE
+    0.75
+    """
+    return sum(round(v * SCALE) for v in values)
 
-    kind: Literal["prediction", "outcome", "expired"]
-    prediction: LoggedPrediction | None = None
-    """kind=prediction / expired: the logged prediction."""
-    outcome: JoinedOutcome | None = None
-    """kind=outcome: the joined outcome."""
+
+def _add_lists(a: list[int], b: list[int]) -> list[int]:
+    if not a:
+        return list(b)
+    if not b:
+        return list(a)
+    return [x + y for x, y in zip(a, b, strict=True)]
+
+
+def _add_maps(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = out.get(k, 0) + v
+    return out
+
+
+@dataclass
+class Stats:
+    """Mergeable facts about a set of logged predictions and joined outcomes."""
+
+    logged: int = 0
+    """Logged predictions seen for the first time."""
+    joined: int = 0
+    expired: int = 0
+    invalid_labels: int = 0
+    """Joined outcomes whose label or prediction is not a known class (not in the sums)."""
+    confusion: list[int] = field(default_factory=list)
+    """Classification: row-major n x n counts, actual x predicted (class indexes)."""
+    score_pos: dict[str, int] = field(default_factory=dict)
+    """Binary: score-bin → count of outcomes with actual class 1 (see ``SCORE_BINS``)."""
+    score_neg: dict[str, int] = field(default_factory=dict)
+    log_loss: int = 0
+    """Binary: fixed-point sum of per-outcome log loss (outcomes with scores)."""
+    scored: int = 0
+    """Binary: outcomes that carried scores."""
+    sums: dict[str, int] = field(default_factory=dict)
+    """Regression: fixed-point sums abs, sq, y, y2, sle and count sle_invalid."""
+    hist: dict[str, list[int]] = field(default_factory=dict)
+    """Logged predictions per reference-profile bin, per feature and ``prediction``."""
+    quality: dict[str, int] = field(default_factory=dict)
+    """``feature/problem`` → count (missing, out_of_range, invalid)."""
+
+    def merge(self, other: Stats) -> Stats:
+        """The stats of both sets (a new object)."""
+        hist = dict(self.hist)
+        for k, v in other.hist.items():
+            hist[k] = _add_lists(hist.get(k, []), v)
+        return Stats(
+            logged=self.logged + other.logged,
+            joined=self.joined + other.joined,
+            expired=self.expired + other.expired,
+            invalid_labels=self.invalid_labels + other.invalid_labels,
+            confusion=_add_lists(self.confusion, other.confusion),
+            score_pos=_add_maps(self.score_pos, other.score_pos),
+            score_neg=_add_maps(self.score_neg, other.score_neg),
+            log_loss=self.log_loss + other.log_loss,
+            scored=self.scored + other.scored,
+            sums=_add_maps(self.sums, other.sums),
+            hist=hist,
+            quality=_add_maps(self.quality, other.quality),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Stats:
+        return cls(**data)
+
+
+@dataclass
+class Summary:
+    """One checkpoint's stats of one (model, version, variant, join partition)."""
+
+    model: str
+    version: str
+    variant: str
+    partition: int
+    seq: int
+    """Checkpoint sequence number of the join partition (strictly increasing)."""
+    groups: dict[tuple[bool, int], Stats] = field(default_factory=dict)
+    """(holdout, event-time bucket index) → stats."""
 
     @property
-    def event_id(self) -> str:
-        record = self.outcome if self.outcome is not None else self.prediction
-        assert record is not None, "a summary carries a prediction or an outcome"
-        return record.event_id
+    def key(self) -> bytes:
+        """Kafka key: all summaries of a model version meet in one summaries partition."""
+        return f"{self.model}/{self.version}".encode()
 
-    @property
-    def model(self) -> tuple[str, str]:
-        record = self.outcome if self.outcome is not None else self.prediction
-        assert record is not None, "a summary carries a prediction or an outcome"
-        return record.model_name, record.model_version
+    def to_json(self) -> bytes:
+        return orjson.dumps(
+            {
+                "model": self.model,
+                "version": self.version,
+                "variant": self.variant,
+                "partition": self.partition,
+                "seq": self.seq,
+                "groups": [[h, b, s.to_dict()] for (h, b), s in sorted(self.groups.items())],
+            }
+        )
+
+    @classmethod
+    def from_json(cls, raw: bytes) -> Summary:
+        """Parse a summary; raises ValueError (or TypeError / KeyError) on a malformed one."""
+        d = orjson.loads(raw)
+        return cls(
+            model=str(d["model"]),
+            version=str(d["version"]),
+            variant=str(d["variant"]),
+            partition=int(d["partition"]),
+            seq=int(d["seq"]),
+            groups={(bool(h), int(b)): Stats.from_dict(s) for h, b, s in d["groups"]},
+        )

@@ -1,143 +1,87 @@
-"""Rolling accuracy windows (count and event-time) with exact metric snapshots.
+"""Event-time bucket windows over merged summaries (the control plane's in-memory view).
 
-A window holds compact outcomes ``(t, y, y_hat, score)``; :meth:`snapshot`
-recomputes every metric from the window with numpy, so values equal
-scikit-learn's on the same set (checked in ``tests/unit/monitoring``). The
-protocol mirrors river's metrics: ``update`` then ``snapshot``.
+Buckets are keyed by event-time bucket index, so the windows are the same
+whichever worker folded which records and in which order summaries arrived.
+Windows are whole buckets:
+
+- ``time:<s>s``: the buckets within ``s`` event-time seconds of the newest bucket;
+- ``count:<n>``: the newest buckets that together hold at least ``n`` items (or all);
+- the *previous* count window: the next older buckets holding at least ``n`` items.
 """
 
 from __future__ import annotations
 
 import math
-from collections import deque
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Callable, Iterable
 
-import numpy as np
-import numpy.typing as npt
+from streamapp.monitoring.summary import Stats
 
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """One joined outcome, reduced to what the metrics need (labels as class indexes)."""
-
-    t: float
-    """Event time, epoch seconds."""
-    y: float
-    y_hat: float
-    score: float | None = None
-    """P(positive class) for binary classification."""
+Size = Callable[[Stats], int]
 
 
-class Window(Protocol):
-    """A rolling window of outcomes."""
-
-    name: str
-
-    def update(self, outcome: Outcome) -> None: ...
-
-    def items(self) -> list[Outcome]: ...
+def joined(s: Stats) -> int:
+    return s.joined
 
 
-class CountWindow:
-    """The last ``size`` outcomes in arrival order."""
-
-    def __init__(self, size: int) -> None:
-        self.name = f"count:{size}"
-        self._items: deque[Outcome] = deque(maxlen=size)
-
-    def update(self, outcome: Outcome) -> None:
-        self._items.append(outcome)
-
-    def items(self) -> list[Outcome]:
-        return list(self._items)
+def logged(s: Stats) -> int:
+    return s.logged
 
 
-class TimeWindow:
-    """Outcomes whose event time is within ``seconds`` of the newest event time seen."""
+class Buckets:
+    """Stats per event-time bucket index, merged as summaries arrive."""
 
-    def __init__(self, seconds: float) -> None:
-        self.name = f"time:{seconds:g}s"
-        self.seconds = seconds
-        self._items: deque[Outcome] = deque()
-        self._latest = -math.inf
+    def __init__(self, bucket_s: float) -> None:
+        self.bucket_s = bucket_s
+        self.items: dict[int, Stats] = {}
 
-    def update(self, outcome: Outcome) -> None:
-        self._latest = max(self._latest, outcome.t)
-        self._items.append(outcome)
-        cutoff = self._latest - self.seconds
-        while self._items and self._items[0].t < cutoff:
-            self._items.popleft()
+    def add(self, bucket: int, stats: Stats) -> None:
+        old = self.items.get(bucket)
+        self.items[bucket] = stats if old is None else old.merge(stats)
 
-    def items(self) -> list[Outcome]:
-        cutoff = self._latest - self.seconds
-        return [o for o in self._items if o.t >= cutoff]
+    def time_window(self, seconds: float) -> Stats:
+        """Merge of the buckets within ``seconds`` of the newest."""
+        if not self.items:
+            return Stats()
+        newest = max(self.items)
+        first = newest - max(1, math.ceil(seconds / self.bucket_s)) + 1
+        return _merge(s for b, s in self.items.items() if b >= first)
 
+    def count_window(self, n: int, size: Size, skip: int = 0) -> tuple[Stats, bool]:
+        """The newest buckets holding >= ``n`` items, after ``skip`` such windows; and full?"""
+        done = 0
+        total, have = Stats(), 0
+        for b in sorted(self.items, reverse=True):
+            total = total.merge(self.items[b])
+            have += size(self.items[b])
+            if have >= n:
+                if done == skip:
+                    return total, True
+                done += 1
+                total, have = Stats(), 0
+        return (total, False) if done == skip else (Stats(), False)
 
-def classification_metrics(items: list[Outcome], n_classes: int) -> dict[str, float]:
-    """Accuracy, precision, recall, F1 (binary: positive class 1; else macro), ROC AUC, log loss."""
-    if not items:
-        return {}
-    y = np.fromiter((o.y for o in items), dtype=np.int64, count=len(items))
-    p = np.fromiter((o.y_hat for o in items), dtype=np.int64, count=len(items))
-    cm = np.zeros((n_classes, n_classes), dtype=np.int64)
-    np.add.at(cm, (y, p), 1)
-    tp = np.diag(cm).astype(np.float64)
-    pred_pos = cm.sum(axis=0).astype(np.float64)
-    true_pos = cm.sum(axis=1).astype(np.float64)
-    precision = np.divide(tp, pred_pos, out=np.zeros_like(tp), where=pred_pos > 0)
-    recall = np.divide(tp, true_pos, out=np.zeros_like(tp), where=true_pos > 0)
-    denom = precision + recall
-    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
-    out = {"accuracy": float(tp.sum() / len(items))}
-    if n_classes == 2:
-        out.update(precision=float(precision[1]), recall=float(recall[1]), f1=float(f1[1]))
-        scores = [o.score for o in items]
-        if all(s is not None for s in scores):
-            s = np.asarray(scores, dtype=np.float64)
-            out["roc_auc"] = roc_auc(y, s)
-            out["log_loss"] = log_loss(y, s)
-    else:
-        out.update(
-            precision=float(precision.mean()), recall=float(recall.mean()), f1=float(f1.mean())
-        )
-    return out
+    def prune(self, keep_seconds: float, keep_joined: int, keep_logged: int) -> list[int]:
+        """Drop buckets older than ``keep_seconds`` once newer ones hold enough items.
 
-
-def roc_auc(y: npt.NDArray[np.int64], score: npt.NDArray[np.float64]) -> float:
-    """Exact ROC AUC (Mann-Whitney with tie-averaged ranks); NaN with a single class present."""
-    pos = int(y.sum())
-    neg = len(y) - pos
-    if pos == 0 or neg == 0:
-        return float("nan")
-    order = np.argsort(score, kind="mergesort")
-    sorted_scores = score[order]
-    ranks = np.empty(len(score), dtype=np.float64)
-    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
-    avg = first + (counts + 1) / 2.0
-    ranks[order] = np.repeat(avg, counts)
-    return float((ranks[y == 1].sum() - pos * (pos + 1) / 2.0) / (pos * neg))
+        Returns the dropped bucket indexes.
+        """
+        if not self.items:
+            return []
+        first = max(self.items) - math.ceil(keep_seconds / self.bucket_s)
+        n_joined = n_logged = 0
+        dropped: list[int] = []
+        for b in sorted(self.items, reverse=True):
+            if b < first and n_joined >= keep_joined and n_logged >= keep_logged:
+                del self.items[b]
+                dropped.append(b)
+            else:
+                n_joined += self.items[b].joined
+                n_logged += self.items[b].logged
+        return dropped
 
 
-def log_loss(y: npt.NDArray[np.int64], score: npt.NDArray[np.float64]) -> float:
-    """Mean binary cross-entropy; probabilities clipped to the float64 epsilon."""
-    eps = float(np.finfo(np.float64).eps)
-    s = np.clip(score, eps, 1 - eps)
-    return float(-np.mean(y * np.log(s) + (1 - y) * np.log(1 - s)))
-
-
-def regression_metrics(items: list[Outcome]) -> dict[str, float]:
-    """MAE, RMSE, RMSLE (NaN when any value <= -1), R² (NaN for a constant target)."""
-    if not items:
-        return {}
-    y = np.fromiter((o.y for o in items), dtype=np.float64, count=len(items))
-    p = np.fromiter((o.y_hat for o in items), dtype=np.float64, count=len(items))
-    err = y - p
-    out = {"mae": float(np.mean(np.abs(err))), "rmse": float(np.sqrt(np.mean(err**2)))}
-    if np.all(y > -1) and np.all(p > -1):
-        out["rmsle"] = float(np.sqrt(np.mean((np.log1p(y) - np.log1p(p)) ** 2)))
-    else:
-        out["rmsle"] = float("nan")
-    ss_tot = float(np.sum((y - y.mean()) ** 2))
-    out["r2"] = 1.0 - float(np.sum(err**2)) / ss_tot if ss_tot > 0 else float("nan")
-    return out
+def _merge(parts: Iterable[Stats]) -> Stats:
+    total = Stats()
+    for s in parts:
+        total = total.merge(s)
+    return total

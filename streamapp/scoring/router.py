@@ -11,7 +11,6 @@ and :class:`~streamapp.schemas.DeadLetter`.
 
 from __future__ import annotations
 
-import base64
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -19,9 +18,9 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import numpy as np
-import orjson
 
 from streamapp.config import SamplingSettings, TopicSettings
+from streamapp.deadletter import dead_letter_value
 from streamapp.runtime.base import FloatMatrix, ScoringModel
 from streamapp.sampling import decide
 from streamapp.schemas import DeadLetterReason
@@ -155,22 +154,16 @@ class Router:
     def dead_letter(self, rej: Rejected, model: ScoringModel | None) -> Outgoing:
         """The dead-letter record of a rejected input (reason also in a header)."""
         rec: Record = rej.record
-        value = rec.value() or b""
         key = rec.key()
-        body = {
-            "reason": rej.reason.value,
-            "detail": rej.detail,
-            "source_topic": rec.topic() or "",
-            "source_partition": rec.partition() or 0,
-            "source_offset": rec.offset() or 0,
-            "original_b64": base64.b64encode(value).decode(),
-            "original_key_b64": base64.b64encode(key).decode() if key is not None else None,
-            "model_name": model.name if model else None,
-            "model_version": model.version if model else None,
-            "failed_at": datetime.now(UTC).isoformat(),
-        }
-        headers = [("reason", rej.reason.value.encode())]
-        return Outgoing(self.topics.dead_letter, key, orjson.dumps(body), headers)
+        body, headers = dead_letter_value(
+            rej.reason,
+            rej.detail,
+            (rec.topic() or "", rec.partition() or 0, rec.offset() or 0),
+            rec.value() or b"",
+            key,
+            (model.name, model.version) if model else None,
+        )
+        return Outgoing(self.topics.dead_letter, key, body, headers)
 
 
 class _View:

@@ -42,7 +42,7 @@ def test_topics_created_idempotently_with_partitions(
     meta = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10).topics
     for name, parts in topic_settings.all_topics().items():
         assert len(meta[name].partitions) == parts
-    assert len(meta[topic_settings.monitoring_summaries].partitions) == 1
+    assert len(meta[topic_settings.retrain_requests].partitions) == 1
 
 
 def test_partition_mismatch_is_reported(bootstrap: str, unique: str) -> None:

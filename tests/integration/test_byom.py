@@ -102,7 +102,7 @@ def test_register_serve_measure_drift_retrain(
                STREAMAPP_MODEL__NAME=case.name, STREAMAPP_SAMPLING__LOG_RATE="1.0",
                STREAMAPP_SAMPLING__HOLDOUT_RATE="0.0")
     mon = monitors(STREAMAPP_MODEL__REGISTRY=str(registry),
-                   STREAMAPP_MONITORING__COUNT_WINDOW=str(N), STREAMAPP_MONITORING__EVAL_EVERY="10")
+                   STREAMAPP_MONITORING__COUNT_WINDOW=str(N))
     kcat = ["kcat", "-P", "-b", bootstrap, "-t", topic_settings.events, "-K:", "-l"]
     ids = {"model": case.name, "version": "1"}
     with worker_process(env, tmp_path / "score.log"):

@@ -88,6 +88,10 @@ def test_short_demo_closes_the_loop_and_writes_the_report(tmp_path: Path) -> Non
     pids = json.loads((out / "pids.json").read_text())
     assert set(pids) == {"score", "monitor", "retrain"}
     assert all(_gone(pid) for pid in pids.values())
+    # The monitor keeps up without ever filling a producer buffer.
+    monitor_log = (out / "logs" / "monitor.log").read_text(encoding="utf-8", errors="replace")
+    assert "buffer full" not in monitor_log.lower()
+    assert '"level":"ERROR"' not in monitor_log
 
 
 def test_sigterm_stops_everything_and_still_writes_the_report(tmp_path: Path) -> None:

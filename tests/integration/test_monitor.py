@@ -130,10 +130,8 @@ def monitors(
             "STREAMAPP_LOG__FORMAT": "json",
             "STREAMAPP_LOG__LEVEL": "DEBUG",  # readiness flags in the log on failure
             "STREAMAPP_MONITORING__APP_ID": f"mon-{unique}",
-            "STREAMAPP_MONITORING__STARTUP_TIMEOUT_S": "25",  # watchdog: re-exec a stalled start
-            "STREAMAPP_MONITORING__EMBEDDED_PROFILE": "true",
+            "STREAMAPP_SAMPLING__LOG_RATE": "1.0",  # the tests log every prediction
             "STREAMAPP_MONITORING__COUNT_WINDOW": "100000",
-            "STREAMAPP_MONITORING__EVAL_EVERY": "20",
             "STREAMAPP_MONITORING__POLICY": json.dumps({"min_samples": 100}),
         }
     )
@@ -141,7 +139,8 @@ def monitors(
         env[f"STREAMAPP_TOPICS__{field.upper()}"] = str(name)
 
     def start(**extra: str) -> Monitor:
-        mon = Monitor({**env, **extra}, tmp_path / f"monitor-{len(started)}.log")
+        state = {"STREAMAPP_MONITORING__STATE_DIR": str(tmp_path / f"state-{len(started)}")}
+        mon = Monitor({**env, **state, **extra}, tmp_path / f"monitor-{len(started)}.log")
         started.append(mon)
         return mon
 

@@ -42,7 +42,9 @@ ALERTS = REPO / "deploy" / "prometheus" / "alerts.yml"
 DASHBOARD = REPO / "deploy" / "grafana" / "dashboards" / "streamapp.json"
 # Dashboard series this scenario cannot produce: no delivery failure, reload, reject,
 # data-quality problem or label expiry happens in it.
-NOT_IN_SCENARIO = ("delivery_errors", "reloads", "rejects", "data_quality", "label_expired")
+NOT_IN_SCENARIO = (
+    "delivery_errors", "reloads", "rejects", "data_quality", "label_expired", "monitor_dead_letter"
+)
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 DRIFT_ALERT = "StreamappFeatureDrift"
 WINDOW = 600  # drift window (logged predictions); the alert needs >= 500 samples
@@ -135,10 +137,7 @@ def _worker_env(
             "STREAMAPP_SAMPLING__LOG_RATE": "1.0",
             "STREAMAPP_SCORING__GROUP_ID": f"scoring-{unique}",
             "STREAMAPP_MONITORING__APP_ID": f"monitor-{unique}",
-            "STREAMAPP_MONITORING__STARTUP_TIMEOUT_S": "25",  # watchdog: re-exec a stalled start
-            "STREAMAPP_MONITORING__EMBEDDED_PROFILE": "true",
             "STREAMAPP_MONITORING__DRIFT_WINDOW": str(WINDOW),
-            "STREAMAPP_MONITORING__EVAL_EVERY": "50",
         }
     )
     for field, value in topics.model_dump().items():

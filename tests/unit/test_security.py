@@ -107,7 +107,7 @@ def test_sasl_and_tls_settings_render_to_librdkafka() -> None:
 
 
 def test_faust_app_receives_sasl_and_tls_settings() -> None:
-    from streamapp.monitoring.app import build_app
+    from streamapp.monitoring.control import build_control
 
     settings = Settings(
         kafka=KafkaSettings(
@@ -118,7 +118,7 @@ def test_faust_app_receives_sasl_and_tls_settings() -> None:
             sasl_password=SECRET,
         )
     )
-    app = build_app(settings, "kafka-1:9093", CollectorRegistry()).app
+    app = build_control(settings, "kafka-1:9093", CollectorRegistry()).app
     creds = app.conf.broker_credentials
     assert creds is not None, "faust app has no broker credentials"
     assert getattr(creds, "username", None) == "monitor"
@@ -129,7 +129,7 @@ def test_faust_app_verifies_tls_with_the_configured_ca(tmp_path: Path) -> None:
     import ssl
 
     from streamapp.kafka.brokers.tls import make_tls_material
-    from streamapp.monitoring.app import build_app
+    from streamapp.monitoring.control import build_control
 
     cert = make_tls_material(tmp_path).ca_cert
     settings = Settings(
@@ -137,7 +137,7 @@ def test_faust_app_verifies_tls_with_the_configured_ca(tmp_path: Path) -> None:
             bootstrap_servers="kafka-1:9093", security_protocol="SSL", ssl_ca_location=cert
         )
     )
-    creds = build_app(settings, "kafka-1:9093", CollectorRegistry()).app.conf.broker_credentials
+    creds = build_control(settings, "kafka-1:9093", CollectorRegistry()).app.conf.broker_credentials
     context = getattr(creds, "context", None)
     assert isinstance(context, ssl.SSLContext)
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname

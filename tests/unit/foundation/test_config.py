@@ -26,7 +26,8 @@ def test_defaults_use_embedded_broker_and_loopback() -> None:
     assert s.kafka.bootstrap_servers is None
     assert s.broker.host == "127.0.0.1"
     assert s.http.host == "127.0.0.1"
-    assert s.topics.all_topics()[s.topics.monitoring_summaries] == 1
+    assert s.topics.all_topics()[s.topics.monitoring_summaries] == s.topics.partitions
+    assert s.topics.all_topics()[s.topics.retrain_requests] == 1
 
 
 def test_env_overrides_nested(monkeypatch: pytest.MonkeyPatch) -> None:

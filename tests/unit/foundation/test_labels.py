@@ -9,10 +9,29 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streamapp.labels import ClassMap, canonical, regression_target
-from streamapp.monitoring.aggregator import _Version
-from streamapp.monitoring.windows import CountWindow
-from streamapp.registry.manifest import FeatureSpec, Manifest, OutputSpec, Task
+from streamapp.monitoring.spec import ModelSpec
+from streamapp.registry.manifest import (
+    CategoricalProfile,
+    FeatureSpec,
+    Manifest,
+    OutputSpec,
+    ReferenceProfile,
+    Task,
+)
 from streamapp.retrain.dataset import target
+
+
+def _monitor(manifest: Manifest) -> ModelSpec:
+    """The monitor's view of a version (its class mapping is what is under test)."""
+    classes = manifest.output.classes or []
+    profile = ReferenceProfile(
+        model_name=manifest.name,
+        model_version=manifest.version,
+        prediction=CategoricalProfile(
+            frequencies={str(c): 1.0 / len(classes) for c in classes}, count=len(classes)
+        ),
+    )
+    return ModelSpec(manifest, profile)
 
 
 def _manifest(classes: list[int | str]) -> Manifest:
@@ -45,7 +64,7 @@ def test_every_representation_maps_to_the_same_class_everywhere(
 ) -> None:
     declared: list[int | str] = [str(c) for c in classes] if as_text else list(classes)
     manifest = _manifest(declared)
-    monitor = _Version(manifest=manifest, drift=None, policy_window=CountWindow(10))
+    monitor = _monitor(manifest)
     expected = pick % len(classes)
     label = data.draw(st.sampled_from(_representations(classes[expected])))
     assert ClassMap(declared).index(label) == expected
@@ -61,8 +80,8 @@ def test_canonical_is_idempotent_on_its_own_output(value: object) -> None:
 
 def test_unknown_label_is_rejected_by_the_retrainer_and_ignored_by_the_monitor() -> None:
     manifest = _manifest([0, 1])
-    monitor = _Version(manifest=manifest, drift=None, policy_window=CountWindow(10))
-    assert monitor.class_index("2") is None
+    monitor = _monitor(manifest)
+    assert monitor.class_index("2") == -1
     with pytest.raises(ValueError, match="not one of"):
         target(manifest, 2.5)
 

@@ -1,4 +1,4 @@
-"""Synthetic logged predictions and labels for the demo models (shared by monitor tests)."""
+"""Synthetic logged predictions, labels and summaries for the demo models (monitor tests)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,12 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 
 from streamapp.features import FeatureEncoder
+from streamapp.monitoring.fold import Folder
+from streamapp.monitoring.records import LabelRecord, LoggedRecord, decode_label, decode_prediction
+from streamapp.monitoring.spec import SpecCache
+from streamapp.monitoring.summary import Summary
 from streamapp.registry.manifest import Manifest, NumericProfile, ReferenceProfile
+from streamapp.registry.registry import ModelRegistry
 from streamapp.schemas import Label, LoggedPrediction, Variant
 from tests.conftest import MODELS
 
@@ -75,4 +80,35 @@ def labels_for(preds: list[LoggedPrediction], correct: float, seed: int = 1) -> 
         out.append(
             Label(event_id=p.event_id, label=value, label_time=p.event_time + timedelta(minutes=1))
         )
+    return out
+
+
+def records(
+    preds: list[LoggedPrediction], labels: list[Label]
+) -> tuple[list[LoggedRecord], list[LabelRecord]]:
+    """The wire records as the data plane decodes them."""
+    return (
+        [decode_prediction(p.model_dump_json().encode()) for p in preds],
+        [decode_label(lab.model_dump_json().encode()) for lab in labels],
+    )
+
+
+def summaries_for(
+    preds: list[LoggedPrediction],
+    labels: list[Label],
+    partitions: int = 1,
+    chunk: int = 50,
+    bucket_s: float = 10.0,
+) -> list[Summary]:
+    """Fold predictions and their labels as ``partitions`` join partitions would, in chunks."""
+    folder = Folder(SpecCache(ModelRegistry(MODELS)), bucket_s)
+    p_recs, l_recs = records(preds, labels)
+    out: list[Summary] = []
+    for part in range(partitions):
+        mine = [i for i in range(len(p_recs)) if i % partitions == part]
+        for seq, start in enumerate(range(0, len(mine), chunk), start=1):
+            idx = mine[start : start + chunk]
+            logged = [p_recs[i] for i in idx]
+            joined = [(p_recs[i], l_recs[i]) for i in idx if i < len(l_recs)]
+            out.extend(folder.fold(part, seq, logged, joined, []))
     return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.spatial.distance import jensenshannon
@@ -68,3 +69,11 @@ def test_psi_of_a_shifted_sample_is_large_and_of_the_same_is_small() -> None:
     same = np.bincount(stats.bin_index(edges, rng.normal(size=2000)), minlength=10)
     moved = np.bincount(stats.bin_index(edges, rng.normal(1.0, size=2000)), minlength=10)
     assert stats.psi(props, same) < 0.05 < 0.25 < stats.psi(props, moved)
+
+
+def test_ks_binned_is_the_cdf_distance_at_the_bin_edges() -> None:
+    rng = np.random.default_rng(3)
+    expected = rng.dirichlet(np.ones(8))
+    counts = rng.integers(0, 50, 8)
+    direct = np.max(np.abs(np.cumsum(counts) / counts.sum() - np.cumsum(expected)))
+    assert stats.ks_binned(expected, counts) == pytest.approx(direct, abs=1e-12)

@@ -1,0 +1,52 @@
+"""Which labels can join: the scorer logs a prediction when its event id is in the
+holdout share or the prediction-log sample (``streamapp.sampling``, BLAKE2b of the id).
+
+The monitor applies the same decision to each label's key (the event id)
+before decoding it or touching state; labels outside the sample are dropped
+and counted. A label without a key is decoded and decided on its event id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TypeVar
+
+from streamapp.config import SamplingSettings
+from streamapp.monitoring.records import Record
+from streamapp.sampling import SALT_HOLDOUT, SALT_LOG, select_many, selected
+
+R = TypeVar("R", bound=Record)
+
+
+class SampleFilter:
+    """The scorer's logging decision, as a filter on labels."""
+
+    def __init__(self, sampling: SamplingSettings) -> None:
+        self.log_rate = sampling.log_rate
+        self.holdout_rate = sampling.holdout_rate
+        self.everything = sampling.log_rate >= 1.0 or sampling.holdout_rate >= 1.0
+
+    def keep(self, event_id: str) -> bool:
+        """True when the scorer logs the prediction of ``event_id``.
+
+        >>> from streamapp.config import SamplingSettings
+        >>> SampleFilter(SamplingSettings(log_rate=1.0)).keep("e-1")
+        True
+        """
+        return self.everything or selected(event_id, SALT_LOG, self.log_rate) or selected(
+            event_id, SALT_HOLDOUT, self.holdout_rate
+        )
+
+    def by_key(self, records: Sequence[R]) -> tuple[list[R], int]:
+        """Records whose key is in the sample (or who have no key), and how many were dropped."""
+        if self.everything or not records:
+            return list(records), 0
+        keys = [r.key() for r in records]
+        ids = [k.decode("utf-8", "replace") if k is not None else "" for k in keys]
+        logged = select_many(ids, SALT_LOG, self.log_rate)
+        rest = [i for i, ok in enumerate(logged) if not ok]
+        holdout = select_many([ids[i] for i in rest], SALT_HOLDOUT, self.holdout_rate)
+        for i, ok in zip(rest, holdout, strict=True):
+            logged[i] = ok or keys[i] is None
+        kept = [r for r, ok in zip(records, logged, strict=True) if ok]
+        return kept, len(records) - len(kept)

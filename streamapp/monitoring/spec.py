@@ -1,0 +1,181 @@
+"""What the monitor needs to know about a model version: classes and reference bins.
+
+:class:`ModelSpec` is built from a version's manifest and reference profile
+(``profile.json``) and bins logged predictions on the profile's fixed bins,
+vectorised per column. Values that cannot be placed (missing, wrong type, not
+finite, outside the manifest range, unknown category) are counted as
+data-quality problems and left out of that column's histogram.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from streamapp.labels import ClassMap
+from streamapp.metrics.monitoring import AggregateMetrics
+from streamapp.monitoring import stats
+from streamapp.monitoring.records import LoggedRecord
+from streamapp.registry.manifest import (
+    CategoricalProfile,
+    Manifest,
+    NumericProfile,
+    ReferenceProfile,
+    Task,
+)
+from streamapp.registry.registry import ModelRegistry, RegistryError
+
+log = logging.getLogger(__name__)
+
+SCORE_BINS = 1000
+"""Bins of the binary score histograms (ROC AUC is exact for scores on this grid)."""
+PREDICTION = "prediction"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One profiled column: a feature or the prediction."""
+
+    name: str
+    expected: list[float]
+    """Reference shares per bin (numeric) or per category (sorted category strings)."""
+    edges: list[float] | None = None
+    categories: dict[str, int] | None = None
+    """Category (as string) → bin; None for numeric columns."""
+    low: float | None = None
+    high: float | None = None
+
+
+def _column(name: str, prof: NumericProfile | CategoricalProfile, low: Any, high: Any) -> Column:
+    if isinstance(prof, CategoricalProfile):
+        cats = sorted(prof.frequencies)
+        return Column(name, [prof.frequencies[c] for c in cats], None, {c: i for i, c in
+                      enumerate(cats)})
+    return Column(name, prof.proportions, prof.edges, None, low, high)
+
+
+def _key(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+class ModelSpec:
+    """Classes and reference-profile columns of one model version."""
+
+    def __init__(self, manifest: Manifest, profile: ReferenceProfile) -> None:
+        self.manifest = manifest
+        self.task = manifest.task
+        self.classes = (
+            list(manifest.output.classes or []) if manifest.task.is_classification else None
+        )
+        self._classes = ClassMap(self.classes or [])
+        self.columns: list[Column] = []
+        for spec in manifest.features:
+            prof = profile.numeric.get(spec.name) or profile.categorical.get(spec.name)
+            if prof is not None:
+                self.columns.append(_column(spec.name, prof, spec.min, spec.max))
+        self.prediction = _column(PREDICTION, profile.prediction, None, None)
+
+    def class_index(self, value: object) -> int:
+        """Index of a class value (1, "1", 1.0, True: one class, see ``streamapp.labels``);
+        -1 when unknown."""
+        index = self._classes.index(value)
+        return -1 if index is None else index
+
+    def prediction_value(self, p: LoggedRecord) -> object:
+        """The value the profile's prediction column describes."""
+        if self.task is Task.REGRESSION:
+            return p.predicted_value
+        if self.task is Task.BINARY:
+            return p.scores[1] if p.scores and len(p.scores) == 2 else None
+        return p.predicted_label
+
+    def histograms(self, preds: list[LoggedRecord]) -> tuple[dict[str, list[int]], dict[str, int]]:
+        """Per column counts on the reference bins, and ``feature/problem`` counts."""
+        hist: dict[str, list[int]] = {}
+        quality: dict[str, int] = {}
+        for col in self.columns:
+            values: list[object] = [p.features.get(col.name) for p in preds]
+            hist[col.name] = _bin(col, values, quality)
+        hist[PREDICTION] = _bin(self.prediction, [self.prediction_value(p) for p in preds], {})
+        return hist, quality
+
+
+def _bin(col: Column, values: list[object], quality: dict[str, int]) -> list[int]:
+    size = len(col.expected)
+    problems = {"missing": 0, "out_of_range": 0, "invalid": 0}
+    if col.categories is not None:
+        idx = []
+        for v in values:
+            if v is None:
+                problems["missing"] += 1
+            elif (b := col.categories.get(_key(v))) is None:
+                problems["invalid"] += 1
+            else:
+                idx.append(b)
+        counts = np.bincount(np.asarray(idx, dtype=np.int64), minlength=size)
+    else:
+        assert col.edges is not None
+        try:  # fast path: numbers and None (the scorer validated logged features)
+            arr = np.array(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            arr = np.array([_number(v) for v in values], dtype=np.float64)
+        missing = values.count(None)
+        finite = np.isfinite(arr)
+        problems["missing"] = missing
+        problems["invalid"] = int((~finite).sum()) - missing
+        inside = finite.copy()
+        if col.low is not None:
+            inside &= arr >= col.low
+        if col.high is not None:
+            inside &= arr <= col.high
+        problems["out_of_range"] = int(finite.sum() - inside.sum())
+        counts = np.bincount(stats.bin_index(col.edges, arr[inside]), minlength=size)
+    for problem, n in problems.items():
+        if n:
+            quality[f"{col.name}/{problem}"] = n
+    return [int(c) for c in counts.tolist()]
+
+
+def _number(value: object) -> float:
+    """A number, or NaN for anything that is not (strings, booleans, containers)."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
+        return math.nan
+    return float(value)
+
+
+class SpecCache:
+    """Model specs by (name, version), loaded from the registry once (None when unknown).
+
+    A version whose manifest or profile cannot be loaded is logged at ERROR and, with
+    ``metrics``, exported as ``streamapp_reference_profile_loaded`` 0: never skipped
+    silently.
+    """
+
+    def __init__(self, registry: ModelRegistry, metrics: AggregateMetrics | None = None) -> None:
+        self.registry = registry
+        self.metrics = metrics
+        self._specs: dict[tuple[str, str], ModelSpec | None] = {}
+
+    def get(self, model: str, version: str) -> ModelSpec | None:
+        key = (model, version)
+        if key not in self._specs:
+            problem: Exception | None = None
+            try:
+                mv = self.registry.get(model, version)
+                self._specs[key] = ModelSpec(mv.manifest, ReferenceProfile.load(mv.path))
+            except (RegistryError, OSError, ValueError, KeyError) as exc:
+                self._specs[key], problem = None, exc
+                log.error(
+                    "monitor: %s/%s has no usable manifest or reference profile, so it gets "
+                    "no windows, drift or retrain policy: %s", model, version, str(exc)[:300],
+                    extra={"model": model, "version": version},
+                )
+            if self.metrics is not None:
+                self.metrics.profile_loaded.labels(model, version).set(0.0 if problem else 1.0)
+        return self._specs[key]

@@ -1,0 +1,151 @@
+"""The join state of one partition: RocksDB on disk (rocksdict) with a memory bound.
+
+Keys (bytes): ``d<event id>`` → entry, ``i<deadline><event id>`` → expiry index,
+``m`` → checkpoint metadata. An entry is ``tag (1 byte) + deadline (8-byte
+big-endian float, event-time epoch seconds) + payload``; the tags are
+:data:`PENDING_PREDICTION` (payload: the logged prediction as consumed),
+:data:`PENDING_LABEL` (payload: the label), :data:`JOINED` and :data:`EXPIRED`
+(tombstones kept one more TTL so duplicates and late labels are recognised).
+
+Writes go to an in-memory write set until :meth:`PartitionStore.commit` writes
+them, their expiry index keys and the metadata in one RocksDB write batch: the
+store only ever holds the state of a whole checkpoint. The expiry index is not
+changelogged; it is derived from the entries (and rebuilt when restoring).
+Stale index keys (an entry moved on) are dropped when they come due.
+"""
+
+from __future__ import annotations
+
+import shutil
+import struct
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from rocksdict import BlockBasedOptions, Cache, Options, Rdict, WriteBatch
+
+PENDING_PREDICTION = b"P"
+PENDING_LABEL = b"L"
+JOINED = b"J"
+EXPIRED = b"X"
+META_KEY = b"m"
+_HEAD = struct.Struct(">cd")
+_DEADLINE = struct.Struct(">d")
+
+
+def entry(tag: bytes, deadline: float, payload: bytes = b"") -> bytes:
+    """Encode one entry.
+
+    >>> parse(entry(JOINED, 12.5))
+    (b'J', 12.5, b'')
+    """
+    return _HEAD.pack(tag, deadline) + payload
+
+
+def parse(value: bytes) -> tuple[bytes, float, bytes]:
+    """Decode an entry into (tag, deadline, payload)."""
+    tag, deadline = _HEAD.unpack_from(value)
+    return tag, deadline, value[_HEAD.size :]
+
+
+def data_key(event_id: str) -> bytes:
+    return b"d" + event_id.encode()
+
+
+def _index_key(deadline: float, dkey: bytes) -> bytes:
+    # deadlines are positive epoch seconds: big-endian IEEE 754 sorts like the numbers
+    return b"i" + _DEADLINE.pack(deadline) + dkey[1:]
+
+
+def rocks_options(memory_mb: int) -> Options:
+    """RocksDB options whose memtables and block cache stay within ``memory_mb`` per store."""
+    opts = Options(raw_mode=True)
+    opts.create_if_missing(True)
+    budget = memory_mb * 1024 * 1024
+    opts.set_write_buffer_size(max(1 << 20, budget // 8))
+    opts.set_max_write_buffer_number(2)
+    table = BlockBasedOptions()
+    table.set_block_cache(Cache(max(1 << 20, budget // 2)))
+    # index and filter blocks live in the bounded cache too, not beside it (they grow with data)
+    table.set_cache_index_and_filter_blocks(True)
+    table.set_pin_l0_filter_and_index_blocks_in_cache(True)
+    opts.set_block_based_table_factory(table)
+    opts.set_max_open_files(256)
+    return opts
+
+
+class PartitionStore:
+    """One join partition's RocksDB plus its not yet checkpointed writes."""
+
+    def __init__(self, path: Path, options: Options) -> None:
+        self.path = path
+        path.mkdir(parents=True, exist_ok=True)
+        self.db: Any = Rdict(str(path), options)  # raw mode: bytes keys and values
+        self.dirty: dict[bytes, bytes | None] = {}
+        """Data-key writes since the last commit (None: delete)."""
+        self._drop_index: list[bytes] = []
+
+    def get_many(self, keys: list[bytes]) -> list[bytes | None]:
+        """Current values (the write set first, then RocksDB) in one multi-get."""
+        dirty = self.dirty
+        missing = [k for k in keys if k not in dirty]
+        found = dict(zip(missing, self.db.get(missing), strict=True)) if missing else {}
+        return [dirty[k] if k in dirty else found[k] for k in keys]
+
+    def put(self, key: bytes, value: bytes | None) -> None:
+        """Buffer a write (None deletes) until the next :meth:`commit`."""
+        self.dirty[key] = value
+
+    def due(self, watermark: float, limit: int) -> list[tuple[bytes, bytes]]:
+        """Up to ``limit`` (index key, data key) pairs with a deadline at or before ``watermark``.
+
+        Called right after a commit, so RocksDB holds every index key.
+        """
+        out: list[tuple[bytes, bytes]] = []
+        bound = _DEADLINE.pack(watermark)
+        for ikey in self.db.keys(from_key=b"i"):
+            key = bytes(ikey)
+            if not key.startswith(b"i") or key[1:9] > bound or len(out) >= limit:
+                break
+            out.append((key, b"d" + key[9:]))
+        return out
+
+    def drop_index(self, ikeys: Iterable[bytes]) -> None:
+        """Delete index keys at the next commit."""
+        self._drop_index.extend(ikeys)
+
+    def commit(self, meta: bytes) -> None:
+        """Write the write set, its index keys and ``meta`` atomically; clears the write set."""
+        batch = WriteBatch(raw_mode=True)
+        for ikey in self._drop_index:
+            batch.delete(ikey)
+        for key, value in self.dirty.items():
+            if value is None:
+                batch.delete(key)
+            else:
+                batch.put(key, value)
+                batch.put(_index_key(parse(value)[1], key), b"")
+        batch.put(META_KEY, meta)
+        self.db.write(batch)
+        self.dirty = {}
+        self._drop_index = []
+
+    def meta(self) -> bytes | None:
+        """The metadata of the last commit (None for a new store)."""
+        value = self.db.get(META_KEY)
+        return None if value is None else bytes(value)
+
+    def stats(self) -> tuple[int, int]:
+        """Estimated (keys, bytes on disk + in memtables) of this store."""
+        keys = self.db.property_int_value("rocksdb.estimate-num-keys") or 0
+        disk = self.db.property_int_value("rocksdb.total-sst-files-size") or 0
+        mem = self.db.property_int_value("rocksdb.cur-size-all-mem-tables") or 0
+        return int(keys), int(disk) + int(mem)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def wipe(self) -> None:
+        """Close and delete the store (before a full restore from the changelog)."""
+        self.db.close()
+        shutil.rmtree(self.path, ignore_errors=True)
