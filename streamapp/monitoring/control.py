@@ -42,10 +42,15 @@ class Control:
     def ready(self) -> bool:
         """True once started, not rebalancing, and table recovery is complete."""
         app: Any = self.app
+        # Called from the HTTP and start-guard threads: read state, never create it. faust
+        # builds its Recovery service lazily on first access of ``tables.recovery``; built on
+        # a foreign thread before the worker's loop does, the worker never saw its tables
+        # registered and stalled at start (root cause found on main, commit 52a2542).
+        recovery = getattr(app.tables, "_recovery", None)
+        if recovery is None:
+            return False
         try:
-            return bool(
-                app.started and not app.rebalancing and app.tables.recovery.completed.is_set()
-            )
+            return bool(app.started and not app.rebalancing and recovery.completed.is_set())
         except AttributeError:
             return False
 
