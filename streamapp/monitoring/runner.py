@@ -52,6 +52,7 @@ def run_monitor(settings: Settings, registry: CollectorRegistry = REGISTRY) -> N
             conf, {mon.changelog_topic: topics.partitions}, topics.replication_factor,
             configs={mon.changelog_topic: changelog_config(settings)},
         )
+        mon.state_dir.mkdir(parents=True, exist_ok=True)  # the stores and faust's datadir
         stop = threading.Event()
         worker = JoinWorker(settings, servers, registry, stop)
         control: Control | None = None
