@@ -20,7 +20,8 @@ import shutil
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Mapping
+import weakref
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -175,9 +176,12 @@ class ApacheKafka(ManagedBroker):
         self.scram_users = dict(scram_users or {})
         self.ssl = ssl or bool(self.scram_users)
         self.data_dir = data_dir or self.settings.data_dir
-        self._temp = self.data_dir is None
         self.root = Path(self.data_dir or tempfile.mkdtemp(prefix="streamapp-kafka-"))
         self.root.mkdir(parents=True, exist_ok=True)
+        # A temp root goes with the object: at stop(), or when a never-started one is collected.
+        self._remove_temp: Callable[[], object] = lambda: None
+        if self.data_dir is None:
+            self._remove_temp = weakref.finalize(self, shutil.rmtree, self.root, True)
         self.ports, self.cluster_id = self._load_or_pick_layout()
         self.tls: TlsMaterial | None = None
         self.nodes: dict[int, BrokerProcess] = {}
@@ -416,5 +420,4 @@ class ApacheKafka(ManagedBroker):
             node.stop(30 if self.node_count == 1 else 15)
         self.nodes.clear()
         self.cds.commit()
-        if self._temp:
-            shutil.rmtree(self.root, ignore_errors=True)
+        self._remove_temp()

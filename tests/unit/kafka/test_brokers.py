@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,18 @@ def test_rejected_credentials_name_the_setting(code: int, text: str, names: str)
 def test_outages_are_not_configuration_errors() -> None:
     assert auth_failure(KafkaError(KafkaError._TRANSPORT, "Connection refused")) is None
     assert auth_failure(KafkaError(KafkaError._ALL_BROKERS_DOWN)) is None
+
+
+def test_a_temp_cluster_never_started_leaves_no_directory(libs: Path) -> None:
+    cluster = ApacheKafka(BrokerSettings(kafka_libs=libs))
+    root = cluster.root
+    assert (root / "cluster.json").is_file()
+    del cluster
+    gc.collect()
+    assert not root.exists()
+
+
+def test_a_given_data_dir_is_kept_after_stop(libs: Path, tmp_path: Path) -> None:
+    cluster = ApacheKafka(BrokerSettings(kafka_libs=libs), data_dir=tmp_path / "d")
+    cluster.stop()
+    assert (tmp_path / "d" / "cluster.json").is_file()
