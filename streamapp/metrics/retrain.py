@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
+from streamapp.metrics.common import BuildMetrics
+
 # The retrainer events that end the handling of one request (streamapp.retrain.service).
 DECISIONS = ("promoted", "rejected", "skipped", "failed", "duplicate", "invalid_request")
 
@@ -12,6 +14,7 @@ class RetrainMetrics:
     """What the retrainer decided, how long training took, and what it is waiting on."""
 
     def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        self.build = BuildMetrics(registry)
         self.decisions = Counter(
             "streamapp_retrain_decisions_total",
             "Retrain requests handled, by outcome (promoted, rejected, skipped, failed, "

@@ -15,6 +15,7 @@ REQUIRED_ALERTS = {
     "StreamappFeatureDrift",
     "StreamappPredictionDrift",
     "StreamappAccuracyDrop",
+    "StreamappRegressionErrorHigh",
     "StreamappLabelCoverageCollapse",
     "StreamappConsumerLagGrowing",
     "StreamappDeadLetterRate",
