@@ -26,7 +26,8 @@ REPO = Path(__file__).resolve().parents[3]
 DEPLOY = REPO / "deploy"
 ALERTS = DEPLOY / "prometheus" / "alerts.yml"
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "streamapp.json"
-METRICS_DOC = REPO / "docs" / "metrics.md"
+DOCS = REPO / "docs"
+METRICS_DOC = DOCS / "metrics.md"
 OPERATIONS_DOC = REPO / "docs" / "operations.md"
 K8S = DEPLOY / "k8s"
 OVERLAYS = ("cpu", "cuda")
@@ -124,3 +125,22 @@ def render_overlay(name: str) -> tuple[dict[str, Any], ...]:
     )
     assert result.returncode == 0, f"kustomize {name}: {result.stderr}"
     return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc is not None)
+
+
+def docs_queries() -> list[tuple[str, str]]:
+    """(file name, PromQL) of every ``promql`` code block in docs/*.md."""
+    return [
+        (path.name, block.strip())
+        for path in sorted(DOCS.glob("*.md"))
+        for block in re.findall(r"```promql\n(.*?)```", path.read_text(encoding="utf-8"), re.S)
+    ]
+
+
+def promtool_check_exprs(exprs: list[str], workdir: Path) -> subprocess.CompletedProcess[str]:
+    """``promtool check rules`` on the expressions, each as a recording rule (parses them)."""
+    rules = [{"record": f"check:expr_{i}", "expr": expr} for i, expr in enumerate(exprs)]
+    path = workdir / "exprs_as_rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "check", "rules": rules}]}))
+    return subprocess.run(
+        [promtool(), "check", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )

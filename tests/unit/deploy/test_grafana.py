@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from tests.unit.deploy.conftest import DASHBOARD, DEPLOY, load_yaml_documents, promtool
+from tests.unit.deploy.conftest import (
+    DASHBOARD,
+    DEPLOY,
+    load_yaml_documents,
+    promtool_check_exprs,
+)
 
 # Grafana's template variables, replaced by representative values before promtool parses them.
 _VARIABLES = {
@@ -79,17 +81,13 @@ def test_every_expression_is_valid_promql(tmp_path: Path) -> None:
     """promtool parses each expression as a recording rule (variables substituted)."""
     exprs = [t["expr"] for p in _panels() for t in p["targets"]]
     exprs += [a["expr"] for a in _dashboard()["annotations"]["list"] if a.get("expr")]
-    rules = []
-    for i, expr in enumerate(exprs):
+    filled = []
+    for expr in exprs:
         for variable, value in sorted(_VARIABLES.items(), key=lambda kv: -len(kv[0])):
             expr = expr.replace(variable, value)
         assert "$" not in expr, f"unknown template variable in {expr}"
-        rules.append({"record": f"dashboard:expr_{i}", "expr": expr})
-    path = tmp_path / "dashboard_rules.yml"
-    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
-    result = subprocess.run(
-        [promtool(), "check", "rules", str(path)], capture_output=True, text=True, timeout=60
-    )
+        filled.append(expr)
+    result = promtool_check_exprs(filled, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
