@@ -48,12 +48,13 @@ REPO = Path(__file__).resolve().parents[2]
 ALERTS = REPO / "deploy" / "prometheus" / "alerts.yml"
 DASHBOARD = REPO / "deploy" / "grafana" / "dashboards" / "streamapp.json"
 # Series this scenario cannot produce: no delivery failure, reload, reject, data-quality problem
-# or label expiry happens in it, and no retrainer runs (tests/integration/test_retrain.py).
+# or label expiry happens in it, and the retrainer gives up on its request instead of training
+# (training is tested in tests/integration/test_retrain.py).
 NOT_IN_SCENARIO = (
     "delivery_errors", "reloads", "rejects", "data_quality", "label_expired", "monitor_dead_letter",
-    "streamapp_retrain_decisions", "streamapp_retrain_training", "streamapp_retrain_pending",
-    "streamapp_retrain_buffered", "streamapp_retrain_last_decision",
+    "streamapp_retrain_training",
 )
+ROLES = {"scoring": "score", "monitor": "monitor", "retrain": "retrain"}
 GRAFANA_VARIABLES = {
     "$__rate_interval": "1m", "$__range": "5m", "$model": ".*", "$version": ".*",
     "$metric": "f1", "$namespace": ".*", "$job": ".*", "$instance": ".*",
@@ -154,6 +155,9 @@ def _worker_env(
             "STREAMAPP_MONITORING__APP_ID": f"monitor-{unique}",
             "STREAMAPP_MONITORING__DRIFT_WINDOW": str(WINDOW),
             "STREAMAPP_MONITORING__POLICY__PSI_THRESHOLD": str(PSI_THRESHOLD),
+            # The drift incident's request is skipped (a decision) instead of waiting 15 min.
+            "STREAMAPP_RETRAIN__MAX_WAIT_S": "3",
+            "STREAMAPP_RETRAIN__GROUP_ID": f"retrain-{unique}",
         }
     )
     for field, value in topics.model_dump().items():
@@ -185,7 +189,7 @@ def prometheus(tmp_path: Path) -> Iterator[tuple[str, Callable[[list[str]], None
     def start(targets: list[str]) -> None:
         rules = tmp_path / "alerts.yml"
         _rules_with_short_for(rules)
-        jobs = ("streamapp-scoring", "streamapp-monitor")
+        jobs = tuple(f"streamapp-{role}" for role in ROLES)
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(rules)],
@@ -331,13 +335,13 @@ def test_drift_alert_goes_from_inactive_to_firing(
     prometheus: tuple[str, Callable[[list[str]], None], list[Proc]],
 ) -> None:
     base, start_prometheus, prom_procs = prometheus
-    ports = {"scoring": free_port(), "monitor": free_port()}
+    ports = {role: free_port() for role in ROLES}
     procs: list[Proc] = []
     try:
         for role, port in ports.items():
             env = _worker_env(bootstrap, topic_settings, model_registry_dir, port, unique)
-            command = "score" if role == "scoring" else "monitor"
-            procs.append(_start(role, [sys.executable, "-m", "streamapp", command], env, tmp_path))
+            command = [sys.executable, "-m", "streamapp", ROLES[role]]
+            procs.append(_start(role, command, env, tmp_path))
         for role, port in ports.items():
             ready_url = f"http://127.0.0.1:{port}/health/ready"
 
@@ -346,12 +350,12 @@ def test_drift_alert_goes_from_inactive_to_firing(
 
             wait_for(f"{role} ready", ready, 120, procs)
 
-        start_prometheus([f"127.0.0.1:{ports['scoring']}", f"127.0.0.1:{ports['monitor']}"])
+        start_prometheus([f"127.0.0.1:{ports[role]}" for role in ROLES])
         everything = procs + prom_procs
         wait_for("prometheus ready", lambda: _status(f"{base}/-/ready") == 200, 60, everything)
         wait_for(
-            "both targets scraped",
-            lambda: len(_query(base, 'up{job=~"streamapp-.*"} == 1')) == 2,
+            "every target scraped",
+            lambda: len(_query(base, 'up{job=~"streamapp-.*"} == 1')) == len(ROLES),
             60,
             everything,
         )
@@ -433,7 +437,7 @@ def test_drift_alert_goes_from_inactive_to_firing(
             everything,
         )
 
-        # Both roles logged structured JSON lines only (faust must not swap the handler).
+        # Every role logged structured JSON lines only (faust must not swap the handler).
         for proc in procs:
             proc.stop()
             lines = [line for line in proc.log.read_text().splitlines() if line.strip()]

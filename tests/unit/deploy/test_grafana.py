@@ -71,6 +71,8 @@ def test_dashboard_covers_what_operators_need() -> None:
         "sum by (model, reason) (rate(streamapp_dead_letter_total",
         'metric=\\"accuracy\\"',
         "max by (feature) (streamapp_feature_drift",
+        "streamapp_retrain_decisions_total",
+        "streamapp_retrain_pending_requests",
     ):
         assert needle in text, needle
     annotations = {a["name"]: a for a in _dashboard()["annotations"]["list"]}
