@@ -16,9 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from streamapp import __version__
+from streamapp.cli import app
 from streamapp.config import ConfigError
+from streamapp.registry.registry import ModelRegistry
+from tests.scoring_support import copy_version
 from tests.unit.deploy.conftest import (
     DEPLOY,
     K8S,
@@ -371,3 +375,19 @@ def test_rollback_runbook_runs_streamapp_in_the_retrainer_pod() -> None:
 def test_scoring_rollout_never_runs_more_consumers_than_partitions() -> None:
     rollout = _named("Deployment", "streamapp-scoring")["spec"]["strategy"]["rollingUpdate"]
     assert rollout == {"maxSurge": 0, "maxUnavailable": 1}
+
+
+def test_runbook_promotion_and_rollback_work_on_a_registry(model_registry_dir: Path) -> None:
+    """The runbook's commands, in order, as the retrainer pod runs them (registry from env)."""
+    copy_version(model_registry_dir, "agrawal-clf", "1", "2")
+    registry = ModelRegistry(model_registry_dir)
+    env = {"STREAMAPP_MODEL__REGISTRY": str(model_registry_dir)}
+    for argv in _runbook_commands():
+        streamapp_argv = argv[argv.index("--") + 2 :]
+        result = CliRunner().invoke(app, streamapp_argv, env=env)
+        assert result.exit_code == 0, (streamapp_argv, result.output)
+        if streamapp_argv[:2] == ["models", "promote"]:
+            name, version = streamapp_argv[2:4]
+            pointer = "candidate" if "--pointer" in streamapp_argv else "production"
+            assert registry.pointer(name, pointer) == version, streamapp_argv
+    assert registry.pointer("agrawal-clf") == "1", "the runbook ends with the rollback"
