@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything streamapp needs on a fresh Debian machine, idempotently:
 # Debian packages (kcat, prometheus/promtool) when missing, Apache Kafka's jars from Maven
-# Central (scripts/install-kafka.sh; a JRE via apt-get only where java is missing), a
+# Central (scripts/install-kafka.sh; a JRE via apt-get only where java is missing), kustomize
+# where neither it nor kubectl is installed (dev only), a
 # virtualenv in .venv, torch==2.13.0 FIRST (so no CUDA wheels are pulled), then the project.
 # Usage: scripts/bootstrap.sh [runtime|dev]   (default: dev)
 set -euo pipefail
@@ -23,6 +24,20 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
 fi
 
 scripts/install-kafka.sh
+
+# The deploy tests render the Kubernetes overlays (deploy/k8s/cpu, cuda) with kustomize v5:
+# kubectl's built-in one or a kustomize on PATH where present, else a pinned kustomize built
+# from the Go module proxy into .tools/bin (git-ignored; Go is part of the CI machine).
+if [ "$profile" = dev ] && [ ! -x .tools/bin/kustomize ] \
+    && ! command -v kustomize >/dev/null 2>&1 && ! command -v kubectl >/dev/null 2>&1; then
+  GO="$(command -v go || echo /usr/local/go/bin/go)"
+  if [ ! -x "$GO" ]; then
+    echo "bootstrap: kustomize, kubectl or Go is needed to render deploy/k8s" >&2
+    exit 1
+  fi
+  echo "bootstrap: building kustomize v5.7.1 into .tools/bin" >&2
+  GOBIN="$PWD/.tools/bin" GOFLAGS=-buildvcs=false "$GO" install sigs.k8s.io/kustomize/kustomize/v5@v5.7.1
+fi
 
 if [ ! -x .venv/bin/python ]; then
   echo "bootstrap: creating .venv" >&2

@@ -1,4 +1,4 @@
-"""Regenerate prometheusrule.yaml from deploy/prometheus/alerts.yml (the source of truth).
+"""Regenerate base/prometheusrule.yaml from deploy/prometheus/alerts.yml (the source of truth).
 
 Run from anywhere: ``python deploy/k8s/render_prometheusrule.py``. A unit test fails when the
 committed PrometheusRule and alerts.yml disagree.
@@ -43,4 +43,4 @@ def render() -> str:
 
 
 if __name__ == "__main__":
-    (HERE / "prometheusrule.yaml").write_text(render())
+    (HERE / "base" / "prometheusrule.yaml").write_text(render())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import threading
 from datetime import UTC, datetime
@@ -12,6 +13,8 @@ from typing import Annotated, Any
 import typer
 
 from streamapp.cli.app import app, config_errors, fail, settings
+
+log = logging.getLogger(__name__)
 
 
 @app.command()
@@ -28,8 +31,12 @@ def retrain(
     """Consume retrain requests, train on recent joined outcomes, promote only a better version.
 
     Needs ``kafka.bootstrap_servers`` (the requests and outcomes live on that
-    cluster); thresholds come from ``STREAMAPP_RETRAIN__*``. Stops on SIGINT/SIGTERM.
+    cluster); thresholds come from ``STREAMAPP_RETRAIN__*``. Serves /metrics and
+    /health/{live,ready} on http.host:http.port (ready once its consumers are set
+    up). Stops on SIGINT/SIGTERM.
     """
+    from streamapp.http import HealthServer
+    from streamapp.metrics.retrain import RetrainMetrics
     from streamapp.retrain.service import RetrainService
 
     cfg = settings(ctx)
@@ -50,6 +57,8 @@ def retrain(
         with lock, events_file.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(record, default=str) + "\n")
 
-    service = RetrainService(cfg, cfg.kafka.bootstrap_servers, on_event)
-    with config_errors():
+    service = RetrainService(cfg, cfg.kafka.bootstrap_servers, on_event, RetrainMetrics())
+    http = HealthServer(cfg.http.host, cfg.http.port, ready=lambda: service.ready)
+    with config_errors(), http:
+        log.info("retrainer http on %s", http.url, extra={"url": http.url})
         service.run(stop, max_requests)

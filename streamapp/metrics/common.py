@@ -1,10 +1,18 @@
-"""Metrics shared by both roles: model lifecycle and build info."""
+"""Metrics shared by the roles: model lifecycle (scoring) and build info (every role)."""
 
 from __future__ import annotations
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Info
 
 from streamapp import __version__
+
+
+class BuildMetrics:
+    """``streamapp_build_info``, exported by every role (dashboards list jobs and pods by it)."""
+
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        self.info = Info("streamapp_build", "streamapp build information.", registry=registry)
+        self.info.info({"version": __version__})
 
 
 class ModelMetrics:
@@ -35,8 +43,7 @@ class ModelMetrics:
             ["slot"],
             registry=registry,
         )
-        self.build = Info("streamapp_build", "streamapp build information.", registry=registry)
-        self.build.info({"version": __version__})
+        self.build = BuildMetrics(registry)
 
     def serving(self, slot: str, name: str, version: str, runtime: str, device: str) -> None:
         """Record which version serves in ``slot``."""

@@ -152,13 +152,13 @@ class AggregateMetrics:
             registry=registry,
         )
         self.abs_error = Counter(
-            "streamapp_regression_abs_error_sum",
+            "streamapp_regression_abs_error",
             "Sum of |y - y_hat| (regression).",
             _OUT,
             registry=registry,
         )
         self.sq_error = Counter(
-            "streamapp_regression_squared_error_sum",
+            "streamapp_regression_squared_error",
             "Sum of (y - y_hat)^2 (regression).",
             _OUT,
             registry=registry,
@@ -209,5 +209,12 @@ class AggregateMetrics:
             "streamapp_retrain_incident_active",
             "1 while an incident is open (between request and recovery).",
             ["model", "version"],
+            registry=registry,
+        )
+        self.policy_threshold = Gauge(
+            "streamapp_policy_threshold",
+            "The retraining policy's thresholds for a version (monitoring.policy.*, resolved "
+            "against the manifest's baseline); the alert rules compare against them.",
+            ["model", "version", "threshold"],
             registry=registry,
         )

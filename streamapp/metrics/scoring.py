@@ -14,8 +14,9 @@ class ScoringMetrics:
     def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
         r = registry
         self.consumed = Counter(
-            "streamapp_events_consumed_total", "Records fetched from the input topic.",
-            ["topic"], registry=r,
+            "streamapp_events_consumed_total",
+            "Records fetched from the input topic (model: the model the worker serves).",
+            ["topic", "model"], registry=r,
         )
         self.predictions = Counter(
             "streamapp_predictions_total", "Predictions produced and acknowledged.",
@@ -27,8 +28,9 @@ class ScoringMetrics:
             ["model", "version", "variant"], registry=r,
         )
         self.dead_letter = Counter(
-            "streamapp_dead_letter_total", "Records written to the dead-letter topic.",
-            ["reason"], registry=r,
+            "streamapp_dead_letter_total",
+            "Records written to the dead-letter topic (model: the model the worker serves).",
+            ["reason", "model"], registry=r,
         )
         self.batch_size = Histogram(
             "streamapp_batch_size", "Events per scored micro-batch.",
@@ -58,8 +60,8 @@ class ScoringMetrics:
         )
         self.lag = Gauge(
             "streamapp_consumer_lag",
-            "Fetch high-water mark minus the consumed position.",
-            ["topic", "partition"], registry=r,
+            "Fetch high-water mark minus the consumed position, per consumer group.",
+            ["topic", "partition", "group", "model"], registry=r,
         )
         self.commits = Counter(
             "streamapp_commits_total", "Offset commits after acknowledged deliveries.", registry=r

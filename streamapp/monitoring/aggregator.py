@@ -238,6 +238,8 @@ class Aggregator:
             totals["policy"] = new_policy
             self.state[key] = totals
         if self.metrics is not None:
+            for name, value in pol.thresholds(policy, baseline).items():
+                self.metrics.policy_threshold.labels(model, version, name).set(value)
             self.metrics.incident_active.labels(model, version).set(float(new_policy["open"]))
             if request is not None:
                 self.metrics.retrain_requests.labels(model, version, request.reason.value).inc()

@@ -48,11 +48,36 @@ class Signals:
     detector_alarm: bool = False
 
 
+def thresholds(policy: PolicySettings, baseline: dict[str, float]) -> dict[str, float]:
+    """The numbers :func:`triggers` compares against, by name (exported for the alert rules).
+
+    ``accuracy_min`` and ``rmse_max`` exist only when the manifest has that baseline,
+    ``accuracy_previous_drop`` only when ``previous_drop`` is set.
+
+    >>> sorted(thresholds(PolicySettings(), {"accuracy": 0.9}).items())[:2]
+    [('accuracy_min', 0.85), ('accuracy_previous_drop', 0.1)]
+    """
+    out = {
+        "min_samples": float(policy.min_samples),
+        "psi": policy.psi_threshold,
+        "drifted_features": float(policy.drifted_features),
+        "prediction_psi": policy.prediction_psi_threshold,
+    }
+    if "accuracy" in baseline:
+        out["accuracy_min"] = baseline["accuracy"] - policy.accuracy_drop
+    if policy.previous_drop is not None:
+        out["accuracy_previous_drop"] = policy.previous_drop
+    if "rmse" in baseline:
+        out["rmse_max"] = baseline["rmse"] * (1 + policy.error_increase)
+    return out
+
+
 def triggers(policy: PolicySettings, baseline: dict[str, float], sig: Signals) -> list[Trigger]:
     """Every condition that fires, most important first."""
     out: list[Trigger] = []
-    if sig.accuracy is not None and "accuracy" in baseline:
-        limit = baseline["accuracy"] - policy.accuracy_drop
+    limits = thresholds(policy, baseline)
+    if sig.accuracy is not None and "accuracy_min" in limits:
+        limit = limits["accuracy_min"]
         if sig.accuracy < limit:
             out.append(
                 Trigger(
@@ -79,8 +104,8 @@ def triggers(policy: PolicySettings, baseline: dict[str, float], sig: Signals) -
                 sig.accuracy_window,
             )
         )
-    if sig.rmse is not None and "rmse" in baseline:
-        limit = baseline["rmse"] * (1 + policy.error_increase)
+    if sig.rmse is not None and "rmse_max" in limits:
+        limit = limits["rmse_max"]
         if sig.rmse > limit:
             out.append(
                 Trigger(RetrainReason.ACCURACY_DROP, "rmse", sig.rmse, limit, sig.accuracy_window)

@@ -43,6 +43,7 @@ def run_monitor(settings: Settings, registry: CollectorRegistry = REGISTRY) -> N
     from streamapp.http import HealthServer
     from streamapp.kafka.embedded import kafka_bootstrap
     from streamapp.kafka.topics import ensure_topics
+    from streamapp.metrics.common import BuildMetrics
 
     with kafka_bootstrap(settings) as servers:
         conf = settings.kafka.librdkafka(servers)
@@ -54,6 +55,7 @@ def run_monitor(settings: Settings, registry: CollectorRegistry = REGISTRY) -> N
         )
         mon.state_dir.mkdir(parents=True, exist_ok=True)  # the stores and faust's datadir
         stop = threading.Event()
+        BuildMetrics(registry)
         worker = JoinWorker(settings, servers, registry, stop)
         control: Control | None = None
         http = HealthServer(  # binds now: a port in use fails before any work starts

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 
 from streamapp.config import Settings
 from streamapp.kafka.credentials import check_credentials
+from streamapp.metrics.retrain import DECISIONS, RetrainMetrics
 from streamapp.registry.registry import ModelRegistry, RegistryError
 from streamapp.retrain.buffer import OutcomeBuffer
 from streamapp.retrain.job import RetrainError, RetrainResult, retrain
@@ -40,8 +41,15 @@ MAX_SEEN = 1000
 class RetrainService:
     """Consumes retrain requests and runs :func:`streamapp.retrain.job.retrain` for each."""
 
-    def __init__(self, settings: Settings, bootstrap: str, on_event: EventFn | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        bootstrap: str,
+        on_event: EventFn | None = None,
+        metrics: RetrainMetrics | None = None,
+    ) -> None:
         self.settings = settings
+        self.metrics = metrics
         self.cfg = settings.retrain
         self.conf = settings.kafka.librdkafka(bootstrap)
         self.registry = ModelRegistry(settings.model.registry)
@@ -52,10 +60,14 @@ class RetrainService:
         self._seen_path = Path(settings.model.registry) / SEEN_FILE
         self._seen = self._load_seen()
         self._last_wait_event = 0.0
+        self.ready = False
+        """True once both consumers are set up (what ``/health/ready`` reports)."""
 
     def emit(self, kind: str, **fields: Any) -> None:
         """Log an event and hand it to ``on_event`` (the CLI writes it as a JSON line)."""
         log.info("retrain %s", kind, extra={"retrain": fields})
+        if self.metrics is not None and kind in DECISIONS:
+            self.metrics.decided(str(fields.get("model", "")), kind)
         if self.on_event is not None:
             self.on_event(kind, fields)
 
@@ -88,6 +100,7 @@ class RetrainService:
                 [TopicPartition(topics.joined_outcomes, p, OFFSET_BEGINNING) for p in meta]
             )
             requests.subscribe([topics.retrain_requests])
+            self.ready = True
             self.emit("ready", group=self.cfg.group_id)
             handled = 0
             while not stop.is_set() and (max_requests is None or handled < max_requests):
@@ -95,7 +108,9 @@ class RetrainService:
                 self._read_requests(requests)
                 if self._queue and self._step(requests):
                     handled += 1
+                self._gauges()
         finally:
+            self.ready = False
             requests.close()
             outcomes.close()
 
@@ -162,11 +177,16 @@ class RetrainService:
         def progress(done: int, total: int) -> None:
             self.emit("progress", **fields, epoch=done, epochs=total)
 
+        started = time.monotonic()
         try:
             result = retrain(self.registry, serving, request, data, self.cfg, progress)
         except (RetrainError, RegistryError) as exc:
             self.emit("failed", **fields, why=str(exc))
             return True
+        if self.metrics is not None:
+            self.metrics.training.labels(model=request.model_name).observe(
+                time.monotonic() - started
+            )
         self.results.append(result)
         ev = result.evaluation
         self.emit(
@@ -182,6 +202,11 @@ class RetrainService:
             why=result.decision.reason,
         )
         return True
+
+    def _gauges(self) -> None:
+        if self.metrics is not None:
+            self.metrics.pending.set(len(self._queue))
+            self.metrics.buffered.set(len(self.buffer))
 
     def _load_seen(self) -> dict[str, None]:
         try:

@@ -45,7 +45,7 @@ class BatchOutcome:
         for (name, version, variant), n in self.logged.items():
             m.logged.labels(model=name, version=version, variant=variant).inc(n)
         for reason, n in self.dead.items():
-            m.dead_letter.labels(reason=reason).inc(n)
+            m.dead_letter.labels(reason=reason, model=model).inc(n)
         for (name, version), n in self.shadow_failures.items():
             m.shadow_failures.labels(model=name, version=version).inc(n)
         if self.event_dts:

@@ -173,8 +173,11 @@ class ScoringWorker:
         now = time.monotonic()
         if now - self._last_lag >= 1.0:
             self._last_lag = now
+            group, model = self.settings.scoring.group_id, self.settings.model.name
             for (topic, part), lag in self.source.lag().items():
-                self.metrics.lag.labels(topic=topic, partition=str(part)).set(lag)
+                self.metrics.lag.labels(
+                    topic=topic, partition=str(part), group=group, model=model
+                ).set(lag)
 
     def fetch(self) -> list[Record]:
         """The next batch the batcher asks for (a short poll while paused, for rebalances)."""
@@ -185,7 +188,9 @@ class ScoringWorker:
         if not source.paused:
             batcher.observe(len(records), time.monotonic() - started)
         if records:
-            self.metrics.consumed.labels(topic=self.settings.topics.events).inc(len(records))
+            self.metrics.consumed.labels(
+                topic=self.settings.topics.events, model=self.settings.model.name
+            ).inc(len(records))
         return records
 
     def submit(self, records: list[Record]) -> None:

@@ -3,17 +3,22 @@
 Prometheus (Debian's /usr/bin/prometheus) runs on loopback from a temp dir with a 1 s scrape and
 evaluation interval and the production rules from deploy/prometheus/alerts.yml; only the
 ``for:`` of StreamappFeatureDrift is shortened. The workers run as separate processes
-(``python -m streamapp score`` / ``monitor``) on the session's embedded broker. Stationary
+(``python -m streamapp score`` / ``monitor``) on the session's embedded broker; the monitor runs
+with a non-default ``monitoring.policy.psi_threshold``, which the alert must follow. Stationary
 Agrawal traffic fills the drift window with the alert inactive; covariate-shifted traffic from
 another classification function then drives it to firing, observed through the HTTP API.
-Finally every Grafana dashboard query is run against this Prometheus and must return data (a
-few series the scenario cannot produce excepted), so panel names and labels match reality.
+Logged predictions and labels of the regression demo model go straight to the monitor, so the
+regression series exist too. Finally every PromQL expression of the docs (``promql`` blocks
+in docs/*.md), the Grafana dashboard (panels, annotations, variables) and, selector by selector,
+the alert rules is run against this Prometheus and must return data (a few series the scenario
+cannot produce excepted), so names and labels in all three match reality.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -36,15 +41,26 @@ from streamapp.kafka.embedded import free_port
 from streamapp.schemas import Event, Label
 from streamapp.training.synthetic import AGRAWAL_MODEL, agrawal
 from tests.integration.conftest import produce_all
+from tests.unit.deploy.conftest import docs_queries
+from tests.unit.monitoring.data import labels_for, predictions
 
 REPO = Path(__file__).resolve().parents[2]
 ALERTS = REPO / "deploy" / "prometheus" / "alerts.yml"
 DASHBOARD = REPO / "deploy" / "grafana" / "dashboards" / "streamapp.json"
-# Dashboard series this scenario cannot produce: no delivery failure, reload, reject,
-# data-quality problem or label expiry happens in it.
+# Series this scenario cannot produce: no delivery failure, reload, reject, data-quality problem
+# or label expiry happens in it, and the retrainer gives up on its request instead of training
+# (training is tested in tests/integration/test_retrain.py).
 NOT_IN_SCENARIO = (
-    "delivery_errors", "reloads", "rejects", "data_quality", "label_expired", "monitor_dead_letter"
+    "delivery_errors", "reloads", "rejects", "data_quality", "label_expired", "monitor_dead_letter",
+    "streamapp_retrain_training",
 )
+ROLES = {"scoring": "score", "monitor": "monitor", "retrain": "retrain"}
+GRAFANA_VARIABLES = {
+    "$__rate_interval": "1m", "$__range": "5m", "$model": ".*", "$version": ".*",
+    "$metric": "f1", "$namespace": ".*", "$job": ".*", "$instance": ".*",
+}
+PSI_THRESHOLD = 0.3  # monitoring.policy.psi_threshold of the monitor (default 0.25)
+REGRESSION_MODEL = "friedman-reg"
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 DRIFT_ALERT = "StreamappFeatureDrift"
 WINDOW = 600  # drift window (logged predictions); the alert needs >= 500 samples
@@ -138,6 +154,10 @@ def _worker_env(
             "STREAMAPP_SCORING__GROUP_ID": f"scoring-{unique}",
             "STREAMAPP_MONITORING__APP_ID": f"monitor-{unique}",
             "STREAMAPP_MONITORING__DRIFT_WINDOW": str(WINDOW),
+            "STREAMAPP_MONITORING__POLICY__PSI_THRESHOLD": str(PSI_THRESHOLD),
+            # The drift incident's request is skipped (a decision) instead of waiting 15 min.
+            "STREAMAPP_RETRAIN__MAX_WAIT_S": "3",
+            "STREAMAPP_RETRAIN__GROUP_ID": f"retrain-{unique}",
         }
     )
     for field, value in topics.model_dump().items():
@@ -169,7 +189,7 @@ def prometheus(tmp_path: Path) -> Iterator[tuple[str, Callable[[list[str]], None
     def start(targets: list[str]) -> None:
         rules = tmp_path / "alerts.yml"
         _rules_with_short_for(rules)
-        jobs = ("streamapp-scoring", "streamapp-monitor")
+        jobs = tuple(f"streamapp-{role}" for role in ROLES)
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "rule_files": [str(rules)],
@@ -228,18 +248,67 @@ def _labels(rows: list[tuple[dict[str, float | int], float | int]], prefix: str)
     ]
 
 
+def _fill(expr: str) -> str:
+    for variable, value in sorted(GRAFANA_VARIABLES.items(), key=lambda kv: -len(kv[0])):
+        expr = expr.replace(variable, value)
+    return expr
+
+
 def _dashboard_queries() -> list[tuple[str, str]]:
-    """(panel title, PromQL) of every dashboard target, template variables filled in."""
-    values = {"$__rate_interval": "1m", "$__range": "5m", "$model": ".*", "$version": ".*"}
-    values["$metric"] = "f1"
-    out = []
-    for panel in json.loads(DASHBOARD.read_text(encoding="utf-8"))["panels"]:
-        for target in panel.get("targets", []):
-            expr = str(target["expr"])
-            for variable, value in values.items():
-                expr = expr.replace(variable, value)
-            out.append((str(panel["title"]), expr))
+    """(where, PromQL) of every dashboard target, annotation and query variable, filled in."""
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    out = [
+        (f"panel {panel['title']}", _fill(str(target["expr"])))
+        for panel in dashboard["panels"]
+        for target in panel.get("targets", [])
+    ]
+    out += [  # annotations mark events (`changes(...) > 0`): their series, without the filter
+        (f"annotation {a['name']}", _fill(re.sub(r"\s*>\s*0$", "", str(a["expr"]))))
+        for a in dashboard["annotations"]["list"]
+        if a.get("expr")
+    ]
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] == "query":  # label_values(SELECTOR, label): the selector has data
+            selector = re.fullmatch(r"label_values\((.*), \w+\)", variable["query"]["query"])
+            assert selector, variable["query"]["query"]
+            out.append((f"variable ${variable['name']}", _fill(selector[1])))
     return out
+
+
+def _rule_queries() -> list[tuple[str, str]]:
+    """(alert, selector) of every ``streamapp_*`` selector in the alert rules.
+
+    Alert expressions are empty while nothing is wrong, so each rule's selectors are checked
+    for data; the whole expressions are run too, to prove they evaluate.
+    """
+    rules = yaml.safe_load(ALERTS.read_text(encoding="utf-8"))
+    return [
+        (rule["alert"], selector)
+        for group in rules["groups"]
+        for rule in group["rules"]
+        for selector in re.findall(r"streamapp_\w+(?:\{[^}]*\})?", rule["expr"])
+    ]
+
+
+def _alert_exprs() -> list[str]:
+    rules = yaml.safe_load(ALERTS.read_text(encoding="utf-8"))
+    return [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+
+
+def _regression_records(prefix: str) -> tuple[list[Any], list[Any]]:
+    """Logged predictions and labels of the regression demo model, timed now (monitor input)."""
+    now = datetime.now(UTC)
+    preds = [
+        p.model_copy(update={"event_time": now, "scored_time": now})
+        for p in predictions(300, seed=5, prefix=prefix, model=REGRESSION_MODEL)
+    ]
+    labels = [
+        lab.model_copy(update={"label_time": now}) for lab in labels_for(preds, correct=1.0)
+    ]
+    return (
+        [(p.event_id.encode(), p.model_dump_json().encode()) for p in preds],
+        [(lab.event_id.encode(), lab.model_dump_json().encode()) for lab in labels],
+    )
 
 
 def _alert_state(base: str) -> str:
@@ -266,13 +335,13 @@ def test_drift_alert_goes_from_inactive_to_firing(
     prometheus: tuple[str, Callable[[list[str]], None], list[Proc]],
 ) -> None:
     base, start_prometheus, prom_procs = prometheus
-    ports = {"scoring": free_port(), "monitor": free_port()}
+    ports = {role: free_port() for role in ROLES}
     procs: list[Proc] = []
     try:
         for role, port in ports.items():
             env = _worker_env(bootstrap, topic_settings, model_registry_dir, port, unique)
-            command = "score" if role == "scoring" else "monitor"
-            procs.append(_start(role, [sys.executable, "-m", "streamapp", command], env, tmp_path))
+            command = [sys.executable, "-m", "streamapp", ROLES[role]]
+            procs.append(_start(role, command, env, tmp_path))
         for role, port in ports.items():
             ready_url = f"http://127.0.0.1:{port}/health/ready"
 
@@ -281,12 +350,12 @@ def test_drift_alert_goes_from_inactive_to_firing(
 
             wait_for(f"{role} ready", ready, 120, procs)
 
-        start_prometheus([f"127.0.0.1:{ports['scoring']}", f"127.0.0.1:{ports['monitor']}"])
+        start_prometheus([f"127.0.0.1:{ports[role]}" for role in ROLES])
         everything = procs + prom_procs
         wait_for("prometheus ready", lambda: _status(f"{base}/-/ready") == 200, 60, everything)
         wait_for(
-            "both targets scraped",
-            lambda: len(_query(base, 'up{job=~"streamapp-.*"} == 1')) == 2,
+            "every target scraped",
+            lambda: len(_query(base, 'up{job=~"streamapp-.*"} == 1')) == len(ROLES),
             60,
             everything,
         )
@@ -298,6 +367,9 @@ def test_drift_alert_goes_from_inactive_to_firing(
         malformed: list[tuple[bytes | None, bytes]] = [(None, b"{not json")] * 5
         produce_all(bootstrap, topic_settings.events, stationary + malformed)
         produce_all(bootstrap, topic_settings.labels, _labels(rows, f"{unique}-s"))
+        logged, labels = _regression_records(f"{unique}-r")
+        produce_all(bootstrap, topic_settings.prediction_log, logged)
+        produce_all(bootstrap, topic_settings.labels, labels)
         wait_for(
             "a full drift window in Prometheus",
             lambda: _query(base, f"streamapp_drift_window_samples >= {WINDOW}"),
@@ -306,8 +378,14 @@ def test_drift_alert_goes_from_inactive_to_firing(
         )
         wait_for("the drift rule evaluated", lambda: _alert_state(base), 30, everything)
         assert _alert_state(base) == "inactive"
-        (psi,) = _query(base, 'max(streamapp_feature_drift{statistic="psi"})')
-        assert float(psi["value"][1]) < 0.25, psi
+        psi_expr = f'max(streamapp_feature_drift{{model="{AGRAWAL_MODEL}", statistic="psi"}})'
+        (psi,) = _query(base, psi_expr)
+        assert float(psi["value"][1]) < PSI_THRESHOLD, psi
+        # The rule compares against the threshold the monitor's policy exports, not a constant.
+        (threshold,) = _query(
+            base, f'streamapp_policy_threshold{{model="{AGRAWAL_MODEL}", threshold="psi"}}'
+        )
+        assert float(threshold["value"][1]) == PSI_THRESHOLD
 
         # Drifted traffic replaces the window: the alert fires, once for the model version.
         drifted = _events(_shifted(WINDOW + 100, seed=202), f"{unique}-d")
@@ -334,29 +412,32 @@ def test_drift_alert_goes_from_inactive_to_firing(
             "1",
             "warning",
         )
-        assert float(alerts[0]["value"]) > 0.25
+        assert float(alerts[0]["value"]) > PSI_THRESHOLD
         assert "agrawal-clf v1" in alerts[0]["annotations"]["summary"]
 
-        # Every dashboard query returns data from the real workers (labels and names match),
-        # except the series this scenario never produces.
+        # Every PromQL expression of the docs, the dashboard and the rules returns data from
+        # the real workers (names and labels match), except series this scenario never produces.
+        for expr in _alert_exprs():
+            _query(base, expr)  # evaluates (an invalid expression is a 400 and fails here)
         queries = [
-            (title, expr)
-            for title, expr in _dashboard_queries()
+            (where, expr)
+            for where, expr in docs_queries() + _dashboard_queries() + _rule_queries()
             if not any(name in expr for name in NOT_IN_SCENARIO)
         ]
-        assert len(queries) >= 25
+        assert len([q for q in queries if q[0].endswith(".md")]) >= 5, "docs' promql blocks"
+        assert len(queries) >= 70
 
-        def empty_panels() -> list[str]:
-            return [f"{t}: {e}" for t, e in queries if not _query(base, e)]
+        def empty() -> list[str]:
+            return [f"{where}: {expr}" for where, expr in queries if not _query(base, expr)]
 
         wait_for(
-            lambda: f"data in every dashboard panel; empty: {empty_panels()}",
-            lambda: not empty_panels(),
-            60,
+            lambda: f"data for every query; empty: {empty()}",
+            lambda: not empty(),
+            90,
             everything,
         )
 
-        # Both roles logged structured JSON lines only (faust must not swap the handler).
+        # Every role logged structured JSON lines only (faust must not swap the handler).
         for proc in procs:
             proc.stop()
             lines = [line for line in proc.log.read_text().splitlines() if line.strip()]

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from streamapp.config import Settings
+from streamapp.kafka.embedded import free_port
+from streamapp.metrics.retrain import RetrainMetrics
 from streamapp.registry.registry import ModelRegistry
 from streamapp.retrain.service import RetrainService
 from streamapp.schemas import RetrainReason, RetrainRequest
@@ -41,9 +50,13 @@ class Running:
     def __init__(self, settings: Settings) -> None:
         self.events: list[tuple[str, dict[str, Any]]] = []
         self.stop = threading.Event()
+        self.registry = CollectorRegistry()
         assert settings.kafka.bootstrap_servers
         self.service = RetrainService(
-            settings, settings.kafka.bootstrap_servers, lambda k, f: self.events.append((k, f))
+            settings,
+            settings.kafka.bootstrap_servers,
+            lambda k, f: self.events.append((k, f)),
+            RetrainMetrics(self.registry),
         )
         self.thread = threading.Thread(target=self.service.run, args=(self.stop,), daemon=True)
         self.thread.start()
@@ -121,6 +134,17 @@ def test_request_waits_for_data_then_promotes_and_dedupes(
     _produce(settings, topics.retrain_requests, [("k", b"{not json")])
     running.wait_for("invalid_request")
     assert ModelRegistry(model_registry_dir).versions("agrawal-clf") == ["1", "2"]
+    sample = running.registry.get_sample_value
+    for model, outcome in [
+        ("agrawal-clf", "promoted"), ("agrawal-clf", "duplicate"), ("agrawal-clf", "skipped"),
+        ("", "invalid_request"),
+    ]:
+        labels = {"model": model, "outcome": outcome}
+        assert sample("streamapp_retrain_decisions_total", labels) == 1, outcome
+        assert (sample("streamapp_retrain_last_decision_timestamp_seconds", labels) or 0) > 0
+    assert sample("streamapp_retrain_training_seconds_count", {"model": "agrawal-clf"}) == 1
+    assert sample("streamapp_retrain_buffered_outcomes") == 800
+    assert sample("streamapp_retrain_pending_requests") == 0
 
 
 def test_handled_requests_survive_a_restart(retrainer: Callable[[], Running]) -> None:
@@ -148,3 +172,53 @@ def test_handled_requests_survive_a_restart(retrainer: Callable[[], Running]) ->
     second = retrainer()
     second.wait_for("duplicate")
     assert not [k for k, _ in second.events if k in ("promoted", "rejected", "training")]
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as resp:
+            return int(resp.status), resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+    except OSError:
+        return 0, ""
+
+
+def test_cli_retrainer_serves_health_and_metrics(
+    settings_factory: Callable[..., Settings], model_registry_dir: Path, tmp_path: Path
+) -> None:
+    """``streamapp retrain`` as the Deployment runs it: probes and /metrics on http.port."""
+    settings = settings_factory()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMAPP_")}
+    env.update({
+        "STREAMAPP_KAFKA__BOOTSTRAP_SERVERS": str(settings.kafka.bootstrap_servers),
+        "STREAMAPP_MODEL__REGISTRY": str(model_registry_dir),
+        "STREAMAPP_HTTP__PORT": str(port),
+        "STREAMAPP_LOG__FORMAT": "json",
+    })
+    for field, value in settings.topics.model_dump().items():
+        env[f"STREAMAPP_TOPICS__{field.upper()}"] = str(value)
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "retrain.log"
+    with log.open("ab") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "streamapp", "retrain"], env=env,
+                                stdout=fh, stderr=fh, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while _get(url + "/health/ready")[0] != 200:
+            assert proc.poll() is None, f"retrainer exited: {log.read_text()[-2000:]}"
+            assert time.monotonic() < deadline, "retrainer not ready"
+            time.sleep(0.1)
+        assert _get(url + "/health/live")[0] == 200
+        status, metrics = _get(url + "/metrics")
+        assert status == 200
+        assert "streamapp_retrain_pending_requests 0.0" in metrics
+        assert "streamapp_retrain_buffered_outcomes 0.0" in metrics
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "retrainer http on" in log.read_text()

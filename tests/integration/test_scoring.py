@@ -98,7 +98,8 @@ def test_n_events_in_exactly_n_predictions_and_dead_letters(
     assert all(d.source_topic == topics.events for d in letters)
     logged = [LoggedPrediction.model_validate_json(m.value()) for m in logs]
     assert len(logged) == expected_log and all(len(lp.features) == 9 for lp in logged)
-    assert metric(worker, "streamapp_dead_letter_total", reason="invalid_json") == 1
+    assert metric(worker, "streamapp_dead_letter_total", reason="invalid_json",
+                  model="agrawal-clf") == 1
     assert metric(worker, "streamapp_predictions_total", model="agrawal-clf", version="1",
                   variant="primary") == n_good
     # every input offset was committed after its outputs were acknowledged
@@ -254,7 +255,8 @@ def test_overload_pauses_partitions_bounds_memory_and_loses_nothing(
             peak_rss = max(peak_rss, proc.memory_info().rss)
             lag = sum(
                 metric(worker, "streamapp_consumer_lag", topic=settings.topics.events,
-                       partition=str(p))
+                       partition=str(p), group=settings.scoring.group_id,
+                       model=settings.model.name)
                 for p in range(settings.topics.partitions)
             )
             peak_lag = max(peak_lag, lag)

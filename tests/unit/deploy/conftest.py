@@ -1,15 +1,18 @@
-"""Shared helpers for the deploy/ tests: repo paths, YAML loading, metric-name sets.
+"""Shared helpers for the deploy/ tests: repo paths, YAML loading, metric-name sets, kustomize.
 
-Nothing here starts a process; promtool is run by the tests that need it.
+Nothing here starts a long-running process; promtool and kustomize are run by the tests that
+need them.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import pkgutil
 import re
 import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +26,11 @@ REPO = Path(__file__).resolve().parents[3]
 DEPLOY = REPO / "deploy"
 ALERTS = DEPLOY / "prometheus" / "alerts.yml"
 DASHBOARD = DEPLOY / "grafana" / "dashboards" / "streamapp.json"
-METRICS_DOC = REPO / "docs" / "metrics.md"
+DOCS = REPO / "docs"
+METRICS_DOC = DOCS / "metrics.md"
 OPERATIONS_DOC = REPO / "docs" / "operations.md"
+K8S = DEPLOY / "k8s"
+OVERLAYS = ("cpu", "cuda")
 
 _METRIC_IN_EXPR = re.compile(r"\bstreamapp_[a-zA-Z0-9_]+\b")
 _SUFFIXES = {
@@ -92,3 +98,49 @@ def promtool() -> str:
     if path is None:
         pytest.skip("promtool not installed (apt-get install prometheus)")
     return path
+
+
+def kustomize() -> list[str]:
+    """The command that renders a kustomization directory given as its last argument.
+
+    ``.tools/bin/kustomize`` (built by scripts/bootstrap.sh where nothing else is
+    installed), a ``kustomize`` on PATH, or ``kubectl kustomize``. Fails, never skips,
+    when none is there: bootstrap guarantees one.
+    """
+    local = REPO / ".tools" / "bin" / "kustomize"
+    if local.is_file():
+        return [str(local), "build"]
+    for name, subcommand in (("kustomize", "build"), ("kubectl", "kustomize")):
+        path = shutil.which(name)
+        if path is not None:
+            return [path, subcommand]
+    pytest.fail("neither kustomize nor kubectl is installed: run scripts/bootstrap.sh dev")
+
+
+@functools.cache
+def render_overlay(name: str) -> tuple[dict[str, Any], ...]:
+    """The objects ``kustomize build deploy/k8s/<name>`` renders (what ``apply -k`` sends)."""
+    result = subprocess.run(
+        [*kustomize(), str(K8S / name)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, f"kustomize {name}: {result.stderr}"
+    return tuple(doc for doc in yaml.safe_load_all(result.stdout) if doc is not None)
+
+
+def docs_queries() -> list[tuple[str, str]]:
+    """(file name, PromQL) of every ``promql`` code block in docs/*.md."""
+    return [
+        (path.name, block.strip())
+        for path in sorted(DOCS.glob("*.md"))
+        for block in re.findall(r"```promql\n(.*?)```", path.read_text(encoding="utf-8"), re.S)
+    ]
+
+
+def promtool_check_exprs(exprs: list[str], workdir: Path) -> subprocess.CompletedProcess[str]:
+    """``promtool check rules`` on the expressions, each as a recording rule (parses them)."""
+    rules = [{"record": f"check:expr_{i}", "expr": expr} for i, expr in enumerate(exprs)]
+    path = workdir / "exprs_as_rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "check", "rules": rules}]}))
+    return subprocess.run(
+        [promtool(), "check", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )

@@ -59,13 +59,16 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
 
 
 def is_cli_command(argv: list[str]) -> bool:
-    """True when ``argv`` (e.g. ``["topics", "create"]``) resolves to a leaf CLI command."""
+    """True when ``argv`` (e.g. ``["topics", "create"]``) resolves to a leaf CLI command.
+
+    Words after the leaf command (its arguments and options) are not checked.
+    """
     command: Any = typer.main.get_command(app)
     for word in argv:
-        if word.startswith("-"):
-            break
         subcommands = getattr(command, "commands", None)  # a group (typer vendors click)
-        if subcommands is None or word not in subcommands:
+        if word.startswith("-") or subcommands is None:
+            break
+        if word not in subcommands:
             return False
         command = subcommands[word]
     return getattr(command, "commands", None) is None

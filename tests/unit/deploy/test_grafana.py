@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from tests.unit.deploy.conftest import DASHBOARD, DEPLOY, load_yaml_documents, promtool
+from tests.unit.deploy.conftest import (
+    DASHBOARD,
+    DEPLOY,
+    load_yaml_documents,
+    promtool_check_exprs,
+)
 
 # Grafana's template variables, replaced by representative values before promtool parses them.
 _VARIABLES = {
     "$__rate_interval": "1m",
     "$__interval": "1m",
     "$__range": "1h",
+    "$namespace": ".*",
+    "$job": ".*",
+    "$instance": ".*",
     "$model": ".*",
     "$version": ".*",
     "$metric": "f1",
@@ -63,9 +68,11 @@ def test_dashboard_covers_what_operators_need() -> None:
         "streamapp_batch_size",
         "streamapp_consumer_lag",
         "streamapp_paused_partitions",
-        "sum by (reason) (rate(streamapp_dead_letter_total",
+        "sum by (model, reason) (rate(streamapp_dead_letter_total",
         'metric=\\"accuracy\\"',
         "max by (feature) (streamapp_feature_drift",
+        "streamapp_retrain_decisions_total",
+        "streamapp_retrain_pending_requests",
     ):
         assert needle in text, needle
     annotations = {a["name"]: a for a in _dashboard()["annotations"]["list"]}
@@ -76,18 +83,50 @@ def test_every_expression_is_valid_promql(tmp_path: Path) -> None:
     """promtool parses each expression as a recording rule (variables substituted)."""
     exprs = [t["expr"] for p in _panels() for t in p["targets"]]
     exprs += [a["expr"] for a in _dashboard()["annotations"]["list"] if a.get("expr")]
-    rules = []
-    for i, expr in enumerate(exprs):
+    filled = []
+    for expr in exprs:
         for variable, value in sorted(_VARIABLES.items(), key=lambda kv: -len(kv[0])):
             expr = expr.replace(variable, value)
         assert "$" not in expr, f"unknown template variable in {expr}"
-        rules.append({"record": f"dashboard:expr_{i}", "expr": expr})
-    path = tmp_path / "dashboard_rules.yml"
-    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
-    result = subprocess.run(
-        [promtool(), "check", "rules", str(path)], capture_output=True, text=True, timeout=60
-    )
+        filled.append(expr)
+    result = promtool_check_exprs(filled, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _all_exprs() -> list[str]:
+    dashboard = _dashboard()
+    exprs = [t["expr"] for p in _panels() for t in p["targets"]]
+    exprs += [a["expr"] for a in dashboard["annotations"]["list"] if a.get("expr")]
+    exprs += [v["query"]["query"] for v in dashboard["templating"]["list"] if v["type"] == "query"]
+    return exprs
+
+
+def test_every_selector_is_scoped_to_the_selected_namespace_job_and_instance() -> None:
+    """Two deployments in one Prometheus (e.g. staging and production) never mix."""
+    names = [v["name"] for v in _dashboard()["templating"]["list"]]
+    assert names.index("namespace") < names.index("job") < names.index("instance") < names.index(
+        "model"
+    )
+    scope = ('namespace=~"$namespace"', 'job=~"$job"', 'instance=~"$instance"')
+    checked = 0
+    for expr in _all_exprs():
+        if expr.startswith("label_values(streamapp_build_info"):  # the scope variables themselves
+            continue
+        for selector in re.findall(r"streamapp_\w+(?:\{[^}]*\})?", expr):
+            assert all(matcher in selector for matcher in scope), selector
+            checked += 1
+    assert checked >= 50
+
+
+def test_lag_dead_letter_and_consumed_panels_honour_the_model_selector() -> None:
+    titles = {"Events consumed / s", "Dead letters / s by reason", "Consumer lag by partition"}
+    panels = [p for p in _panels() if p["title"] in titles]
+    assert {p["title"] for p in panels} == titles
+    for panel in panels:
+        for target in panel["targets"]:
+            assert 'model=~"$model"' in target["expr"], panel["title"]
+    (lag,) = [p for p in panels if p["title"] == "Consumer lag by partition"]
+    assert "by (group, topic, partition)" in lag["targets"][0]["expr"]
 
 
 def test_template_variables_are_defined() -> None:

@@ -80,6 +80,7 @@ def test_both_roles_metric_modules_exist() -> None:
         "streamapp.metrics.common",
         "streamapp.metrics.scoring",
         "streamapp.metrics.monitoring",
+        "streamapp.metrics.retrain",
     } <= modules
 
 

@@ -15,6 +15,7 @@ REQUIRED_ALERTS = {
     "StreamappFeatureDrift",
     "StreamappPredictionDrift",
     "StreamappAccuracyDrop",
+    "StreamappRegressionErrorHigh",
     "StreamappLabelCoverageCollapse",
     "StreamappConsumerLagGrowing",
     "StreamappDeadLetterRate",
@@ -101,8 +102,8 @@ def test_for_durations_avoid_flapping() -> None:
 
 
 def test_prometheus_rule_crd_matches_alerts_yml() -> None:
-    """deploy/k8s/prometheusrule.yaml is generated from alerts.yml and must not drift from it."""
-    (crd,) = load_yaml_documents(DEPLOY / "k8s" / "prometheusrule.yaml")
+    """deploy/k8s/base/prometheusrule.yaml is generated from alerts.yml and must match it."""
+    (crd,) = load_yaml_documents(DEPLOY / "k8s" / "base" / "prometheusrule.yaml")
     assert crd["kind"] == "PrometheusRule"
     assert crd["spec"]["groups"] == yaml.safe_load(ALERTS.read_text())["groups"], (
         "regenerate with: python deploy/k8s/render_prometheusrule.py"
@@ -114,7 +115,8 @@ def test_example_prometheus_config_is_valid(tmp_path: Path) -> None:
     config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     assert config["rule_files"] == ["/etc/prometheus/alerts.yml"]
     jobs = {job["job_name"] for job in config["scrape_configs"]}
-    assert jobs == {"streamapp-scoring", "streamapp-monitor"}  # StreamappWorkerDown relies on it
+    # StreamappWorkerDown relies on them
+    assert jobs == {"streamapp-scoring", "streamapp-monitor", "streamapp-retrain"}
     config["rule_files"] = [str(ALERTS)]
     local = tmp_path / "prometheus.yml"
     local.write_text(yaml.safe_dump(config))

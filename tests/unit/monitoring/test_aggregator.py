@@ -114,6 +114,32 @@ def test_accuracy_drop_gives_exactly_one_request_with_evidence() -> None:
     )
 
 
+def test_policy_thresholds_are_exported_from_the_settings_and_baseline() -> None:
+    """The alert rules compare against these gauges, so they follow ``monitoring.policy.*``."""
+    reg = CollectorRegistry()
+    policy = PolicySettings(min_samples=200, accuracy_drop=0.2, psi_threshold=0.4,
+                            previous_drop=None, prediction_psi_threshold=0.3, cooldown_s=1e9)
+    _run(_summaries(300, correct=1.0), reg, SETTINGS.model_copy(update={"policy": policy}))
+
+    def threshold(name: str) -> float | None:
+        return reg.get_sample_value("streamapp_policy_threshold", {**MODEL, "threshold": name})
+
+    assert threshold("accuracy_min") == pytest.approx(0.9965 - 0.2)
+    assert (threshold("psi"), threshold("prediction_psi")) == (0.4, 0.3)
+    assert (threshold("min_samples"), threshold("drifted_features")) == (200, 2)
+    assert threshold("accuracy_previous_drop") is None  # off in this policy
+    assert threshold("rmse_max") is None  # a classifier has no RMSE baseline
+
+
+def test_regression_thresholds_follow_the_rmse_baseline() -> None:
+    reg = CollectorRegistry()
+    _run(summaries_for(predictions(300, model="friedman-reg"), []), reg)
+    baseline = ModelRegistry(MODELS).get("friedman-reg", "1").manifest.baseline_metrics["rmse"]
+    labels = {"model": "friedman-reg", "version": "1", "threshold": "rmse_max"}
+    expected = baseline * (1 + SETTINGS.policy.error_increase)
+    assert reg.get_sample_value("streamapp_policy_threshold", labels) == pytest.approx(expected)
+
+
 def test_feature_drift_request_names_the_shifted_features() -> None:
     reg = CollectorRegistry()
     _, requests = _run(_summaries(600, correct=1.0, shift={"salary": 1.6, "loan": 3.0}), reg)
