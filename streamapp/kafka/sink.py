@@ -22,6 +22,7 @@ from confluent_kafka import TopicPartition as KafkaTP
 
 from streamapp.kafka.client_logs import with_client_logging
 from streamapp.kafka.commit import Ticket, TopicPartition
+from streamapp.kafka.produce import send
 
 PRODUCER_DEFAULTS: dict[str, Any] = {
     # Low latency at light load, large batches at high load: send after 1 ms, but keep
@@ -116,18 +117,14 @@ class KafkaSink:
             if values:
                 self._produce_column(topic, keys, values, callback)
                 total += len(values)
-        produce = self.producer.produce
+        producer, wait = self.producer, self._wait_for_room
         extra: dict[str, Any] = {} if partition is None else {"partition": partition}
         for topic, key, value, headers in records:
-            while True:
-                try:
-                    if headers:
-                        produce(topic, value, key, headers=headers, on_delivery=callback, **extra)
-                    else:
-                        produce(topic, value, key, on_delivery=callback, **extra)
-                    break
-                except BufferError:
-                    self._wait_for_room()
+            if headers:
+                send(producer, topic, value, key, wait, headers=headers, on_delivery=callback,
+                     **extra)
+            else:
+                send(producer, topic, value, key, wait, on_delivery=callback, **extra)
         ticket.seal(total)
 
     def _wait_for_room(self) -> None:
