@@ -78,6 +78,11 @@ class KafkaSink:
                 **conf,
                 "transactional.id": transactional_id,
                 "transaction.timeout.ms": transaction_timeout_ms,
+                # librdkafka: a delivery may not outlive its transaction
+                "delivery.timeout.ms": min(
+                    int(conf.get("delivery.timeout.ms", transaction_timeout_ms)),
+                    transaction_timeout_ms,
+                ),
             }
         self.producer = Producer(with_client_logging({**PRODUCER_DEFAULTS, **conf}))
         self.poll_when_full = poll_when_full
