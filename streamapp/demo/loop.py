@@ -50,7 +50,7 @@ class Loop:
 
     @property
     def workers(self) -> dict[str, str]:
-        return {w.role: w.metrics_url for w in self.run_.workers if w.http_port}
+        return {w.name: f"{w.url}/metrics" for w in self.run_.workers if w.http_port}
 
     def run(self) -> None:
         """Tick until the traffic is done and drained, or the demo is stopped."""
@@ -72,7 +72,7 @@ class Loop:
             run.view.show(sample, self.retrain_status, self.notes)
             for worker in run.workers:
                 if not worker.alive():
-                    run.error = f"{worker.role} exited unexpectedly:\n{worker.log_tail()}"
+                    run.error = f"{worker.name} exited unexpectedly:\n{worker.log_tail()}"
                     run.view.note(run.error)
                     return
             if self.producer.done.is_set():
