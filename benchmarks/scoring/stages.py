@@ -38,7 +38,7 @@ from streamapp.config import Settings
 from streamapp.kafka.embedded import embedded_broker
 from streamapp.kafka.produce import send
 from streamapp.kafka.topics import ensure_topics
-from streamapp.scoring.settings import ScoringSettings
+from streamapp.settings.scoring import ScoringSettings
 from streamapp.training.synthetic import agrawal
 
 REPO = Path(__file__).resolve().parents[2]

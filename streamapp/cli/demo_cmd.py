@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from streamapp.cli.app import app, fail, settings
+from streamapp.cli.app import app, config_file, fail, settings
 
 
 @app.command()
@@ -64,6 +64,7 @@ def demo(
         out=out,
         drift_at_s=drift_at,
         recovery_threshold=recovery,
+        config_file=config_file(ctx),
     )
     result = run_demo(cfg, options, Console(), stop)
     raise typer.Exit(0 if result.verdict.closed else 1)

@@ -34,6 +34,8 @@ class DemoOptions:
     drain_s: float = 20.0
     """After the traffic: how long to wait for the last predictions."""
     startup_timeout_s: float = 180.0
+    config_file: str | None = None
+    """``--config`` of ``streamapp demo``, passed on to the workers as ``STREAMAPP_CONFIG``."""
 
     def plan(self) -> TrafficPlan:
         drift = self.drift_at_s if self.drift_at_s is not None else self.duration_s / 3
@@ -101,6 +103,8 @@ def child_env(
             "STREAMAPP_RETRAIN__GROUP_ID": f"streamapp-demo-retrainer-{run_id}",
         }
     )
+    if options.config_file:
+        env["STREAMAPP_CONFIG"] = options.config_file
     for name in TopicSettings.model_fields:
         env[f"STREAMAPP_TOPICS__{name.upper()}"] = str(getattr(settings.topics, name))
     tuning = {

@@ -26,11 +26,11 @@ from streamapp.metrics.monitoring import AggregateMetrics
 from streamapp.monitoring import policy as pol
 from streamapp.monitoring import quality
 from streamapp.monitoring.detectors import ErrorRateAdwin, RiverDetector, page_hinkley
-from streamapp.monitoring.settings import MonitoringSettings
 from streamapp.monitoring.spec import ModelSpec, SpecCache
 from streamapp.monitoring.summary import SCALE, Stats, Summary
 from streamapp.monitoring.windows import Buckets, joined, logged
 from streamapp.schemas import RetrainRequest
+from streamapp.settings.monitoring import MonitoringSettings
 
 State = MutableMapping[str, Any]
 
