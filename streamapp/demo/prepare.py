@@ -15,6 +15,8 @@ from streamapp.training.synthetic import AGRAWAL_MODEL
 
 StatusFn = Callable[[str, int, int], None]
 DEMO_LOG_RATE = 0.5
+DEMO_COUNT_WINDOW = 500
+"""The monitor's count window in the demo (the live view follows its accuracy)."""
 LABEL_SHARE = 0.9
 
 
@@ -110,7 +112,7 @@ def child_env(
     tuning = {
         "STREAMAPP_SAMPLING__LOG_RATE": str(DEMO_LOG_RATE),
         "STREAMAPP_MONITORING__LABEL_TTL_S": "30",
-        "STREAMAPP_MONITORING__COUNT_WINDOW": "500",
+        "STREAMAPP_MONITORING__COUNT_WINDOW": str(DEMO_COUNT_WINDOW),
         "STREAMAPP_MONITORING__TIME_WINDOW_S": "30",
         "STREAMAPP_MONITORING__DRIFT_WINDOW": "500",
         "STREAMAPP_MONITORING__POLICY__MIN_SAMPLES": "200",

@@ -31,6 +31,7 @@ from streamapp.demo.view import LiveView
 from streamapp.kafka.embedded import BrokerError, free_port, kafka_bootstrap, local_broker_kind
 from streamapp.kafka.topics import TopicError, ensure_topics
 from streamapp.registry.registry import ModelRegistry
+from streamapp.retrain.events import events
 
 START_STEPS = 6
 
@@ -105,15 +106,15 @@ class DemoRun:
             run_id = uuid.uuid4().hex[:8]
             env = child_env(cfg, bootstrap, registry_dir, run_id, embedded, self.options)
             stack.callback(self._stop_workers)
-            events_file = self.out / "retrain-events.jsonl"
-            events_file.unlink(missing_ok=True)
-            self._start_workers(env, events_file)
+            retrain_log = self.out / "logs" / "retrain.log"  # its events: JSON log lines
+            self._start_workers(env, retrain_log)
             self._write_pids()
             t0 = time.monotonic()
             threads_stop = threading.Event()
             self.observer = Observer(conf, cfg.topics, self.truth, threads_stop, t0)
             producer = TrafficProducer(conf, cfg.topics, self.plan, self.truth, threads_stop, t0)
-            self.loop = Loop(self, ModelRegistry(registry_dir), producer, events_file)
+            count_window = int(env["STREAMAPP_MONITORING__COUNT_WINDOW"])
+            self.loop = Loop(self, ModelRegistry(registry_dir), producer, retrain_log, count_window)
             self.view.startup_end()
             self.observer.start()
             producer.start()
@@ -130,12 +131,12 @@ class DemoRun:
                 self.observer.join(15)
                 producer.close()
 
-    def _start_workers(self, env: dict[str, str], events_file: Path) -> None:
+    def _start_workers(self, env: dict[str, str], retrain_log: Path) -> None:
         logs = self.out / "logs"
         for role, args in (
             ("score", ["--processes", "1"]),  # one process: the view scrapes one /metrics
             ("monitor", []),
-            ("retrain", ["--events-file", str(events_file)]),
+            ("retrain", []),
         ):
             port = free_port() if role != "retrain" else None
             role_env = {**env, "STREAMAPP_HTTP__PORT": str(port or 0)}
@@ -148,8 +149,9 @@ class DemoRun:
             check = None
             if worker.name == "retrain":
 
-                def check(path: Path = events_file) -> bool:
-                    return path.is_file() and '"ready"' in path.read_text(encoding="utf-8")
+                def check(path: Path = retrain_log) -> bool:
+                    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+                    return any(e["event"] == "ready" for e in events(text.splitlines()))
 
             worker.wait_ready(self.options.startup_timeout_s, self.stop.is_set, check)
             where = f" (/metrics on :{worker.http_port})" if worker.http_port else ""
