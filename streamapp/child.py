@@ -40,14 +40,15 @@ class Child:
         self,
         name: str,
         argv: Sequence[str],
-        env: Mapping[str, str],
+        env: Mapping[str, str] | None,
         log_path: Path,
         http_port: int | None = None,
         cwd: Path | None = None,
     ) -> None:
         self.name = name
         self.argv = list(argv)
-        self.env = dict(env)
+        self.env = None if env is None else dict(env)
+        """The child's whole environment; None: this process's."""
         self.log_path = log_path
         self.http_port = http_port
         self.cwd = cwd
@@ -60,10 +61,9 @@ class Child:
         return f"http://127.0.0.1:{self.http_port}"
 
     @property
-    def pid(self) -> int:
-        if self.popen is None:
-            raise ChildError(f"{self.name} was never started")
-        return self.popen.pid
+    def pid(self) -> int | None:
+        """The started process's id (None before :meth:`start`)."""
+        return None if self.popen is None else self.popen.pid
 
     def start(self, append: bool = False) -> Child:
         """Spawn it in its own session, output to :attr:`log_path` (appended with ``append``)."""
