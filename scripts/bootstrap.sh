@@ -4,7 +4,9 @@
 # Central (scripts/install-kafka.sh; a JRE via apt-get only where java is missing), kustomize
 # where neither it nor kubectl is installed (dev only), a
 # virtualenv in .venv, torch==2.13.0 FIRST (so no CUDA wheels are pulled), then the project.
-# Usage: scripts/bootstrap.sh [runtime|dev]   (default: dev)
+# Usage: scripts/bootstrap.sh [runtime|demo|dev]   (default: dev)
+#   runtime: the product (score, monitor, retrain, produce, ...); demo: + the demo's charts
+#   (./scripts/demo.sh); dev: + registration converters, tests, lint and types (./scripts/test.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile="${1:-dev}"
@@ -52,10 +54,10 @@ if [ ! -f "$stamp" ]; then
     $PY -m pip install -q torch==2.13.0
   fi
   echo "bootstrap: installing streamapp ($profile)" >&2
-  if [ "$profile" = dev ]; then
-    $PY -m pip install -q -e '.[dev]'
-  else
-    $PY -m pip install -q -e .
-  fi
+  case "$profile" in
+    runtime) $PY -m pip install -q -e . ;;
+    demo|dev) $PY -m pip install -q -e ".[$profile]" ;;
+    *) echo "bootstrap: unknown profile $profile (runtime, demo or dev)" >&2; exit 2 ;;
+  esac
   touch "$stamp"
 fi

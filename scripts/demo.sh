@@ -3,5 +3,5 @@
 # Extra arguments go to the demo (e.g. scripts/demo.sh --duration 60).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/bootstrap.sh runtime
+scripts/bootstrap.sh demo
 exec .venv/bin/streamapp demo "$@"

@@ -9,6 +9,7 @@ Unknown or invalid settings raise :class:`ConfigError` naming the setting.
 from __future__ import annotations
 
 import os
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,13 +21,15 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from streamapp.monitoring.settings import MonitoringSettings
-from streamapp.retrain.settings import RetrainSettings
 from streamapp.runtime.registry import RuntimeEntry, RuntimeRegistry
-from streamapp.scoring.settings import ScoringSettings
+from streamapp.settings.monitoring import MonitoringSettings
+from streamapp.settings.retrain import RetrainSettings
+from streamapp.settings.scoring import ScoringSettings
 
 ENV_PREFIX = "STREAMAPP_"
 CONFIG_ENV = "STREAMAPP_CONFIG"
+_CONFIG_FILE: ContextVar[Path | None] = ContextVar("streamapp_config_file", default=None)
+"""The TOML file of the :func:`load_settings` call in progress (set only during it)."""
 
 
 class ConfigError(ValueError):
@@ -271,7 +274,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        toml_file = os.environ.get(CONFIG_ENV)
+        toml_file = _CONFIG_FILE.get() or os.environ.get(CONFIG_ENV)
         if toml_file:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(toml_file)))
         return tuple(sources)
@@ -280,18 +283,20 @@ class Settings(BaseSettings):
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
     """Build the effective settings; raise :class:`ConfigError` naming any bad setting.
 
-    ``config_file`` (a TOML file) is exported as ``STREAMAPP_CONFIG`` so child
-    processes (the demo's workers) see the same configuration.
+    ``config_file`` (a TOML file; default: ``STREAMAPP_CONFIG``) is read for this
+    call only: the process environment is never written. Code that starts child
+    processes passes the file on itself (``STREAMAPP_CONFIG`` in their environment).
     """
-    if config_file is not None:
-        if not config_file.is_file():
-            raise ConfigError(f"config file {config_file} does not exist")
-        os.environ[CONFIG_ENV] = str(config_file.resolve())
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(f"config file {config_file} does not exist")
     _reject_unknown_env()
+    token = _CONFIG_FILE.set(config_file)
     try:
         return Settings(**overrides)
     except ValidationError as exc:
         raise ConfigError(_describe(exc)) from None
+    finally:
+        _CONFIG_FILE.reset(token)
 
 
 def _reject_unknown_env() -> None:

@@ -33,11 +33,11 @@ from streamapp.monitoring import stats
 from streamapp.monitoring.aggregator import Aggregator
 from streamapp.monitoring.fold import Folder
 from streamapp.monitoring.records import LabelRecord, LoggedRecord
-from streamapp.monitoring.settings import MonitoringSettings, PolicySettings
 from streamapp.monitoring.spec import SpecCache
 from streamapp.registry.manifest import ReferenceProfile
 from streamapp.registry.registry import ModelRegistry
 from streamapp.runtime.loader import load_model
+from streamapp.settings.monitoring import MonitoringSettings, PolicySettings
 from streamapp.training.profile import build_profile
 
 REPO = Path(__file__).resolve().parents[2]

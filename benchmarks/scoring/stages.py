@@ -36,8 +36,9 @@ from confluent_kafka import TopicPartition as KafkaTP
 from benchmarks.scoring.stage_timers import Timers, instrument
 from streamapp.config import Settings
 from streamapp.kafka.embedded import embedded_broker
+from streamapp.kafka.produce import send
 from streamapp.kafka.topics import ensure_topics
-from streamapp.scoring.settings import ScoringSettings
+from streamapp.settings.scoring import ScoringSettings
 from streamapp.training.synthetic import agrawal
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,12 +52,7 @@ def _produce(bootstrap: str, topic: str, n: int) -> None:
     for i, (x, _y) in enumerate(agrawal(n, 7)):
         eid = f"ev-{i}"
         body = orjson.dumps({"event_id": eid, "event_time": stamp, "features": x})
-        while True:
-            try:
-                p.produce(topic, body, eid.encode())
-                break
-            except BufferError:
-                p.poll(0.05)
+        send(p, topic, body, eid.encode())
     p.flush(120)
 
 

@@ -9,6 +9,7 @@ from streamapp.cli import (  # noqa: F401 - each module registers its commands
     io_cmd,
     models_cmd,
     monitor_cmd,
+    produce_cmd,
     register_cmd,
     retrain_cmd,
     schemas_cmd,

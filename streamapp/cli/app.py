@@ -53,6 +53,12 @@ def settings(ctx: typer.Context) -> Settings:
     return loaded
 
 
+def config_file(ctx: typer.Context) -> str | None:
+    """The ``--config`` file as an absolute path, for child processes (``STREAMAPP_CONFIG``)."""
+    root = ctx.find_root().obj
+    return str(Path(root).resolve()) if root else None
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print an error to stderr and return the Exit to raise."""
     console.print(f"[red]error:[/red] {message}")

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from streamapp.cli.app import app, settings
+from streamapp.cli.app import app, config_file, fail, settings
 
 
 @app.command()
@@ -37,8 +37,15 @@ def demo(
     summary into OUT, and exits 0 only if the loop closed. Ctrl-C / SIGTERM stop
     everything cleanly and still write the report.
     """
-    from streamapp.demo.prepare import DemoOptions
-    from streamapp.demo.runner import run_demo
+    try:
+        from streamapp.demo.prepare import DemoOptions
+        from streamapp.demo.runner import run_demo
+    except ModuleNotFoundError as exc:
+        raise fail(
+            f"streamapp demo needs the demo extra ({exc.name} is missing): "
+            "pip install 'streamapp\\[demo]', or run ./scripts/demo.sh",
+            2,
+        ) from None
 
     cfg = settings(ctx)
     if drift_at is not None and not 0 < drift_at < duration:
@@ -57,6 +64,7 @@ def demo(
         out=out,
         drift_at_s=drift_at,
         recovery_threshold=recovery,
+        config_file=config_file(ctx),
     )
     result = run_demo(cfg, options, Console(), stop)
     raise typer.Exit(0 if result.verdict.closed else 1)

@@ -1,24 +1,19 @@
-"""``streamapp produce`` and ``streamapp tail``: poke at topics by hand.
+"""``streamapp tail`` and the helpers ``tail`` and ``produce`` share: look at topics by hand.
 
-``produce`` reads JSON Lines or CSV and writes one record per line/row (key:
-the ``--key-field`` value when present), optionally paced to ``--rate``
-records/s. ``tail`` prints records with partition, offset, key and
-pretty-printed JSON. Both need ``kafka.bootstrap_servers`` (e.g. the address
-``streamapp broker`` prints). Topic names may be given as configured aliases
-(``events``, ``predictions``, ``prediction_log``, ``labels``, ...).
+``tail`` prints records with partition, offset, key and pretty-printed JSON.
+Both commands need ``kafka.bootstrap_servers`` (e.g. the address ``streamapp
+broker`` prints). Topic names may be given as configured aliases (``events``,
+``predictions``, ``prediction_log``, ``labels``, ...).
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import signal
 import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -42,57 +37,6 @@ def resolve_topic(topics: TopicSettings, name: str) -> str:
     if alias in TopicSettings.model_fields and alias not in ("partitions", "replication_factor"):
         return str(getattr(topics, alias))
     return name
-
-
-def _scalar(text: str) -> Any:
-    """A CSV cell as int, float, bool or the string itself.
-
-    >>> [_scalar(v) for v in ("3", "2.5", "true", "x", "")]
-    [3, 2.5, True, 'x', None]
-    """
-    if text == "":
-        return None
-    for parse in (int, float):
-        try:
-            return parse(text)
-        except ValueError:
-            pass
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    return text
-
-
-def read_records(path: Path, fmt: str, key_field: str) -> Iterator[tuple[bytes | None, bytes]]:
-    """``(key, value)`` per JSONL line / CSV row; raises ValueError naming a bad line."""
-    if fmt == "auto":
-        fmt = "csv" if path.suffix.lower() == ".csv" else "jsonl"
-    if fmt not in ("jsonl", "csv"):
-        raise ValueError(f"unknown format {fmt!r} (auto, jsonl or csv)")
-    handle = sys.stdin if str(path) == "-" else path.open(encoding="utf-8", newline="")
-    try:
-        if fmt == "csv":
-            for row in csv.DictReader(handle):
-                record = {k: _scalar(v) for k, v in row.items() if k is not None}
-                yield _key(record, key_field), json.dumps(record).encode()
-            return
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"line {number} is not JSON: {exc}") from None
-            key = _key(record, key_field) if isinstance(record, dict) else None
-            yield key, line.strip().encode()
-    finally:
-        if handle is not sys.stdin:
-            handle.close()
-
-
-def _key(record: dict[str, Any], field: str) -> bytes | None:
-    value = record.get(field)
-    return None if value is None else str(value).encode()
 
 
 def render_record(
@@ -121,7 +65,7 @@ def render_record(
     return head, json.dumps(parsed, indent=2)
 
 
-def _servers(cfg: Settings) -> str:
+def kafka_servers(cfg: Settings) -> str:
     """The configured cluster, its credentials checked (exit 2 naming the setting if rejected)."""
     if not cfg.kafka.bootstrap_servers:
         raise fail(
@@ -131,56 +75,6 @@ def _servers(cfg: Settings) -> str:
     with config_errors():
         check_credentials(cfg.kafka.librdkafka(cfg.kafka.bootstrap_servers))
     return cfg.kafka.bootstrap_servers
-
-
-@app.command()
-def produce(
-    ctx: typer.Context,
-    file: Annotated[
-        Path, typer.Argument(help="JSONL (.jsonl/.json) or CSV (.csv) file; - = stdin JSONL.")
-    ],
-    topic: Annotated[str, typer.Option("--topic", "-t", help="Topic name or configured alias.")],
-    rate: Annotated[float, typer.Option(help="Records per second; 0 = as fast as possible.")] = 0.0,
-    key_field: Annotated[str, typer.Option(help="Field used as the record key.")] = "event_id",
-    fmt: Annotated[str, typer.Option("--format", help="auto, jsonl or csv.")] = "auto",
-) -> None:
-    """Produce every record of FILE to a topic; waits for all acknowledgements."""
-    from confluent_kafka import Producer
-
-    cfg = settings(ctx)
-    name = resolve_topic(cfg.topics, topic)
-    producer = Producer({**cfg.kafka.librdkafka(_servers(cfg)), "linger.ms": 5})
-    errors: list[str] = []
-
-    def on_delivery(err: Any, _msg: Any) -> None:
-        if err is not None:
-            errors.append(str(err))
-
-    sent = 0
-    start = time.monotonic()
-    try:
-        for key, value in read_records(file, fmt, key_field):
-            if rate > 0:
-                delay = start + sent / rate - time.monotonic()
-                if delay > 0:
-                    time.sleep(delay)
-            while True:
-                try:
-                    producer.produce(name, value=value, key=key, on_delivery=on_delivery)
-                    break
-                except BufferError:
-                    producer.poll(0.1)
-            producer.poll(0)
-            sent += 1
-    except ValueError as exc:
-        producer.flush(30)
-        del producer  # the traceback keeps this frame: do not keep the client alive with it
-        raise fail(f"{file}: {exc}") from None
-    left = producer.flush(30)
-    del producer
-    if left or errors:
-        raise fail(f"{left} records unacknowledged, {len(errors)} failed: {errors[:3]}")
-    typer.echo(f"produced {sent} records to {name} in {time.monotonic() - start:.1f}s")
 
 
 @app.command()
@@ -205,7 +99,7 @@ def tail(
     name = resolve_topic(cfg.topics, topic)
     consumer = Consumer(
         {
-            **cfg.kafka.librdkafka(_servers(cfg)),
+            **cfg.kafka.librdkafka(kafka_servers(cfg)),
             "group.id": f"streamapp-tail-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
         }

@@ -1,14 +1,11 @@
-"""``streamapp retrain``: the reference retrainer, on its own or as part of the demo."""
+"""``streamapp retrain``: the reference retrainer."""
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import threading
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -20,10 +17,6 @@ log = logging.getLogger(__name__)
 @app.command()
 def retrain(
     ctx: typer.Context,
-    events_file: Annotated[
-        Path | None,
-        typer.Option(help="Append every retrain event as a JSON line here (the demo reads it)."),
-    ] = None,
     max_requests: Annotated[
         int | None, typer.Option(help="Exit after handling this many requests (default: run on).")
     ] = None,
@@ -33,7 +26,8 @@ def retrain(
     Needs ``kafka.bootstrap_servers`` (the requests and outcomes live on that
     cluster); thresholds come from ``STREAMAPP_RETRAIN__*``. Serves /metrics and
     /health/{live,ready} on http.host:http.port (ready once its consumers are set
-    up). Stops on SIGINT/SIGTERM.
+    up). Stops on SIGINT/SIGTERM. Every event (ready, collecting, training progress,
+    decision) is an INFO log record with a ``retrain_event`` field.
     """
     from streamapp.http import HealthServer
     from streamapp.metrics.retrain import RetrainMetrics
@@ -48,16 +42,7 @@ def retrain(
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    lock = threading.Lock()
-
-    def on_event(kind: str, fields: dict[str, Any]) -> None:
-        if events_file is None:
-            return
-        record = {"ts": datetime.now(UTC).isoformat(), "event": kind, **fields}
-        with lock, events_file.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record, default=str) + "\n")
-
-    service = RetrainService(cfg, cfg.kafka.bootstrap_servers, on_event, RetrainMetrics())
+    service = RetrainService(cfg, cfg.kafka.bootstrap_servers, RetrainMetrics())
     http = HealthServer(cfg.http.host, cfg.http.port, ready=lambda: service.ready)
     with config_errors(), http:
         log.info("retrainer http on %s", http.url, extra={"url": http.url})

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from streamapp.cli.app import app, config_errors, fail, settings
+from streamapp.cli.app import app, config_errors, config_file, fail, settings
 
 
 @app.command()
@@ -37,7 +37,7 @@ def score(
     update = {k: v for k, v in (("group_id", group_id), ("processes", processes)) if v}
     if update:
         cfg = cfg.model_copy(update={"scoring": cfg.scoring.model_copy(update=update)})
-    config = str(ctx.find_root().obj) if ctx.find_root().obj else None
+    config = config_file(ctx)
     try:
         with config_errors():
             if cfg.scoring.processes > 1:

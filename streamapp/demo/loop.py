@@ -9,7 +9,6 @@ last predictions arrived (or ``drain_s`` passed), or when the demo is stopped.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,7 +16,9 @@ from typing import TYPE_CHECKING, Any
 from streamapp.demo.producer import TrafficProducer
 from streamapp.demo.result import Marker, Sample
 from streamapp.demo.scrape import Scrape, delta, fetch, minus
+from streamapp.monitoring.windows import count_window_label
 from streamapp.registry.registry import ModelRegistry
+from streamapp.retrain.events import events
 from streamapp.training.synthetic import AGRAWAL_MODEL
 
 if TYPE_CHECKING:
@@ -32,12 +33,19 @@ class Loop:
     """Samples, markers and retrain status of one run (filled while it runs)."""
 
     def __init__(
-        self, run: DemoRun, registry: ModelRegistry, producer: TrafficProducer, events_file: Path
+        self,
+        run: DemoRun,
+        registry: ModelRegistry,
+        producer: TrafficProducer,
+        retrain_log: Path,
+        count_window: int,
     ) -> None:
         self.run_ = run
         self.registry = registry
         self.producer = producer
-        self.events_file = events_file
+        self.retrain_log = retrain_log
+        """The retrainer's JSON log: its events are followed there."""
+        self.accuracy_window = count_window_label(count_window)
         self.samples: list[Sample] = []
         self.retrain_events: list[dict[str, Any]] = []
         self.retrain_status = "idle"
@@ -50,7 +58,7 @@ class Loop:
 
     @property
     def workers(self) -> dict[str, str]:
-        return {w.role: w.metrics_url for w in self.run_.workers if w.http_port}
+        return {w.name: f"{w.url}/metrics" for w in self.run_.workers if w.http_port}
 
     def run(self) -> None:
         """Tick until the traffic is done and drained, or the demo is stopped."""
@@ -72,7 +80,7 @@ class Loop:
             run.view.show(sample, self.retrain_status, self.notes)
             for worker in run.workers:
                 if not worker.alive():
-                    run.error = f"{worker.role} exited unexpectedly:\n{worker.log_tail()}"
+                    run.error = f"{worker.name} exited unexpectedly:\n{worker.log_tail()}"
                     run.view.note(run.error)
                     return
             if self.producer.done.is_set():
@@ -110,7 +118,7 @@ class Loop:
             metric="accuracy",
             variant="primary",
             holdout="false",
-            window="count:500",
+            window=self.accuracy_window,
         )
         drift = mon.by(
             "streamapp_feature_drift",
@@ -138,18 +146,14 @@ class Loop:
 
     def _follow_retrainer(self, t: float) -> None:
         try:
-            with self.events_file.open(encoding="utf-8") as fh:
+            with self.retrain_log.open(encoding="utf-8") as fh:
                 fh.seek(self._offset)
                 chunk = fh.read()
         except OSError:
             return
         complete = chunk[: chunk.rfind("\n") + 1]
         self._offset += len(complete.encode("utf-8"))
-        for line in complete.splitlines():
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
+        for event in events(complete.splitlines()):
             event["t"] = round(t, 2)
             self._on_retrain_event(event)
 

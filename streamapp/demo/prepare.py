@@ -15,6 +15,8 @@ from streamapp.training.synthetic import AGRAWAL_MODEL
 
 StatusFn = Callable[[str, int, int], None]
 DEMO_LOG_RATE = 0.5
+DEMO_COUNT_WINDOW = 500
+"""The monitor's count window in the demo (the live view follows its accuracy)."""
 LABEL_SHARE = 0.9
 
 
@@ -34,6 +36,8 @@ class DemoOptions:
     drain_s: float = 20.0
     """After the traffic: how long to wait for the last predictions."""
     startup_timeout_s: float = 180.0
+    config_file: str | None = None
+    """``--config`` of ``streamapp demo``, passed on to the workers as ``STREAMAPP_CONFIG``."""
 
     def plan(self) -> TrafficPlan:
         drift = self.drift_at_s if self.drift_at_s is not None else self.duration_s / 3
@@ -101,12 +105,14 @@ def child_env(
             "STREAMAPP_RETRAIN__GROUP_ID": f"streamapp-demo-retrainer-{run_id}",
         }
     )
+    if options.config_file:
+        env["STREAMAPP_CONFIG"] = options.config_file
     for name in TopicSettings.model_fields:
         env[f"STREAMAPP_TOPICS__{name.upper()}"] = str(getattr(settings.topics, name))
     tuning = {
         "STREAMAPP_SAMPLING__LOG_RATE": str(DEMO_LOG_RATE),
         "STREAMAPP_MONITORING__LABEL_TTL_S": "30",
-        "STREAMAPP_MONITORING__COUNT_WINDOW": "500",
+        "STREAMAPP_MONITORING__COUNT_WINDOW": str(DEMO_COUNT_WINDOW),
         "STREAMAPP_MONITORING__TIME_WINDOW_S": "30",
         "STREAMAPP_MONITORING__DRIFT_WINDOW": "500",
         "STREAMAPP_MONITORING__POLICY__MIN_SAMPLES": "200",

@@ -20,6 +20,7 @@ from confluent_kafka import Producer
 
 from streamapp.config import TopicSettings
 from streamapp.demo.traffic import PlannedEvent, TrafficPlan, plan_events
+from streamapp.kafka.produce import send
 from streamapp.training.synthetic import AGRAWAL_MODEL
 
 
@@ -64,14 +65,7 @@ class TrafficProducer(threading.Thread):
             self.truth.delivery_errors += 1
 
     def _send(self, topic: str, key: str, value: bytes) -> None:
-        while True:
-            try:
-                self.producer.produce(
-                    topic, value=value, key=key.encode(), on_delivery=self._on_delivery
-                )
-                break
-            except BufferError:
-                self.producer.poll(0.05)
+        send(self.producer, topic, value, key.encode(), on_delivery=self._on_delivery)
         self.producer.poll(0)
 
     def _send_due_labels(self, now: float) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from streamapp.child import Child, ChildError, streamapp_command
 from streamapp.config import Settings
 from streamapp.demo.loop import Loop
 from streamapp.demo.observer import Observer
@@ -27,10 +28,10 @@ from streamapp.demo.producer import TrafficProducer, Truth
 from streamapp.demo.report import paragraph, render
 from streamapp.demo.result import DemoResult, Marker, judge
 from streamapp.demo.view import LiveView
-from streamapp.demo.workers import Worker, WorkerError
 from streamapp.kafka.embedded import BrokerError, free_port, kafka_bootstrap, local_broker_kind
 from streamapp.kafka.topics import TopicError, ensure_topics
 from streamapp.registry.registry import ModelRegistry
+from streamapp.retrain.events import events
 
 START_STEPS = 6
 
@@ -54,7 +55,7 @@ class DemoRun:
         ]
         self.loop: Loop | None = None
         self.observer: Observer | None = None
-        self.workers: list[Worker] = []
+        self.workers: list[Child] = []
         self.error: str | None = None
         self._step = 0
 
@@ -68,7 +69,7 @@ class DemoRun:
         self.out.mkdir(parents=True, exist_ok=True)
         try:
             self._run()
-        except (WorkerError, BrokerError, TopicError) as exc:
+        except (ChildError, BrokerError, TopicError) as exc:
             self.error = str(exc)
             self.view.note(f"demo failed: {exc}")
         result = self._result(started, time.monotonic() - t_start)
@@ -105,15 +106,15 @@ class DemoRun:
             run_id = uuid.uuid4().hex[:8]
             env = child_env(cfg, bootstrap, registry_dir, run_id, embedded, self.options)
             stack.callback(self._stop_workers)
-            events_file = self.out / "retrain-events.jsonl"
-            events_file.unlink(missing_ok=True)
-            self._start_workers(env, events_file)
+            retrain_log = self.out / "logs" / "retrain.log"  # its events: JSON log lines
+            self._start_workers(env, retrain_log)
             self._write_pids()
             t0 = time.monotonic()
             threads_stop = threading.Event()
             self.observer = Observer(conf, cfg.topics, self.truth, threads_stop, t0)
             producer = TrafficProducer(conf, cfg.topics, self.plan, self.truth, threads_stop, t0)
-            self.loop = Loop(self, ModelRegistry(registry_dir), producer, events_file)
+            count_window = int(env["STREAMAPP_MONITORING__COUNT_WINDOW"])
+            self.loop = Loop(self, ModelRegistry(registry_dir), producer, retrain_log, count_window)
             self.view.startup_end()
             self.observer.start()
             producer.start()
@@ -130,39 +131,41 @@ class DemoRun:
                 self.observer.join(15)
                 producer.close()
 
-    def _start_workers(self, env: dict[str, str], events_file: Path) -> None:
+    def _start_workers(self, env: dict[str, str], retrain_log: Path) -> None:
         logs = self.out / "logs"
         for role, args in (
             ("score", ["--processes", "1"]),  # one process: the view scrapes one /metrics
             ("monitor", []),
-            ("retrain", ["--events-file", str(events_file)]),
+            ("retrain", []),
         ):
             port = free_port() if role != "retrain" else None
             role_env = {**env, "STREAMAPP_HTTP__PORT": str(port or 0)}
-            worker = Worker(role, args, role_env, logs, port).start()
+            argv = streamapp_command(role, *args)
+            worker = Child(role, argv, role_env, logs / f"{role}.log", port).start()
             self.workers.append(worker)
         names = {"score": "scorer", "monitor": "monitor", "retrain": "retrainer"}
         for worker in self.workers:
             t = time.monotonic()
             check = None
-            if worker.role == "retrain":
+            if worker.name == "retrain":
 
-                def check(path: Path = events_file) -> bool:
-                    return path.is_file() and '"ready"' in path.read_text(encoding="utf-8")
+                def check(path: Path = retrain_log) -> bool:
+                    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+                    return any(e["event"] == "ready" for e in events(text.splitlines()))
 
             worker.wait_ready(self.options.startup_timeout_s, self.stop.is_set, check)
             where = f" (/metrics on :{worker.http_port})" if worker.http_port else ""
-            self.note_step(f"{names[worker.role]} ready in {time.monotonic() - t:.1f}s{where}")
+            self.note_step(f"{names[worker.name]} ready in {time.monotonic() - t:.1f}s{where}")
 
     def _write_pids(self) -> None:
-        pids = {w.role: w.process.pid for w in self.workers if w.process is not None}
+        pids = {w.name: w.pid for w in self.workers if w.popen is not None}
         (self.out / "pids.json").write_text(json.dumps(pids) + "\n", encoding="utf-8")
 
     def _stop_workers(self) -> None:
         """Retrainer, monitor, scorer — all before the broker (faust hangs without it)."""
         for worker in reversed(self.workers):
             code = worker.stop()
-            self.view.note(f"stopped {worker.role} (exit {code})")
+            self.view.note(f"stopped {worker.name} (exit {code})")
 
     def _result(self, started: datetime, wall_s: float) -> DemoResult:
         loop, obs = self.loop, self.observer

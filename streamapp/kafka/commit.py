@@ -32,8 +32,8 @@ class Ticket(Generic[P]):
     """
 
     __slots__ = (
-        "_lock", "_notified", "acked", "events", "expected", "failed", "nbytes", "on_done",
-        "payload", "retries", "sealed", "segments", "started",
+        "_lock", "_notified", "acked", "error", "events", "expected", "failed", "nbytes", "on_done",
+        "payload", "sealed", "segments", "started",
     )
 
     def __init__(
@@ -53,9 +53,10 @@ class Ticket(Generic[P]):
         self.expected = 0
         self.acked = 0
         self.sealed = False
-        self.retries = 0
         self.failed: list[Any] = []
-        """Messages whose delivery failed and must be produced again."""
+        """Messages whose delivery failed (after the producer's own retries)."""
+        self.error: Any = None
+        """The first delivery error."""
         self.payload: P | None = None
         self._notified = False
         self._lock = threading.Lock()
@@ -74,6 +75,7 @@ class Ticket(Generic[P]):
     def delivered(self, err: Any, msg: Any) -> None:
         """Producer delivery callback for one output record."""
         if err is not None:
+            self.error = self.error or err
             self.failed.append(msg)
             return
         self.acked += 1

@@ -2,13 +2,15 @@
 
 ``send`` may be called from scorer-pool threads (``produce`` is thread-safe);
 delivery callbacks run in the thread that calls :meth:`poll` (the worker's main
-loop). Failed deliveries are produced again up to ``max_retries`` times; after
-that the ticket is reported as fatal and its offsets are never committed.
+loop). The producer is idempotent: librdkafka retries a failed request itself,
+without duplicates or reordering, until ``delivery.timeout.ms`` (default 300 s,
+settable in ``kafka.extra``). A delivery reported failed after that is final:
+:func:`delivery_failure` turns it into :class:`DeliveryFailed`, the worker stops,
+and the ticket's offsets are never committed (the next owner replays them).
 
 With a ``transactional_id`` the sink is transactional (exactly-once): outputs go
 into an open transaction that :meth:`KafkaSink.commit_transaction` commits
-together with the input offsets. A failed delivery then aborts the transaction
-instead of retrying (the restarted worker replays from the committed offsets).
+together with the input offsets; a failed delivery aborts the transaction.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from confluent_kafka import TopicPartition as KafkaTP
 
 from streamapp.kafka.client_logs import with_client_logging
 from streamapp.kafka.commit import Ticket, TopicPartition
+from streamapp.kafka.produce import send
 
 PRODUCER_DEFAULTS: dict[str, Any] = {
     # Low latency at light load, large batches at high load: send after 1 ms, but keep
@@ -34,20 +37,37 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "queue.buffering.max.messages": 1_000_000,
     "queue.buffering.max.kbytes": 256 * 1024,
     "acks": "all",
+    # librdkafka retries failed requests itself, in order and without duplicates, until
+    # delivery.timeout.ms; the sink never produces a record twice.
+    "enable.idempotence": True,
+    "delivery.timeout.ms": 300_000,
 }
 
 
 class DeliveryFailed(RuntimeError):
-    """A record could not be delivered after retries; the worker stops without committing it."""
+    """A record was not delivered within ``delivery.timeout.ms``; the worker stops without
+    committing it."""
+
+
+def delivery_failure(ticket: Ticket[Any]) -> DeliveryFailed:
+    """The error for a ticket whose deliveries failed; its failed messages are cleared.
+
+    librdkafka already retried them (idempotent producer): producing them again could
+    only reorder them, so the failure is final.
+    """
+    failed, ticket.failed = ticket.failed, []
+    return DeliveryFailed(
+        f"{len(failed)} records undeliverable within delivery.timeout.ms ({ticket.error}); "
+        "nothing of their batch is committed"
+    )
 
 
 class KafkaSink:
-    """Produces output records for tickets and re-produces failed deliveries."""
+    """Produces output records for tickets through one idempotent producer."""
 
     def __init__(
         self,
         conf: dict[str, Any],
-        max_retries: int = 3,
         transactional_id: str | None = None,
         transaction_timeout_ms: int = 60_000,
         poll_when_full: bool = False,
@@ -58,10 +78,13 @@ class KafkaSink:
                 **conf,
                 "transactional.id": transactional_id,
                 "transaction.timeout.ms": transaction_timeout_ms,
-                "enable.idempotence": True,
+                # librdkafka: a delivery may not outlive its transaction
+                "delivery.timeout.ms": min(
+                    int(conf.get("delivery.timeout.ms", transaction_timeout_ms)),
+                    transaction_timeout_ms,
+                ),
             }
         self.producer = Producer(with_client_logging({**PRODUCER_DEFAULTS, **conf}))
-        self.max_retries = 0 if self.transactional else max_retries
         self.poll_when_full = poll_when_full
         """True for single-threaded callers: serve delivery callbacks while the queue is full."""
         if self.transactional:
@@ -116,18 +139,14 @@ class KafkaSink:
             if values:
                 self._produce_column(topic, keys, values, callback)
                 total += len(values)
-        produce = self.producer.produce
+        producer, wait = self.producer, self._wait_for_room
         extra: dict[str, Any] = {} if partition is None else {"partition": partition}
         for topic, key, value, headers in records:
-            while True:
-                try:
-                    if headers:
-                        produce(topic, value, key, headers=headers, on_delivery=callback, **extra)
-                    else:
-                        produce(topic, value, key, on_delivery=callback, **extra)
-                    break
-                except BufferError:
-                    self._wait_for_room()
+            if headers:
+                send(producer, topic, value, key, wait, headers=headers, on_delivery=callback,
+                     **extra)
+            else:
+                send(producer, topic, value, key, wait, on_delivery=callback, **extra)
         ticket.seal(total)
 
     def _wait_for_room(self) -> None:
@@ -163,22 +182,6 @@ class KafkaSink:
     def poll(self, timeout: float = 0.0) -> int:
         """Serve delivery callbacks (main loop thread)."""
         return int(self.producer.poll(timeout))
-
-    def retry(self, ticket: Ticket[Any]) -> list[str]:
-        """Produce a ticket's failed records again; returns their topics (for the metric)."""
-        failed, ticket.failed = ticket.failed, []
-        ticket.retries += 1
-        if ticket.retries > self.max_retries:
-            raise DeliveryFailed(
-                f"{len(failed)} records undeliverable after {self.max_retries} retries"
-                + (" (exactly-once: the transaction is aborted)" if self.transactional else "")
-            )
-        for msg in failed:
-            self.producer.produce(
-                msg.topic(), msg.value(), msg.key(), headers=msg.headers(),
-                partition=msg.partition(), on_delivery=ticket.delivered,
-            )
-        return [str(msg.topic()) for msg in failed]
 
     def flush(self, timeout: float) -> int:
         """Wait for outstanding deliveries; returns how many are still queued."""

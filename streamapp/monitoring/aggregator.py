@@ -26,11 +26,11 @@ from streamapp.metrics.monitoring import AggregateMetrics
 from streamapp.monitoring import policy as pol
 from streamapp.monitoring import quality
 from streamapp.monitoring.detectors import ErrorRateAdwin, RiverDetector, page_hinkley
-from streamapp.monitoring.settings import MonitoringSettings
 from streamapp.monitoring.spec import ModelSpec, SpecCache
 from streamapp.monitoring.summary import SCALE, Stats, Summary
-from streamapp.monitoring.windows import Buckets, joined, logged
+from streamapp.monitoring.windows import Buckets, count_window_label, joined, logged
 from streamapp.schemas import RetrainRequest
+from streamapp.settings.monitoring import MonitoringSettings
 
 State = MutableMapping[str, Any]
 
@@ -174,7 +174,8 @@ class Aggregator:
         for (variant, holdout), buckets in ver.by_group.items():
             prefix = f"{variant}/{str(holdout).lower()}"
             count, _ = buckets.count_window(cfg.count_window, joined)
-            windows[f"{prefix}/count:{cfg.count_window}"] = quality.model_metrics(ver.spec, count)
+            label = count_window_label(cfg.count_window)
+            windows[f"{prefix}/{label}"] = quality.model_metrics(ver.spec, count)
             timed = buckets.time_window(cfg.time_window_s)
             windows[f"{prefix}/time:{cfg.time_window_s:g}s"] = quality.model_metrics(
                 ver.spec, timed
@@ -206,13 +207,13 @@ class Aggregator:
         pred_psi = None
         drift_window = ""
         if snap["drift_samples"] >= policy.min_samples:
-            drift_window = f"count:{cfg.drift_window}"
+            drift_window = count_window_label(cfg.drift_window)
             psi = {f: v["psi"] for f, v in snap["drift"].items() if f != "prediction"}
             pred_psi = snap["drift"].get("prediction", {}).get("psi")
         signals = pol.Signals(
             accuracy=sig_acc,
             rmse=sig_rmse,
-            accuracy_window=f"count:{cfg.count_window}",
+            accuracy_window=count_window_label(cfg.count_window),
             previous_accuracy=prev_acc,
             psi=psi,
             prediction_psi=pred_psi,

@@ -32,7 +32,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from streamapp.config import Settings
 from streamapp.deadletter import dead_letter_value
 from streamapp.kafka.commit import Ticket, TopicPartition
-from streamapp.kafka.sink import KafkaSink
+from streamapp.kafka.sink import KafkaSink, delivery_failure
 from streamapp.kafka.source import KafkaSource
 from streamapp.metrics.monitoring import JoinMetrics
 from streamapp.monitoring.fold import Folder
@@ -102,7 +102,7 @@ class JoinWorker:
     # ---- lifecycle -------------------------------------------------------------------------
     def run(self) -> None:
         """Consume, join and checkpoint until the stop event; a final checkpoint on the way out."""
-        self.sink = KafkaSink({**self.conf, "enable.idempotence": True}, poll_when_full=True)
+        self.sink = KafkaSink(self.conf, poll_when_full=True)
         self.source = KafkaSource(
             {
                 **self.conf,
@@ -214,7 +214,7 @@ class JoinWorker:
     def checkpoint(self, parts: list[PartitionState]) -> None:
         """Make the work of ``parts`` durable (see the module docstring); then run expiry.
 
-        A delivery that fails after the sink's retries raises
+        A delivery that fails (after the idempotent producer's own retries) raises
         :class:`~streamapp.kafka.sink.DeliveryFailed`: the worker stops without
         writing the store, and the next owner replays from the last checkpoint.
         """
@@ -288,11 +288,11 @@ class JoinWorker:
         self.metrics.summaries.inc(len(summaries))
 
     def _wait(self, tickets: list[Ticket[Any]]) -> None:
-        """Serve deliveries until every ticket is acknowledged; re-send failures."""
+        """Serve deliveries until every ticket is acknowledged; a failed one raises."""
         while True:
             for ticket in tickets:
                 if ticket.failed:
-                    self.sink.retry(ticket)
+                    raise delivery_failure(ticket)
             if all(t.done for t in tickets):
                 return
             self.sink.poll(0.01)

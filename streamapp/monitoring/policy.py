@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from streamapp.monitoring.settings import PolicySettings
 from streamapp.schemas import RetrainReason, RetrainRequest
+from streamapp.settings.monitoring import PolicySettings
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,15 @@ from streamapp.monitoring.summary import Stats
 Size = Callable[[Stats], int]
 
 
+def count_window_label(n: int) -> str:
+    """The ``window`` label of a count window (metrics, retrain requests).
+
+    >>> count_window_label(500)
+    'count:500'
+    """
+    return f"count:{n}"
+
+
 def joined(s: Stats) -> int:
     return s.joined
 

@@ -17,9 +17,9 @@ from streamapp.registry.manifest import Task
 from streamapp.registry.registry import ModelRegistry, ModelVersion
 from streamapp.retrain.dataset import build_training_set
 from streamapp.retrain.policy import Decision, Evaluation, decide
-from streamapp.retrain.settings import RetrainSettings
 from streamapp.runtime.loader import load_model
 from streamapp.schemas import JoinedOutcome, RetrainRequest
+from streamapp.settings.retrain import RetrainSettings
 from streamapp.training.contract import DEFAULT_TRAINER, TrainingJob, load_trainer
 from streamapp.training.trainer import evaluate
 

@@ -16,7 +16,6 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -29,11 +28,11 @@ from streamapp.kafka.credentials import check_credentials
 from streamapp.metrics.retrain import DECISIONS, RetrainMetrics
 from streamapp.registry.registry import ModelRegistry, RegistryError
 from streamapp.retrain.buffer import OutcomeBuffer
+from streamapp.retrain.events import log_event
 from streamapp.retrain.job import RetrainError, RetrainResult, retrain
 from streamapp.schemas import JoinedOutcome, RetrainRequest
 
 log = logging.getLogger(__name__)
-EventFn = Callable[[str, dict[str, Any]], None]
 SEEN_FILE = ".retrainer-handled.json"
 MAX_SEEN = 1000
 
@@ -42,11 +41,7 @@ class RetrainService:
     """Consumes retrain requests and runs :func:`streamapp.retrain.job.retrain` for each."""
 
     def __init__(
-        self,
-        settings: Settings,
-        bootstrap: str,
-        on_event: EventFn | None = None,
-        metrics: RetrainMetrics | None = None,
+        self, settings: Settings, bootstrap: str, metrics: RetrainMetrics | None = None
     ) -> None:
         self.settings = settings
         self.metrics = metrics
@@ -54,7 +49,6 @@ class RetrainService:
         self.conf = settings.kafka.librdkafka(bootstrap)
         self.registry = ModelRegistry(settings.model.registry)
         self.buffer = OutcomeBuffer(self.cfg.max_samples * 2)
-        self.on_event = on_event
         self.results: list[RetrainResult] = []
         self._queue: deque[tuple[RetrainRequest, Any, float]] = deque()
         self._seen_path = Path(settings.model.registry) / SEEN_FILE
@@ -64,12 +58,10 @@ class RetrainService:
         """True once both consumers are set up (what ``/health/ready`` reports)."""
 
     def emit(self, kind: str, **fields: Any) -> None:
-        """Log an event and hand it to ``on_event`` (the CLI writes it as a JSON line)."""
-        log.info("retrain %s", kind, extra={"retrain": fields})
+        """Log an event (one JSON line in JSON log format: :mod:`streamapp.retrain.events`)."""
+        log_event(log, kind, fields)
         if self.metrics is not None and kind in DECISIONS:
             self.metrics.decided(str(fields.get("model", "")), kind)
-        if self.on_event is not None:
-            self.on_event(kind, fields)
 
     def run(self, stop: threading.Event, max_requests: int | None = None) -> None:
         """Serve until ``stop`` is set (or ``max_requests`` were handled); closes its consumers.

@@ -14,6 +14,7 @@ import torch
 
 from streamapp.registry.manifest import Manifest
 from streamapp.runtime.base import FloatMatrix, ModelLoadError, ScoringModel
+from streamapp.runtime.threads import size_torch_pool
 
 
 class TorchModel(ScoringModel):
@@ -33,7 +34,7 @@ class TorchModel(ScoringModel):
             ) from exc
         self._module = module.eval()
         if device == "cpu":
-            torch.set_num_threads(max(1, intra_threads))
+            size_torch_pool(intra_threads)  # process-wide: applied once per process
         self._local = threading.local()
         self._width = manifest.model_input_width
         self._out_width = manifest.model_output_width

@@ -10,7 +10,7 @@ from __future__ import annotations
 from streamapp.metrics.scoring import ScoringMetrics
 from streamapp.scoring.ledger import InFlightLedger
 from streamapp.scoring.ports import Source
-from streamapp.scoring.settings import ScoringSettings
+from streamapp.settings.scoring import ScoringSettings
 
 
 class Backpressure:

@@ -64,7 +64,7 @@ class InFlightLedger:
         return bool(self.open)
 
     def failed(self) -> list[BatchTicket]:
-        """Open tickets with failed deliveries to produce again."""
+        """Open tickets with failed deliveries (each a fatal error of the worker)."""
         return [t for t in self.open if t.failed]
 
     def reap(self) -> list[BatchTicket]:

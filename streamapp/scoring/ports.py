@@ -67,10 +67,6 @@ class Sink(Protocol):
         """Serve delivery callbacks (main loop)."""
         ...
 
-    def retry(self, ticket: Ticket[Any]) -> list[str]:
-        """Produce a ticket's failed records again; raises ``DeliveryFailed`` past the limit."""
-        ...
-
     def flush(self, timeout: float) -> int:
         """Wait for outstanding deliveries; returns how many are still queued."""
         ...

@@ -23,7 +23,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from streamapp.config import Settings
 from streamapp.http import HealthServer
 from streamapp.kafka.commit import TopicPartition
-from streamapp.kafka.sink import DeliveryFailed
+from streamapp.kafka.sink import delivery_failure
 from streamapp.metrics.common import ModelMetrics
 from streamapp.metrics.scoring import ScoringMetrics
 from streamapp.registry.registry import ModelRegistry, RegistryError
@@ -152,14 +152,12 @@ class ScoringWorker:
     # ---- phases ----------------------------------------------------------------------------
 
     def deliver(self, timeout: float = 0.0) -> None:
-        """Serve delivery callbacks; re-produce failed records (fatal past the retry limit)."""
+        """Serve delivery callbacks; a failed delivery (already retried by librdkafka) is fatal."""
         self.sink.poll(timeout)
         for ticket in self.ledger.failed():
-            try:
-                for topic in self.sink.retry(ticket):
-                    self.metrics.delivery_errors.labels(topic=topic).inc()
-            except DeliveryFailed as exc:
-                self.fault.set(exc)
+            for msg in ticket.failed:
+                self.metrics.delivery_errors.labels(topic=str(msg.topic())).inc()
+            self.fault.set(delivery_failure(ticket))
 
     def settle(self) -> None:
         """Acknowledged batches: observe their outcome (per batch, never per event)."""

@@ -13,7 +13,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from streamapp.kafka.commit import Ticket, TopicPartition
-from streamapp.kafka.sink import DeliveryFailed
 
 Hook = Callable[[list[TopicPartition]], None]
 
@@ -106,20 +105,19 @@ class InMemorySource:
 
 
 class InMemorySink:
-    """Acknowledges on :meth:`poll`; ``hold`` delays acks, ``fail_first`` fails that many.
+    """Acknowledges on :meth:`poll`; ``hold`` delays acks, ``fail_first`` fails that many
+    (a failed delivery is final, as with the idempotent :class:`~streamapp.kafka.sink.KafkaSink`).
 
     ``delivered`` lists every acknowledged record; ``transactions`` counts
     committed transactions (exactly-once), whose offsets land in ``committed``.
     """
 
-    def __init__(self, fail_first: int = 0, always_fail: bool = False,
-                 max_retries: int = 3) -> None:
+    def __init__(self, fail_first: int = 0, always_fail: bool = False) -> None:
         self.pending: list[tuple[Ticket[Any], InMemoryRecord]] = []
         self.delivered: list[InMemoryRecord] = []
         self.hold = threading.Event()
         self.fail_left = fail_first
         self.always_fail = always_fail
-        self.max_retries = max_retries
         self.committed: dict[TopicPartition, int] = {}
         self.transactions = 0
         self.aborted = 0
@@ -151,15 +149,6 @@ class InMemorySink:
                 self.delivered.append(msg)
                 ticket.delivered(None, msg)
         return len(batch)
-
-    def retry(self, ticket: Ticket[Any]) -> list[str]:
-        failed, ticket.failed = ticket.failed, []
-        ticket.retries += 1
-        if ticket.retries > self.max_retries:
-            raise DeliveryFailed("undeliverable")
-        with self._lock:
-            self.pending.extend((ticket, m) for m in failed)
-        return [m.topic() for m in failed]
 
     def flush(self, timeout: float) -> int:
         self.poll()

@@ -15,6 +15,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 
 from streamapp.config import Settings, TopicSettings
+from streamapp.kafka.produce import produce_all as produce
 from streamapp.kafka.topics import ensure_topics
 from tests.kafka_support import make_topics
 
@@ -51,21 +52,8 @@ def settings_factory(bootstrap: str, topic_settings: TopicSettings) -> Callable[
 def produce_all(bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes]]) -> None:
     """Produce (key, value) records and wait until every one is acknowledged."""
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5})
-    failures: list[str] = []
-
-    def on_delivery(err: Any, _msg: Any) -> None:
-        if err is not None:
-            failures.append(str(err))
-
-    for key, value in records:
-        while True:
-            try:
-                producer.produce(topic, value=value, key=key, on_delivery=on_delivery)
-                break
-            except BufferError:
-                producer.poll(0.1)
-        producer.poll(0)
-    remaining = producer.flush(30)
+    _sent, remaining, deliveries = produce(producer, topic, records, timeout=30)
+    failures = deliveries.errors
     assert remaining == 0 and not failures, f"undelivered: {remaining}, errors: {failures[:3]}"
 
 

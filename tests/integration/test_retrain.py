@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -22,6 +23,7 @@ from streamapp.config import Settings
 from streamapp.kafka.embedded import free_port
 from streamapp.metrics.retrain import RetrainMetrics
 from streamapp.registry.registry import ModelRegistry
+from streamapp.retrain.events import EVENT_KEY
 from streamapp.retrain.service import RetrainService
 from streamapp.schemas import RetrainReason, RetrainRequest
 from tests.integration.conftest import produce_all
@@ -44,22 +46,31 @@ def _request(key: str, version: str = "1", at: datetime | None = None) -> Retrai
     )
 
 
-class Running:
-    """A RetrainService in a thread, with its events recorded."""
+class Running(logging.Handler):
+    """A RetrainService in a thread, with the events it logs recorded (its thread's only)."""
 
     def __init__(self, settings: Settings) -> None:
+        super().__init__(logging.INFO)
         self.events: list[tuple[str, dict[str, Any]]] = []
         self.stop = threading.Event()
         self.registry = CollectorRegistry()
         assert settings.kafka.bootstrap_servers
         self.service = RetrainService(
-            settings,
-            settings.kafka.bootstrap_servers,
-            lambda k, f: self.events.append((k, f)),
-            RetrainMetrics(self.registry),
+            settings, settings.kafka.bootstrap_servers, RetrainMetrics(self.registry)
         )
-        self.thread = threading.Thread(target=self.service.run, args=(self.stop,), daemon=True)
+        self.thread = threading.Thread(
+            target=self.service.run, args=(self.stop,), daemon=True, name=f"retrainer-{id(self)}"
+        )
+        logging.getLogger("streamapp.retrain").addHandler(self)
         self.thread.start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.threadName == self.thread.name and hasattr(record, EVENT_KEY):
+            self.events.append((getattr(record, EVENT_KEY), record.__dict__["retrain"]))
+
+    def close(self) -> None:
+        logging.getLogger("streamapp.retrain").removeHandler(self)
+        super().close()
 
     def wait_for(self, kind: str, count: int = 1, timeout: float = 60.0) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
@@ -75,8 +86,11 @@ class Running:
 
 @pytest.fixture
 def retrainer(
-    settings_factory: Callable[..., Settings], model_registry_dir: Path
+    settings_factory: Callable[..., Settings],
+    model_registry_dir: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> Iterator[Callable[[], Running]]:
+    caplog.set_level(logging.INFO, logger="streamapp.retrain")  # the events are INFO records
     started: list[Running] = []
     settings = settings_factory(
         model={"registry": str(model_registry_dir)},
@@ -95,6 +109,7 @@ def retrainer(
         for running in started:
             running.stop.set()
             running.thread.join(30)
+            running.close()
 
 
 def _produce(settings: Settings, topic: str, records: list[tuple[str, bytes]]) -> None:

@@ -16,6 +16,9 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
+from streamapp.kafka.produce import produce_all as produce
+from streamapp.kafka.produce import send
+
 Record = tuple[bytes, bytes]
 
 
@@ -29,24 +32,8 @@ def produce_all(
     bootstrap: str, topic: str, records: Iterable[Record], conf: dict[str, Any] | None = None
 ) -> int:
     """Produce and wait for every acknowledgement; returns the number produced."""
-    prod = producer(bootstrap, **(conf or {}))
-    errors: list[str] = []
-    n = 0
-
-    def on_delivery(err: Any, _msg: Any) -> None:
-        if err is not None:
-            errors.append(str(err))
-
-    for key, value in records:
-        while True:
-            try:
-                prod.produce(topic, value=value, key=key, on_delivery=on_delivery)
-                break
-            except BufferError:
-                prod.poll(0.05)
-        prod.poll(0)
-        n += 1
-    left = prod.flush(60)
+    n, left, deliveries = produce(producer(bootstrap, **(conf or {})), topic, records)
+    errors = deliveries.errors
     assert left == 0 and not errors, f"undelivered {left}, errors {errors[:3]}"
     return n
 
@@ -81,12 +68,7 @@ class PacedProducer(threading.Thread):
             if self.stop_event.is_set():
                 break
             for key, value in self.records[i : i + chunk]:
-                while True:
-                    try:
-                        prod.produce(self.topic, value=value, key=key, on_delivery=on_delivery)
-                        break
-                    except BufferError:
-                        prod.poll(0.05)
+                send(prod, self.topic, value, key, on_delivery=on_delivery)
             prod.poll(0)
             ahead = (i + chunk) / self.rate - (time.monotonic() - started)
             if ahead > 0:

@@ -7,7 +7,6 @@ verification is on) and a SASL_SSL listener with SCRAM-SHA-512 users.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from confluent_kafka.admin import AdminClient
 from streamapp.config import TopicSettings
 from streamapp.kafka.brokers.tls import make_tls_material
 from streamapp.kafka.embedded import ApacheKafka
+from streamapp.retrain.events import events as retrain_log_events
 from streamapp.schemas import RetrainReason, RetrainRequest
 from tests.reliability.conftest import Record, Spawn, scoring_env, topic_env
 from tests.reliability.kafka_io import produce_all, read_values
@@ -135,13 +135,11 @@ def test_score_and_retrain_over_sasl_ssl_scram(
         "STREAMAPP_LOG__FORMAT": "json",
         "STREAMAPP_RETRAIN__MAX_WAIT_S": "2",
     }
-    events_file = registry_dir.parent / "retrain-events.jsonl"
     done = subprocess.run(
-        [sys.executable, "-m", "streamapp", "retrain", "--max-requests", "1",
-         "--events-file", str(events_file)],
+        [sys.executable, "-m", "streamapp", "retrain", "--max-requests", "1"],
         cwd=REPO, env=clean_env(retrain_env), capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    kinds = [json.loads(line)["event"] for line in events_file.read_text().splitlines()]
+    kinds = [e["event"] for e in retrain_log_events(done.stderr.splitlines())]
     record(
         scenario="SASL_SSL / SCRAM-SHA-512 end to end (score, retrain)",
         load=f"{len(events)} events scored; 1 retrain request handled",

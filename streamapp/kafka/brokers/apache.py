@@ -414,8 +414,7 @@ class ApacheKafka(ManagedBroker):
     def stop(self) -> None:
         """SIGTERM every node at once, SIGKILL stragglers; delete the temp dir if any."""
         for node in self.nodes.values():
-            if node.process is not None and node.alive():
-                node.process.terminate()
+            node.terminate()
         for node in self.nodes.values():
             node.stop(30 if self.node_count == 1 else 15)
         self.nodes.clear()

@@ -7,15 +7,15 @@ SIGKILL after a timeout.
 
 from __future__ import annotations
 
-import signal
 import socket
-import subprocess
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import Self
 
 from confluent_kafka.admin import AdminClient
+
+from streamapp.child import Child
 
 
 class BrokerError(RuntimeError):
@@ -29,70 +29,27 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-class BrokerProcess:
+class BrokerProcess(Child):
     """One broker child process whose stdout/stderr go to ``log`` (a file, never a pipe)."""
 
     def __init__(self, name: str, cmd: list[str], log: Path, env: dict[str, str] | None = None):
-        self.name = name
-        self.cmd = cmd
-        self.log = log
-        self.env = env
-        self.process: subprocess.Popen[bytes] | None = None
-        self._log_fh: IO[bytes] | None = None
+        super().__init__(name, cmd, env, log)
 
-    def start(self) -> None:
-        """Spawn the process in its own session (a terminal Ctrl-C reaches only our parent)."""
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        self._log_fh = self.log.open("ab")
-        self.process = subprocess.Popen(
-            self.cmd,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log_fh,
-            stderr=subprocess.STDOUT,
-            env=self.env,
-            start_new_session=True,
-        )
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process is not None else None
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+    def start(self, append: bool = True) -> BrokerProcess:
+        """Spawn the process in its own session, its output appended to the log."""
+        super().start(append)
+        return self
 
     def check_alive(self) -> None:
         """Raise :class:`BrokerError` with the log's tail if the process has exited."""
-        if self.process is not None and self.process.poll() is not None:
-            raise BrokerError(
-                f"{self.name} exited with {self.process.returncode}: {self.log_tail()}"
-            )
+        if self.popen is not None and self.popen.poll() is not None:
+            raise BrokerError(f"{self.name} exited with {self.popen.returncode}: {self.log_tail()}")
 
-    def log_tail(self, limit: int = 3000) -> str:
-        try:
-            return self.log.read_bytes()[-limit:].decode(errors="replace")
-        except OSError:
-            return ""
-
-    def stop(self, timeout: float = 30.0) -> None:
-        """SIGTERM, then SIGKILL if the process has not exited within ``timeout`` seconds."""
-        proc, self.process = self.process, None
-        if proc is not None and proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if self._log_fh is not None:
-            self._log_fh.close()
-            self._log_fh = None
-
-    def kill(self) -> None:
-        """SIGKILL (fault injection): no clean shutdown."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self.stop()
+    def terminate(self) -> None:
+        """SIGTERM without waiting (stop several nodes at once, then :meth:`stop` each)."""
+        if self.alive():
+            assert self.popen is not None
+            self.popen.terminate()
 
 
 def wait_for_brokers(

@@ -1,6 +1,11 @@
 from __future__ import annotations
 
+import ast
+import importlib.util
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,10 +17,6 @@ from streamapp.config import ConfigError, load_settings, masked_dump
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    import os
-
-    # load_settings(config_file) exports STREAMAPP_CONFIG; register it so it is undone.
-    monkeypatch.setenv("STREAMAPP_CONFIG", "")
     for name in list(os.environ):
         if name.startswith("STREAMAPP_"):
             monkeypatch.delenv(name)
@@ -43,10 +44,37 @@ def test_toml_file_then_env_precedence(tmp_path: Path, monkeypatch: pytest.Monke
     cfg = tmp_path / "streamapp.toml"
     cfg.write_text('[topics]\nevents = "from-file"\npartitions = 6\n[sampling]\nlog_rate = 0.5\n')
     monkeypatch.setenv("STREAMAPP_TOPICS__PARTITIONS", "3")
+    before = dict(os.environ)
     s = load_settings(cfg)
     assert s.topics.events == "from-file"
     assert s.topics.partitions == 3  # env beats file
     assert s.sampling.log_rate == 0.5
+    assert dict(os.environ) == before  # no hidden global state: the environment is untouched
+    assert load_settings().topics.events != "from-file"  # the file applied to its call only
+    monkeypatch.setenv("STREAMAPP_CONFIG", str(cfg))
+    assert load_settings().topics.events == "from-file"
+
+
+def test_config_composes_role_settings_without_importing_a_role() -> None:
+    code = (
+        "import sys, streamapp.config\n"
+        "print(' '.join(m for m in sys.modules if m.startswith('streamapp.')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    roles = ("streamapp.scoring", "streamapp.monitoring", "streamapp.retrain", "streamapp.cli")
+    assert [m for m in loaded if m.startswith(roles)] == []
+    # ... and nothing config imports imports config back (no cycle).
+    for module in loaded:
+        if module != "streamapp.config":
+            spec = importlib.util.find_spec(module)
+            assert spec is not None and spec.origin is not None
+            tree = ast.parse(Path(spec.origin).read_text())
+            imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+            imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import)
+                         for a in n.names}
+            assert "streamapp.config" not in imported, module
 
 
 @pytest.mark.parametrize(

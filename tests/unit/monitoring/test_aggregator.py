@@ -11,11 +11,11 @@ from sklearn import metrics as skm
 
 from streamapp.metrics.monitoring import AggregateMetrics
 from streamapp.monitoring.aggregator import Aggregator
-from streamapp.monitoring.settings import MonitoringSettings, PolicySettings
 from streamapp.monitoring.spec import SpecCache
 from streamapp.monitoring.summary import Summary
 from streamapp.registry.registry import ModelRegistry
 from streamapp.schemas import RetrainRequest
+from streamapp.settings.monitoring import MonitoringSettings, PolicySettings
 from tests.conftest import MODELS
 from tests.unit.monitoring.data import labels_for, predictions, summaries_for
 

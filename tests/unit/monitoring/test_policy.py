@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from streamapp.monitoring.policy import Signals, decide, recovered, triggers
-from streamapp.monitoring.settings import PolicySettings
 from streamapp.schemas import RetrainReason, RetrainRequest
+from streamapp.settings.monitoring import PolicySettings
 
 POLICY = PolicySettings(cooldown_s=100, accuracy_drop=0.05, accuracy_recover=0.02)
 BASE = {"accuracy": 0.95}

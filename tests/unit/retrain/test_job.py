@@ -7,9 +7,9 @@ from pathlib import Path
 
 from streamapp.registry.registry import ModelRegistry
 from streamapp.retrain.job import retrain
-from streamapp.retrain.settings import RetrainSettings
 from streamapp.runtime.loader import load_model
 from streamapp.schemas import RetrainReason, RetrainRequest
+from streamapp.settings.retrain import RetrainSettings
 from tests.unit.retrain.outcomes import make_outcomes
 
 REQUEST = RetrainRequest(

@@ -15,9 +15,9 @@ from sklearn.ensemble import GradientBoostingRegressor
 from streamapp.registration import register
 from streamapp.registry.registry import ModelRegistry
 from streamapp.retrain.job import RetrainError, retrain
-from streamapp.retrain.settings import RetrainSettings
 from streamapp.runtime.loader import load_model
 from streamapp.schemas import JoinedOutcome, RetrainReason, RetrainRequest, Variant
+from streamapp.settings.retrain import RetrainSettings
 from streamapp.training.contract import TrainingJob, TrainResult
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

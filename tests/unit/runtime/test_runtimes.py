@@ -71,3 +71,21 @@ def test_onnx_on_cpu_machine_does_not_import_torch() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_torch_thread_pool_is_sized_once_per_process() -> None:
+    code = (
+        "import torch\n"
+        "from pathlib import Path\n"
+        "from streamapp.registry.registry import ModelRegistry\n"
+        "from streamapp.runtime.loader import load_model\n"
+        f"version = ModelRegistry(Path({str(MODELS)!r})).resolve('agrawal-clf')\n"
+        "sizes = []\n"
+        "for threads in (2, 3, 1):\n"
+        "    load_model(version, 'torch', 'cpu', threads)\n"
+        "    sizes.append(torch.get_num_threads())\n"
+        "print(sizes)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[2, 2, 2]"
+    assert "torch intra-op threads stay 2 for this process (asked: 3)" in out.stderr

@@ -54,7 +54,7 @@ def _start(child: Child, argv: list[str]) -> None:
 
 
 def test_default_processes_is_the_usable_core_count() -> None:
-    from streamapp.scoring.settings import ScoringSettings, usable_cpus
+    from streamapp.settings.scoring import ScoringSettings, usable_cpus
 
     assert 1 <= usable_cpus() <= (os.cpu_count() or 1)
     assert ScoringSettings().processes == usable_cpus()

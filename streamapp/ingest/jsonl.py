@@ -1,0 +1,31 @@
+"""JSON Lines as Kafka records: each line sent as written, keyed by one of its fields."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+
+from streamapp.ingest.tables import InputError
+from streamapp.kafka.produce import KeyValue
+
+
+def lines(path: Path, key_field: str) -> Iterator[KeyValue]:
+    """``(key, line)`` per non-blank line (``-`` = stdin); raises InputError naming a bad line."""
+    handle = sys.stdin.buffer if str(path) == "-" else path.open("rb")
+    try:
+        for number, line in enumerate(handle, 1):
+            text = line.strip()
+            if not text:
+                continue
+            try:
+                record = orjson.loads(text)
+            except orjson.JSONDecodeError as exc:
+                raise InputError(f"line {number} is not JSON: {exc}") from None
+            value = record.get(key_field) if isinstance(record, dict) else None
+            yield (None if value is None else str(value).encode()), text
+    finally:
+        if handle is not sys.stdin.buffer:
+            handle.close()
