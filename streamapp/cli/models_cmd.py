@@ -27,21 +27,27 @@ def _registry(ctx: typer.Context, root: Path | None) -> ModelRegistry:
 
 @models_app.command("list")
 def list_models(ctx: typer.Context, registry: RegistryOpt = None) -> None:
-    """Every model and version, with task, artifacts and pointers."""
+    """Every model and version, with task, artifacts, pointers and drift calibration."""
+    from streamapp.monitoring.calibration import describe
+
     reg = _registry(ctx, registry)
-    table = Table("model", "version", "task", "artifacts", "pointers", "baseline")
+    table = Table(
+        "model", "version", "task", "artifacts", "pointers", "baseline", "drift calibration"
+    )
     for name in reg.models():
         pointers = {p: reg.pointer(name, p) for p in ("production", "candidate")}
         for version in reg.versions(name):
             try:
-                manifest = reg.get(name, version).manifest
+                mv = reg.get(name, version)
+                manifest = mv.manifest
+                calibration = describe(verified_profile(mv).calibration)
             except RegistryError as exc:
-                table.add_row(name, version, "[red]invalid[/red]", str(exc), "", "")
+                table.add_row(name, version, "[red]invalid[/red]", str(exc), "", "", "")
                 continue
             marks = ",".join(p for p, v in pointers.items() if v == version)
             baseline = " ".join(f"{k}={v:.4g}" for k, v in manifest.baseline_metrics.items())
             arts = ",".join(a.format for a in manifest.artifacts)
-            table.add_row(name, version, manifest.task.value, arts, marks, baseline)
+            table.add_row(name, version, manifest.task.value, arts, marks, baseline, calibration)
     console.print(table)
 
 

@@ -211,3 +211,15 @@ class AggregateMetrics:
             ["model", "version"],
             registry=registry,
         )
+        self.drift_threshold = Gauge(
+            "streamapp_drift_calibrated_threshold",
+            "Calibrated drift threshold (PSI) of a trigger's column for the drift window.",
+            ["model", "version", "trigger", "column"],
+            registry=registry,
+        )
+        self.drift_target = Gauge(
+            "streamapp_drift_target_run_length_events",
+            "Calibrated trigger's target: expected stationary events between false alarms.",
+            ["model", "version", "trigger"],
+            registry=registry,
+        )

@@ -25,6 +25,7 @@ import numpy as np
 from streamapp.metrics.monitoring import AggregateMetrics
 from streamapp.monitoring import policy as pol
 from streamapp.monitoring import quality
+from streamapp.monitoring.calibration import calibrated, export_calibration
 from streamapp.monitoring.detectors import ErrorRateAdwin, RiverDetector, page_hinkley
 from streamapp.monitoring.settings import MonitoringSettings
 from streamapp.monitoring.spec import ModelSpec, SpecCache
@@ -205,7 +206,9 @@ class Aggregator:
         psi: dict[str, float] = {}
         pred_psi = None
         drift_window = ""
-        if snap["drift_samples"] >= policy.min_samples:
+        cal = calibrated(spec, policy, cfg.drift_window)
+        need = max(policy.min_samples, cal.window if cal is not None else 0)
+        if snap["drift_samples"] >= need:
             drift_window = f"count:{cfg.drift_window}"
             psi = {f: v["psi"] for f, v in snap["drift"].items() if f != "prediction"}
             pred_psi = snap["drift"].get("prediction", {}).get("psi")
@@ -217,6 +220,12 @@ class Aggregator:
             psi=psi,
             prediction_psi=pred_psi,
             drift_window=drift_window,
+            psi_limits=cal.feature_drift.thresholds if cal and cal.feature_drift else {},
+            prediction_psi_limit=(
+                cal.prediction_drift.thresholds["prediction"]
+                if cal and cal.prediction_drift
+                else None
+            ),
             detector_alarm=ver.alarm,
         )
         ver.alarm = False
@@ -288,6 +297,10 @@ class Aggregator:
                     ver.by_group.setdefault(
                         (variant, holdout == "true"), Buckets(self.settings.bucket_s)
                     ).add(int(bucket), stats)
+            if self.metrics is not None and ver.spec is not None:
+                cfg = self.settings
+                cal = calibrated(ver.spec, cfg.policy_for(model), cfg.drift_window)
+                export_calibration(self.metrics, model, version, cal)
         return ver
 
     def _prune(self, model: str, version: str, ver: _Version) -> None:

@@ -32,6 +32,13 @@ class PolicySettings(BaseModel):
     """Trigger feature drift when at least this many features are drifted."""
     prediction_psi_threshold: float = Field(default=0.25, ge=0)
     """Trigger prediction drift when the prediction PSI is above this."""
+    calibrated_drift: bool = True
+    """Use the version's calibrated drift thresholds (profile ``calibration``, for the largest
+    calibrated window <= ``drift_window``) instead of ``psi_threshold`` / ``drifted_features`` /
+    ``prediction_psi_threshold`` when its profile has them: one drifted column fires."""
+    calibrated_recover: float = Field(default=0.5, ge=0, le=1)
+    """Calibrated drift is over when every column's PSI is at or below this share of its
+    threshold (hysteresis)."""
     detector_trigger: bool = False
     """Also open an incident on an ADWIN alarm on the error stream (error rate rising)."""
     cooldown_s: float = Field(default=3600.0, ge=0)

@@ -80,6 +80,7 @@ class ModelSpec:
             if prof is not None:
                 self.columns.append(_column(spec.name, prof, spec.min, spec.max))
         self.prediction = _column(PREDICTION, profile.prediction, None, None)
+        self.calibration = profile.calibration
 
     def class_index(self, value: object) -> int:
         """Index of a class value (1, "1", 1.0, True: one class, see ``streamapp.labels``);

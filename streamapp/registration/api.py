@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from streamapp.monitoring.calibration import DEFAULT_BOOTSTRAP, DEFAULT_TARGET, calibrate
+from streamapp.monitoring.settings import MonitoringSettings
 from streamapp.processing import columns, load_callable
 from streamapp.registration.convert import Converted, convert, load_file
 from streamapp.registration.frame import (
@@ -40,6 +42,7 @@ from streamapp.testing.checks import check_processor, check_scoring_model
 from streamapp.training.profile import build_profile
 
 TOLERANCE = 1e-4
+DRIFT_WINDOWS = (MonitoringSettings().drift_window,)
 SKLEARN_TRAINER = "streamapp.training.sklearn_trainer:train"
 TRAINERS = {"sklearn": SKLEARN_TRAINER, "lightgbm": SKLEARN_TRAINER, "xgboost": SKLEARN_TRAINER}
 """Default trainer by source family: a model registered from sklearn retrains as sklearn."""
@@ -79,6 +82,9 @@ def register(
     seed: int = 0,
     baseline: Mapping[str, float] | None = None,
     provenance: Mapping[str, str | int | float] | None = None,
+    drift_target: float | None = DEFAULT_TARGET,
+    drift_windows: Sequence[int] = DRIFT_WINDOWS,
+    drift_bootstrap: int = DEFAULT_BOOTSTRAP,
 ) -> Registered:
     """Register ``model`` as the next version of ``name``; raises :class:`RegistrationError`.
 
@@ -90,7 +96,10 @@ def register(
     behind. ``promote="auto"`` points ``production`` at the version when the model
     has no production version yet. ``baseline`` replaces the metrics computed on
     the validation split (a trainer passes its held-out metrics); ``provenance``
-    is added to the manifest's ``training`` field.
+    is added to the manifest's ``training`` field. ``drift_target``: expected
+    stationary events between false alarms of each drift trigger; the thresholds
+    for each of ``drift_windows`` are bootstrapped (``drift_bootstrap``
+    replicates) into the profile (None: no calibration, fixed policy thresholds).
     """
     started = time.perf_counter()
     reg = registry if isinstance(registry, ModelRegistry) else ModelRegistry(Path(registry))
@@ -146,7 +155,11 @@ def register(
             else baseline_metrics(the_task, served, y, validation_share, seed)
         )
         manifest = Manifest.model_validate({**manifest.model_dump(), "baseline_metrics": metrics})
-        write_json(staging, manifest, build_profile(manifest, encoded, served))
+        profile = build_profile(manifest, encoded, served)
+        if drift_target is not None:
+            cal = calibrate(profile, drift_windows, drift_target, drift_bootstrap, seed)
+            profile = profile.model_copy(update={"calibration": cal})
+        write_json(staging, manifest, profile)
     made = reg.get(name, version)
     verified_profile(made)
     check_scoring_model(load_model(made, "auto", "cpu"), encoded[:256])
