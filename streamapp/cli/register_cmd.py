@@ -79,9 +79,8 @@ def register_cmd(
     Needs the ``register`` extra for scikit-learn / LightGBM / XGBoost pickles
     (``pip install 'streamapp[register]'``).
     """
-    from streamapp.monitoring.calibration import describe
+    from streamapp.monitoring.calibration import DEFAULT_WINDOWS, describe
     from streamapp.registration import RegistrationError, register
-    from streamapp.registration.api import DRIFT_WINDOWS
 
     root = registry or settings(ctx).model.registry
     try:
@@ -102,7 +101,7 @@ def register_cmd(
             allow_pickle=allow_pickle_code_execution,
             promote=None if promote == "none" else promote,
             drift_target=drift_target or None,
-            drift_windows=drift_window or DRIFT_WINDOWS,
+            drift_windows=drift_window or DEFAULT_WINDOWS,
             drift_bootstrap=drift_bootstrap,
         )
     except (RegistrationError, ImportError, OSError) as exc:

@@ -211,10 +211,24 @@ class AggregateMetrics:
             ["model", "version"],
             registry=registry,
         )
+        self.estimated = Gauge(
+            "streamapp_model_metric_estimated",
+            "Label-free estimate of a quality metric over the drift window's logged predictions "
+            "(CBPE for classification, DLE for regression).",
+            ["model", "version", "window", "metric"],
+            registry=registry,
+        )
+        self.estimation_error = Gauge(
+            "streamapp_model_metric_estimation_error",
+            "Estimated minus realized metric over the outcome count window's buckets.",
+            ["model", "version", "window", "metric"],
+            registry=registry,
+        )
         self.drift_threshold = Gauge(
             "streamapp_drift_calibrated_threshold",
-            "Calibrated drift threshold (PSI) of a trigger's column for the drift window.",
-            ["model", "version", "trigger", "column"],
+            "Calibrated drift threshold (PSI) of a trigger's feature (or prediction) for the "
+            "drift window.",
+            ["model", "version", "trigger", "feature"],
             registry=registry,
         )
         self.drift_target = Gauge(

@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from streamapp.metrics.monitoring import AggregateMetrics
+from streamapp.monitoring import estimation, quality
 from streamapp.monitoring import policy as pol
-from streamapp.monitoring import quality
 from streamapp.monitoring.calibration import calibrated, export_calibration
 from streamapp.monitoring.detectors import ErrorRateAdwin, RiverDetector, page_hinkley
 from streamapp.monitoring.settings import MonitoringSettings
@@ -181,10 +181,15 @@ class Aggregator:
                 ver.spec, timed
             )
         drift_stats, _ = ver.all.count_window(cfg.drift_window, logged)
+        outcomes, _ = ver.all.count_window(cfg.count_window, joined)
         return {
             "windows": windows,
             "drift": quality.drift(ver.spec, drift_stats),
             "drift_samples": drift_stats.logged,
+            "estimated": estimation.estimate(ver.spec, drift_stats),
+            "estimation_error": estimation.errors(
+                estimation.estimate(ver.spec, outcomes), quality.model_metrics(ver.spec, outcomes)
+            ),
         }
 
     def evaluate(self, model: str, version: str, now: float) -> RetrainRequest | None:
@@ -212,6 +217,11 @@ class Aggregator:
             drift_window = f"count:{cfg.drift_window}"
             psi = {f: v["psi"] for f, v in snap["drift"].items() if f != "prediction"}
             pred_psi = snap["drift"].get("prediction", {}).get("psi")
+        estimated = (
+            snap["estimated"].get("accuracy")
+            if snap["drift_samples"] >= policy.min_samples
+            else None
+        )
         signals = pol.Signals(
             accuracy=sig_acc,
             rmse=sig_rmse,
@@ -227,6 +237,7 @@ class Aggregator:
                 else None
             ),
             detector_alarm=ver.alarm,
+            estimated_accuracy=estimated,
         )
         ver.alarm = False
         baseline = spec.manifest.baseline_metrics
@@ -270,6 +281,13 @@ class Aggregator:
                 else:
                     m.feature_drift.labels(model, version, feature, stat).set(value)
         m.drift_samples.labels(model, version).set(snap["drift_samples"])
+        cfg = self.settings
+        for gauge, window, values in (
+            (m.estimated, f"count:{cfg.drift_window}", snap["estimated"]),
+            (m.estimation_error, f"count:{cfg.count_window}", snap["estimation_error"]),
+        ):
+            for metric, value in values.items():
+                gauge.labels(model, version, window, metric).set(value)
 
     def _export_totals(self, model: str, version: str, totals: dict[str, Any]) -> None:
         if self.metrics is None:

@@ -33,7 +33,7 @@ import numpy.typing as npt
 from scipy import stats as sps
 
 from streamapp.metrics.monitoring import AggregateMetrics
-from streamapp.monitoring.settings import PolicySettings
+from streamapp.monitoring.settings import MonitoringSettings, PolicySettings
 from streamapp.monitoring.spec import ModelSpec
 from streamapp.monitoring.stats import EPS, FloatArray
 from streamapp.registry.manifest import (
@@ -50,6 +50,8 @@ log = logging.getLogger(__name__)
 DEFAULT_TARGET = 1_000_000.0
 """Default expected run length: one false alarm per 1M stationary events per trigger."""
 DEFAULT_BOOTSTRAP = 200
+DEFAULT_WINDOWS = (MonitoringSettings().drift_window,)
+"""Window sizes calibrated at registration unless told: the default drift window."""
 MIN_TAIL = 10
 """Bootstrap maxima beyond a quantile needed to read it empirically (else a tail fit)."""
 _CHUNK = 25
@@ -174,6 +176,20 @@ def calibrate(
             )
         )
     return DriftCalibration(bootstrap=bootstrap, seed=seed, windows=out)
+
+
+def with_calibration(
+    profile: ReferenceProfile,
+    target_run_length: float | None = DEFAULT_TARGET,
+    windows: Sequence[int] = DEFAULT_WINDOWS,
+    bootstrap: int = DEFAULT_BOOTSTRAP,
+    seed: int = 0,
+) -> ReferenceProfile:
+    """The profile with its drift calibration (unchanged when ``target_run_length`` is None)."""
+    if target_run_length is None:
+        return profile
+    cal = calibrate(profile, windows, target_run_length, bootstrap, seed)
+    return profile.model_copy(update={"calibration": cal})
 
 
 def calibrated(spec: ModelSpec, policy: PolicySettings, window: int) -> WindowCalibration | None:

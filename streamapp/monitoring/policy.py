@@ -51,6 +51,8 @@ class Signals:
     prediction_psi_limit: float | None = None
     """Calibrated prediction PSI threshold (None: the policy's fixed one)."""
     detector_alarm: bool = False
+    estimated_accuracy: float | None = None
+    """Label-free estimated accuracy of the drift window (None: no estimator or too few)."""
 
 
 def triggers(policy: PolicySettings, baseline: dict[str, float], sig: Signals) -> list[Trigger]:
@@ -90,6 +92,21 @@ def triggers(policy: PolicySettings, baseline: dict[str, float], sig: Signals) -
             out.append(
                 Trigger(RetrainReason.ACCURACY_DROP, "rmse", sig.rmse, limit, sig.accuracy_window)
             )
+    if (
+        policy.estimated_accuracy_drop is not None
+        and sig.estimated_accuracy is not None
+        and "accuracy" in baseline
+        and sig.estimated_accuracy < baseline["accuracy"] - policy.estimated_accuracy_drop
+    ):
+        out.append(
+            Trigger(
+                RetrainReason.ACCURACY_DROP,
+                "estimated_accuracy",
+                sig.estimated_accuracy,
+                baseline["accuracy"] - policy.estimated_accuracy_drop,
+                sig.drift_window,
+            )
+        )
     out.extend(_drift_triggers(policy, sig))
     if policy.detector_trigger and sig.detector_alarm:
         out.append(
@@ -177,7 +194,19 @@ def recovered(policy: PolicySettings, baseline: dict[str, float], sig: Signals) 
         return False
     if not _drift_recovered(policy, sig):
         return False
-    return not (sig.accuracy is None and sig.rmse is None and not sig.psi)
+    if (
+        policy.estimated_accuracy_drop is not None
+        and sig.estimated_accuracy is not None
+        and "accuracy" in baseline
+        and sig.estimated_accuracy < baseline["accuracy"] - policy.accuracy_recover
+    ):
+        return False
+    return not (
+        sig.accuracy is None
+        and sig.rmse is None
+        and not sig.psi
+        and sig.estimated_accuracy is None
+    )
 
 
 def decide(

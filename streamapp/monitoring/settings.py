@@ -39,6 +39,9 @@ class PolicySettings(BaseModel):
     calibrated_recover: float = Field(default=0.5, ge=0, le=1)
     """Calibrated drift is over when every column's PSI is at or below this share of its
     threshold (hysteresis)."""
+    estimated_accuracy_drop: float | None = Field(default=None, ge=0)
+    """Trigger when the label-free estimated accuracy of the drift window < baseline accuracy -
+    this, before any label arrives (None: off; needs a profile ``estimator``)."""
     detector_trigger: bool = False
     """Also open an incident on an ADWIN alarm on the error stream (error rate rising)."""
     cooldown_s: float = Field(default=3600.0, ge=0)

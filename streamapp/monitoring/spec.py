@@ -81,6 +81,7 @@ class ModelSpec:
                 self.columns.append(_column(spec.name, prof, spec.min, spec.max))
         self.prediction = _column(PREDICTION, profile.prediction, None, None)
         self.calibration = profile.calibration
+        self.estimator = profile.estimator
 
     def class_index(self, value: object) -> int:
         """Index of a class value (1, "1", 1.0, True: one class, see ``streamapp.labels``);

@@ -21,8 +21,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from streamapp.monitoring.calibration import DEFAULT_BOOTSTRAP, DEFAULT_TARGET, calibrate
-from streamapp.monitoring.settings import MonitoringSettings
+from streamapp.monitoring import estimation
+from streamapp.monitoring.calibration import (
+    DEFAULT_BOOTSTRAP,
+    DEFAULT_TARGET,
+    DEFAULT_WINDOWS,
+    with_calibration,
+)
 from streamapp.processing import columns, load_callable
 from streamapp.registration.convert import Converted, convert, load_file
 from streamapp.registration.frame import (
@@ -33,7 +38,7 @@ from streamapp.registration.frame import (
     infer_features,
     read_table,
 )
-from streamapp.registration.metrics import baseline_metrics, targets, task_of
+from streamapp.registration.metrics import baseline_metrics, targets, task_of, validation_rows
 from streamapp.registry.manifest import FeatureSpec, Manifest, OutputSpec, Processing
 from streamapp.registry.registry import ModelRegistry, ModelVersion, verified_profile
 from streamapp.registry.writer import artifact, staged_version, write_json, write_reference
@@ -42,7 +47,6 @@ from streamapp.testing.checks import check_processor, check_scoring_model
 from streamapp.training.profile import build_profile
 
 TOLERANCE = 1e-4
-DRIFT_WINDOWS = (MonitoringSettings().drift_window,)
 SKLEARN_TRAINER = "streamapp.training.sklearn_trainer:train"
 TRAINERS = {"sklearn": SKLEARN_TRAINER, "lightgbm": SKLEARN_TRAINER, "xgboost": SKLEARN_TRAINER}
 """Default trainer by source family: a model registered from sklearn retrains as sklearn."""
@@ -83,7 +87,7 @@ def register(
     baseline: Mapping[str, float] | None = None,
     provenance: Mapping[str, str | int | float] | None = None,
     drift_target: float | None = DEFAULT_TARGET,
-    drift_windows: Sequence[int] = DRIFT_WINDOWS,
+    drift_windows: Sequence[int] = DEFAULT_WINDOWS,
     drift_bootstrap: int = DEFAULT_BOOTSTRAP,
 ) -> Registered:
     """Register ``model`` as the next version of ``name``; raises :class:`RegistrationError`.
@@ -155,10 +159,17 @@ def register(
             else baseline_metrics(the_task, served, y, validation_share, seed)
         )
         manifest = Manifest.model_validate({**manifest.model_dump(), "baseline_metrics": metrics})
-        profile = build_profile(manifest, encoded, served)
-        if drift_target is not None:
-            cal = calibrate(profile, drift_windows, drift_target, drift_bootstrap, seed)
-            profile = profile.model_copy(update={"calibration": cal})
+        profile = with_calibration(
+            build_profile(manifest, encoded, served),
+            drift_target,
+            drift_windows,
+            drift_bootstrap,
+            seed,
+        )
+        if y is not None:
+            picked = validation_rows(len(y), validation_share, seed)
+            fitted = estimation.fit(manifest, profile, encoded[picked], served[picked], y[picked])
+            profile = profile.model_copy(update={"estimator": fitted})
         write_json(staging, manifest, profile)
     made = reg.get(name, version)
     verified_profile(made)

@@ -247,6 +247,21 @@ class DriftCalibration(_Strict):
         return max(fits, key=lambda w: w.window) if fits else None
 
 
+class PerformanceEstimator(_Strict):
+    """Label-free performance estimation fitted at registration (``monitoring.estimation``)."""
+
+    method: Literal["cbpe-binned", "dle-additive"]
+    samples: int = Field(ge=1)
+    """Labelled reference rows it was fitted on (the validation split)."""
+    confusion: list[list[float]] = Field(default_factory=list)
+    """Classification: per prediction bin, the n x n (actual x predicted, row-major) shares of
+    the outcomes in that bin."""
+    intercept: dict[str, float] = Field(default_factory=dict)
+    """Regression: ``abs`` / ``sq`` error model intercepts."""
+    effects: dict[str, dict[str, list[float]]] = Field(default_factory=dict)
+    """Regression: ``abs`` / ``sq`` → column (features, ``prediction``) → effect per bin."""
+
+
 class ReferenceProfile(_Strict):
     """The training data's distribution: per feature, and of the model's prediction."""
 
@@ -258,6 +273,8 @@ class ReferenceProfile(_Strict):
     """Score of the positive class / regression value (numeric) or predicted class (categorical)."""
     calibration: DriftCalibration | None = None
     """Calibrated drift-trigger thresholds (written at registration; None: fixed thresholds)."""
+    estimator: PerformanceEstimator | None = None
+    """Label-free performance estimation (written at registration with labels; None: none)."""
 
     @classmethod
     def load(cls, version_dir: Path) -> ReferenceProfile:

@@ -158,7 +158,7 @@ def test_aggregator_uses_and_exports_the_calibration(tmp_path: Path) -> None:
     ) == 1e6
     limit = reg.get_sample_value(
         "streamapp_drift_calibrated_threshold",
-        {**model, "trigger": "feature_drift", "column": "salary"},
+        {**model, "trigger": "feature_drift", "feature": "salary"},
     )
     assert limit is not None and requests[0].threshold == pytest.approx(limit)
 

@@ -58,6 +58,9 @@ def test_sklearn_regressor_registers_with_everything_a_version_needs(
     assert drift is not None and drift.target_run_length == 1e6
     assert set(drift.thresholds) == set(frame.columns)
     assert all(0 < v < 0.25 for v in drift.thresholds.values())
+    est = verified_profile(mv).estimator
+    assert est is not None and est.method == "dle-additive"
+    assert set(est.effects["abs"]) == {*frame.columns, "prediction"}
     m = mv.manifest
     assert m.feature_names == list(frame.columns) and m.trainer is not None
     assert m.training["estimator"] == "sklearn.ensemble._gb:GradientBoostingRegressor"
@@ -90,6 +93,9 @@ def test_classifier_behind_a_custom_preprocessor(tmp_path: Path) -> None:
     expected = clf.predict_proba(userpkg.encode(columns(m.features, rows)))
     assert np.abs(served.predict(rows) - expected).max() <= 1e-4
     assert m.baseline_metrics["accuracy"] > 0.6
+    est = verified_profile(result.version).estimator
+    assert est is not None and est.method == "cbpe-binned"
+    assert est.samples == m.baseline_metrics["n_validation"]
 
 
 def test_lightgbm_regressor_is_converted_with_onnxmltools(tmp_path: Path) -> None:
