@@ -119,6 +119,45 @@ def promote(
     typer.echo(f"{name} {pointer} -> {version}")
 
 
+@models_app.command("calibrate")
+def calibrate_cmd(
+    ctx: typer.Context,
+    name: str,
+    version: str,
+    drift_target: Annotated[
+        float, typer.Option(help="Stationary events per false alarm of each drift trigger.")
+    ] = 1e6,
+    drift_window: Annotated[
+        list[int] | None,
+        typer.Option(help="Drift window (events) to calibrate for (repeat; default: "
+                     "monitoring.drift_window)."),
+    ] = None,
+    drift_bootstrap: Annotated[int, typer.Option(help="Bootstrap replicates.")] = 200,
+    registry: RegistryOpt = None,
+) -> None:
+    """(Re)compute the drift calibration of an existing version from its profile and write it
+    into ``profile.json`` atomically (the model, manifest and reference rows are untouched);
+    monitors pick it up when they next load the version."""
+    import json
+    import os
+
+    from streamapp.monitoring.calibration import describe, with_calibration
+    from streamapp.registry.manifest import PROFILE_FILE
+
+    reg = _registry(ctx, registry)
+    try:
+        mv = reg.get(name, version)
+        profile = verified_profile(mv)
+    except RegistryError as exc:
+        raise fail(f"not calibrated: {exc}") from None
+    windows = drift_window or [settings(ctx).monitoring.drift_window]
+    updated = with_calibration(profile, drift_target, windows, drift_bootstrap)
+    tmp = mv.path / f".{PROFILE_FILE}.tmp"
+    tmp.write_text(json.dumps(updated.model_dump(mode="json"), indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, mv.path / PROFILE_FILE)
+    typer.echo(f"{name}/{version} drift calibration: {describe(updated.calibration)}")
+
+
 @models_app.command("train-demo")
 def train_demo(
     ctx: typer.Context,
