@@ -129,6 +129,8 @@ class Buckets:
         self.items: dict[int, Stats] = {}
         self.keys: list[int] = []
         """The bucket indexes, ascending."""
+        self.n_joined = self.n_logged = 0
+        """Joined outcomes and logged predictions in all buckets."""
         self._counts: dict[tuple[int, Size], _CountChain] = {}
         self._times: dict[int, _TimeTotal] = {}
 
@@ -139,6 +141,8 @@ class Buckets:
             bisect.insort(self.keys, bucket)
         else:
             old.add(stats)
+        self.n_joined += stats.joined
+        self.n_logged += stats.logged
         for chain in self._counts.values():
             chain.add(self, bucket, stats)
         for timed in self._times.values():
@@ -169,23 +173,23 @@ class Buckets:
     def prune(self, keep_seconds: float, keep_joined: int, keep_logged: int) -> list[int]:
         """Drop buckets older than ``keep_seconds`` once newer ones hold enough items.
 
-        Returns the dropped bucket indexes.
+        Returns the dropped bucket indexes (oldest first). Walks from the oldest
+        bucket and stops at the first one to keep: O(dropped), not O(buckets).
         """
         if not self.items:
             return []
         first = self.keys[-1] - math.ceil(keep_seconds / self.bucket_s)
-        n_joined = n_logged = 0
         dropped: list[int] = []
-        for b in reversed(self.keys):
+        while self.keys and self.keys[0] < first:
+            b = self.keys[0]
             s = self.items[b]
-            if b < first and n_joined >= keep_joined and n_logged >= keep_logged:
-                dropped.append(b)
-            else:
-                n_joined += s.joined
-                n_logged += s.logged
-        for b in reversed(dropped):  # oldest first
-            s = self.items.pop(b)
+            if self.n_joined - s.joined < keep_joined or self.n_logged - s.logged < keep_logged:
+                break  # the newer buckets alone would not hold enough
+            dropped.append(b)
+            del self.items[b]
             del self.keys[0]
+            self.n_joined -= s.joined
+            self.n_logged -= s.logged
             for chain in self._counts.values():
                 chain.add(self, b, s, -1)
             for timed in self._times.values():
