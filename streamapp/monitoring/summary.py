@@ -128,7 +128,12 @@ class Stats:
 
     def copy(self) -> Stats:
         """An independent copy."""
-        return Stats().merge(self)
+        out = Stats(**self.__dict__)  # scalars shared, containers copied below
+        out.confusion = list(self.confusion)
+        out.score_pos, out.score_neg = dict(self.score_pos), dict(self.score_neg)
+        out.sums, out.quality = dict(self.sums), dict(self.quality)
+        out.hist = {k: list(v) for k, v in self.hist.items()}
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v}
