@@ -93,7 +93,8 @@ class JoinMetrics:
         )
         self.checkpoint = Histogram(
             "streamapp_monitor_checkpoint_seconds",
-            "Checkpoint duration: outcomes acknowledged, changelog written, store committed.",
+            "Checkpoint duration, seal to commit (outcomes and changelog acknowledged, marker "
+            "acknowledged, store written); the join loop does not wait for it.",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=registry,
         )

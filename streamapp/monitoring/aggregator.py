@@ -61,6 +61,7 @@ class Aggregator:
         self.state = state
         self.metrics = metrics
         self._versions: dict[tuple[str, str], _Version] = {}
+        self._changed: set[tuple[str, str]] = set()
 
     def forget(self) -> None:
         """Drop the in-memory view (after a rebalance); it is rebuilt from ``state`` on demand."""
@@ -192,34 +193,50 @@ class Aggregator:
             ),
         }
 
+    def export_gauges(self) -> None:
+        """Refresh the window and drift gauges of every version changed since the last call.
+
+        The control plane calls it on a timer (about once a second): the full snapshot
+        (every window of every group, every drift statistic) costs more than the policy's
+        own signals, which :meth:`evaluate` computes on each summary.
+        """
+        changed, self._changed = self._changed, set()
+        for model, version in sorted(changed):
+            snap = self.snapshot(model, version)
+            if snap:
+                self._export(model, version, snap)
+
     def evaluate(self, model: str, version: str, now: float) -> RetrainRequest | None:
-        """Refresh the gauges of one version and run its policy."""
+        """Run the policy of one version (its gauges: :meth:`export_gauges`)."""
         ver = self._version(model, version)
         if ver.spec is None:
             return None
         spec, cfg = ver.spec, self.settings
-        snap = self.snapshot(model, version)
-        self._export(model, version, snap)
+        self._changed.add((model, version))
         policy = cfg.policy_for(model)
         window, _ = ver.all.count_window(cfg.count_window, joined)
         previous, previous_full = ver.all.count_window(cfg.count_window, joined, skip=1)
         sig_acc = sig_rmse = None
         if window.joined >= policy.min_samples:
-            values = quality.model_metrics(spec, window)
+            values = quality.policy_metrics(spec, window)
             sig_acc, sig_rmse = values.get("accuracy"), values.get("rmse")
-        prev_acc = quality.model_metrics(spec, previous).get("accuracy") if previous_full else None
+        prev_acc = (
+            quality.policy_metrics(spec, previous).get("accuracy") if previous_full else None
+        )
+        drift_stats, _ = ver.all.count_window(cfg.drift_window, logged)
         psi: dict[str, float] = {}
         pred_psi = None
         drift_window = ""
         cal = calibrated(spec, policy, cfg.drift_window)
         need = max(policy.min_samples, cal.window if cal is not None else 0)
-        if snap["drift_samples"] >= need:
+        if drift_stats.logged >= need:
             drift_window = f"count:{cfg.drift_window}"
-            psi = {f: v["psi"] for f, v in snap["drift"].items() if f != "prediction"}
-            pred_psi = snap["drift"].get("prediction", {}).get("psi")
+            psi = quality.psi(spec, drift_stats)
+            pred_psi = psi.pop("prediction", None)
         estimated = (
-            snap["estimated"].get("accuracy")
-            if snap["drift_samples"] >= policy.min_samples
+            estimation.estimate(spec, drift_stats).get("accuracy")
+            if policy.estimated_accuracy_drop is not None
+            and drift_stats.logged >= policy.min_samples
             else None
         )
         signals = pol.Signals(
@@ -249,7 +266,7 @@ class Aggregator:
             "baseline": baseline,
             "previous_window_accuracy": prev_acc,
             "samples": window.joined,
-            "drift_samples": snap["drift_samples"],
+            "drift_samples": drift_stats.logged,
         }
         new_policy, request = pol.decide(
             policy, totals.get("policy", {}), model, version, fired, is_recovered, now, evidence

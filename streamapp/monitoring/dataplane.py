@@ -306,7 +306,9 @@ class JoinWorker:
             meta = cp.metas[p]
             meta.changelog_next = cp.markers[p].last[p] + 1
             part.store.write_sealed(meta.to_json())
+            part.durable_held = dict(meta.held)
             self._account(cp.results[p])
+            self._gauges(part)
             done.append(part)
         self._emit(cp.summaries)
         positions: dict[TopicPartition, int] = {
@@ -393,7 +395,7 @@ class JoinWorker:
         m.state_keys.labels(label).set(keys)
         m.state_bytes.labels(label).set(nbytes)
         for kind in ("prediction", "label"):
-            m.held.labels(label, kind).set(part.held.get(kind, 0))
+            m.held.labels(label, kind).set(part.durable_held.get(kind, 0))
         if part.event_time:
             m.watermark_lag.labels(label).set(max(0.0, time.time() - part.event_time))
 

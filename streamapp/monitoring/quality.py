@@ -96,6 +96,31 @@ def model_metrics(spec: ModelSpec, s: Stats) -> dict[str, float]:
     return classification(s, len(spec.classes))
 
 
+def policy_metrics(spec: ModelSpec, s: Stats) -> dict[str, float]:
+    """What the retrain policy reads: accuracy (classification) or RMSE (regression).
+
+    The same values as :func:`model_metrics`, without the metrics only the gauges show.
+    """
+    if spec.classes is None:
+        return regression(s)
+    n = len(spec.classes)
+    total = sum(s.confusion)
+    if not total:
+        return {}
+    right = sum(s.confusion[i * n + i] for i in range(n))
+    return {"accuracy": float(np.float64(right) / total)}
+
+
+def psi(spec: ModelSpec, s: Stats) -> dict[str, float]:
+    """PSI per column with logged values (features and ``prediction``), as :func:`drift`."""
+    out: dict[str, float] = {}
+    for col in [*spec.columns, spec.prediction]:
+        counts = s.hist.get(col.name)
+        if counts and sum(counts):
+            out[col.name] = stats.psi(col.expected, counts)
+    return out
+
+
 def drift(spec: ModelSpec, s: Stats) -> dict[str, dict[str, float]]:
     """Per column (features, ``prediction``): psi, js, plus ks (numeric) or chi2."""
     out: dict[str, dict[str, float]] = {}

@@ -76,6 +76,8 @@ class MonitoringSettings(BaseModel):
     """Rolling accuracy over the buckets within this many event-time seconds of the newest."""
     drift_window: int = Field(default=2000, ge=10)
     """Drift statistics over the newest buckets holding at least N logged predictions."""
+    gauge_interval_s: float = Field(default=1.0, gt=0)
+    """Seconds between refreshes of the window and drift gauges (the policy runs per summary)."""
     policy: PolicySettings = Field(default_factory=PolicySettings)
     """Default retraining policy."""
     policies: dict[str, PolicySettings] = Field(default_factory=dict)

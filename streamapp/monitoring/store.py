@@ -32,6 +32,8 @@ JOINED = b"J"
 EXPIRED = b"X"
 META_KEY = b"m"
 _HEAD = struct.Struct(">cd")
+HEAD_SIZE = _HEAD.size
+"""Bytes before an entry's payload."""
 _DEADLINE = struct.Struct(">d")
 
 

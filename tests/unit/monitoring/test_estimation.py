@@ -176,6 +176,7 @@ def test_aggregator_exports_the_estimate_and_its_error_and_can_act_on_it(tmp_pat
     requests = [r for s in summaries_for(preds, []) for r in agg.handle(s, 1.0)]
     assert [(r.reason.value, r.metric) for r in requests] == [("accuracy_drop",
                                                                "estimated_accuracy")]
+    agg.export_gauges()  # the control plane's gauge timer
     model = {"model": "agrawal-clf", "version": "1"}
     value = reg.get_sample_value(
         "streamapp_model_metric_estimated", {**model, "window": "count:10000", "metric": "accuracy"}
@@ -186,6 +187,7 @@ def test_aggregator_exports_the_estimate_and_its_error_and_can_act_on_it(tmp_pat
     agg = Aggregator(settings, SpecCache(ModelRegistry(tmp_path)), {}, AggregateMetrics(reg))
     for s in summaries_for(preds, labels_for(preds, 1.0, 0)):
         agg.handle(s, 2.0)
+    agg.export_gauges()
     error = reg.get_sample_value(
         "streamapp_model_metric_estimation_error",
         {**model, "window": "count:10000", "metric": "accuracy"},
