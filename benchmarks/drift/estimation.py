@@ -32,7 +32,7 @@ from benchmarks.drift.calibrated import _bins
 from benchmarks.drift.run import REPO, Row, agrawal, friedman, score
 from streamapp.features import FeatureEncoder
 from streamapp.monitoring import estimation, quality
-from streamapp.monitoring.spec import PREDICTION, ModelSpec
+from streamapp.monitoring.spec import ESTIMATOR_SCORES, PREDICTION, ModelSpec, score_histogram
 from streamapp.monitoring.summary import Stats
 from streamapp.registry.manifest import ReferenceProfile
 from streamapp.registry.registry import ModelRegistry
@@ -105,6 +105,8 @@ def windows_of(
             hist[name] = np.bincount(bins, minlength=k + 1)[:k].tolist()
         bins, k = _bins(profile.prediction, pred_values[start : start + W])
         hist[PREDICTION] = np.bincount(bins, minlength=k + 1)[:k].tolist()
+        if spec.estimator is not None and spec.estimator.calibrated:
+            hist[ESTIMATOR_SCORES] = score_histogram(pred_values[start : start + W])
         estimated = estimation.estimate(spec, Stats(logged=W, hist=hist))
         realized = _realized(spec, part, outputs[start : start + W])
         out.append((estimated, realized))

@@ -4,13 +4,17 @@ Both estimators read only what every summary already carries (logged
 predictions per reference-profile bin), so they merge across workers and
 windows like everything else and need no labels at run time.
 
-- Classification, ``cbpe-binned``: confidence-based performance estimation on
-  the profile's prediction bins (the binary positive-class score's quantile
-  bins, or the predicted class). At registration the labelled validation split
-  gives, per bin, the shares of the actual x predicted outcomes in it
-  (histogram-binning calibration, Zadrozny & Elkan 2001). A window's expected
-  confusion matrix is its prediction histogram times those shares; accuracy,
-  precision, recall and F1 follow as from a realized matrix.
+- Binary classification, ``cbpe``: confidence-based performance estimation.
+  At registration the class-1 scores are calibrated on the labelled validation
+  split by isotonic regression (scipy), evaluated at the centres of 100 equal
+  score bins; the data plane histograms logged scores on those bins. A window's
+  expected confusion matrix adds, per bin, ``count x p`` to the actual-1 cell and
+  ``count x (1 - p)`` to the actual-0 cell of the bin's predicted class (1 from
+  score 0.5 up); accuracy, precision, recall and F1 follow as from a realized one.
+- Multiclass (and binary summaries without the score histogram), ``cbpe-binned``:
+  the same on the profile's prediction bins (binary score quantile bins, or the
+  predicted class), with the validation split's actual x predicted shares per
+  bin (histogram-binning calibration, Zadrozny & Elkan 2001).
 - Regression, ``dle-additive``: direct loss estimation with an additive error
   model: ``|error|`` and ``error²`` regressed (ridge least squares) on one-hot
   profile bins of every feature and of the prediction. Additive in the bins,
@@ -29,9 +33,10 @@ import math
 
 import numpy as np
 import numpy.typing as npt
+from scipy.optimize import isotonic_regression
 
 from streamapp.monitoring import quality
-from streamapp.monitoring.spec import PREDICTION, ModelSpec
+from streamapp.monitoring.spec import ESTIMATOR_BINS, ESTIMATOR_SCORES, PREDICTION, ModelSpec
 from streamapp.monitoring.stats import bin_index
 from streamapp.monitoring.summary import Stats
 from streamapp.registry.manifest import (
@@ -97,7 +102,13 @@ def fit(
             counts = np.bincount(actual[inside] * n + predicted[inside], minlength=n * n)
             total = counts.sum()
             confusion.append((counts / total).tolist() if total else [0.0] * (n * n))
-        return PerformanceEstimator(method="cbpe-binned", samples=len(y), confusion=confusion)
+        calibrated = _isotonic(outputs[:, 1], actual) if n == 2 else []
+        return PerformanceEstimator(
+            method="cbpe" if calibrated else "cbpe-binned",
+            samples=len(y),
+            confusion=confusion,
+            calibrated=calibrated,
+        )
     columns: dict[str, tuple[npt.NDArray[np.int64], int]] = {}
     for i, spec in enumerate(manifest.features):
         prof = profile.numeric.get(spec.name) or profile.categorical.get(spec.name)
@@ -137,13 +148,38 @@ def fit(
     )
 
 
+def _isotonic(scores: npt.NDArray[np.floating], actual: npt.NDArray[np.int64]) -> list[float]:
+    """Isotonic P(class 1 | score) at the centres of the ESTIMATOR_BINS equal score bins."""
+    order = np.argsort(scores, kind="stable")
+    x = np.asarray(scores, dtype=np.float64)[order]
+    fitted = isotonic_regression(actual[order].astype(np.float64), increasing=True).x
+    centres = (np.arange(ESTIMATOR_BINS) + 0.5) / ESTIMATOR_BINS
+    return [float(v) for v in np.interp(centres, x, fitted)]
+
+
+def _cbpe(calibrated: list[float], counts: list[int]) -> dict[str, float]:
+    c = np.asarray(counts, dtype=np.float64)
+    p = np.asarray(calibrated, dtype=np.float64)
+    positive = (np.arange(len(c)) + 0.5) / len(c) >= 0.5  # predicted class 1
+    cm = np.array(
+        [
+            [np.sum(c * (1 - p) * ~positive), np.sum(c * (1 - p) * positive)],
+            [np.sum(c * p * ~positive), np.sum(c * p * positive)],
+        ]
+    )
+    return quality.confusion_metrics(cm) if cm.sum() > 0 else {}
+
+
 def estimate(spec: ModelSpec, s: Stats) -> dict[str, float]:
     """Estimated metrics of the logged predictions in ``s`` (empty without an estimator)."""
     est = spec.estimator
     counts = s.hist.get(PREDICTION)
     if est is None or not counts or sum(counts) == 0:
         return {}
-    if est.method == "cbpe-binned":
+    scores = s.hist.get(ESTIMATOR_SCORES)
+    if est.calibrated and scores and sum(scores):
+        return _cbpe(est.calibrated, scores)
+    if est.method in ("cbpe", "cbpe-binned"):
         assert spec.classes is not None
         n = len(spec.classes)
         shares = np.asarray(est.confusion, dtype=np.float64)

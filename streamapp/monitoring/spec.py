@@ -35,6 +35,10 @@ log = logging.getLogger(__name__)
 SCORE_BINS = 1000
 """Bins of the binary score histograms (ROC AUC is exact for scores on this grid)."""
 PREDICTION = "prediction"
+ESTIMATOR_SCORES = "prediction:score"
+"""``Stats.hist`` key of the logged class-1 scores on :data:`ESTIMATOR_BINS` equal bins (binary
+models with a CBPE estimator only; read by ``monitoring.estimation``)."""
+ESTIMATOR_BINS = 100
 
 
 @dataclass(frozen=True)
@@ -125,8 +129,19 @@ class ModelSpec:
         for col in self.columns:
             values: list[object] = list(map(dict.get, features, repeat(col.name)))
             hist[col.name] = _bin(col, values, quality)
-        hist[PREDICTION] = _bin(self.prediction, [self.prediction_value(p) for p in preds], {})
+        predicted = [self.prediction_value(p) for p in preds]
+        hist[PREDICTION] = _bin(self.prediction, predicted, {})
+        if self.estimator is not None and self.estimator.calibrated:
+            hist[ESTIMATOR_SCORES] = score_histogram(predicted)
         return hist, quality
+
+
+def score_histogram(scores: list[object]) -> list[int]:
+    """Counts of the finite scores in [0, 1] on :data:`ESTIMATOR_BINS` equal bins."""
+    arr = np.array([_number(v) for v in scores], dtype=np.float64)
+    arr = arr[np.isfinite(arr) & (arr >= 0) & (arr <= 1)]
+    idx = np.minimum((arr * ESTIMATOR_BINS).astype(np.int64), ESTIMATOR_BINS - 1)
+    return [int(c) for c in np.bincount(idx, minlength=ESTIMATOR_BINS).tolist()]
 
 
 def _bin(col: Column, values: list[object], quality: dict[str, int]) -> list[int]:

@@ -250,12 +250,15 @@ class DriftCalibration(_Strict):
 class PerformanceEstimator(_Strict):
     """Label-free performance estimation fitted at registration (``monitoring.estimation``)."""
 
-    method: Literal["cbpe-binned", "dle-additive"]
+    method: Literal["cbpe", "cbpe-binned", "dle-additive"]
     samples: int = Field(ge=1)
     """Labelled reference rows it was fitted on (the validation split)."""
     confusion: list[list[float]] = Field(default_factory=list)
     """Classification: per prediction bin, the n x n (actual x predicted, row-major) shares of
     the outcomes in that bin."""
+    calibrated: list[float] = Field(default_factory=list)
+    """Binary (``cbpe``): isotonic-calibrated P(class 1) at the centre of each of the equal
+    score bins the monitor histograms logged scores on."""
     intercept: dict[str, float] = Field(default_factory=dict)
     """Regression: ``abs`` / ``sq`` error model intercepts."""
     effects: dict[str, dict[str, list[float]]] = Field(default_factory=dict)

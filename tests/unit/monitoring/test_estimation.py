@@ -17,7 +17,13 @@ from streamapp.monitoring import estimation, quality
 from streamapp.monitoring.aggregator import Aggregator
 from streamapp.monitoring.policy import Signals, recovered, triggers
 from streamapp.monitoring.settings import MonitoringSettings, PolicySettings
-from streamapp.monitoring.spec import PREDICTION, ModelSpec, SpecCache
+from streamapp.monitoring.spec import (
+    ESTIMATOR_BINS,
+    ESTIMATOR_SCORES,
+    PREDICTION,
+    ModelSpec,
+    SpecCache,
+)
 from streamapp.monitoring.summary import SCALE, Stats, fixed
 from streamapp.registry.manifest import Manifest, PerformanceEstimator, ReferenceProfile
 from streamapp.registry.registry import ModelRegistry
@@ -93,12 +99,19 @@ def _setup(task: str, n: int = 4000) -> tuple[ModelSpec, list[dict[str, object]]
 
 def test_classification_estimate_is_exact_on_its_fit_data_and_follows_covariate_shift() -> None:
     spec, rows, outputs, y = _setup("binary_classification")
-    assert spec.estimator is not None and spec.estimator.method == "cbpe-binned"
+    assert spec.estimator is not None and spec.estimator.method == "cbpe"
+    assert len(spec.estimator.calibrated) == ESTIMATOR_BINS
+    assert spec.estimator.calibrated == sorted(spec.estimator.calibrated)  # isotonic
     realized = quality.confusion_metrics(
         np.bincount(y * 2 + outputs.argmax(axis=1), minlength=4).reshape(2, 2)
     )
-    est = estimation.estimate(spec, _stats(spec, rows, outputs))
-    assert est == pytest.approx(realized, abs=1e-9)
+    stats = _stats(spec, rows, outputs)
+    assert sum(stats.hist[ESTIMATOR_SCORES]) == len(rows)
+    est = estimation.estimate(spec, stats)
+    assert est == pytest.approx(realized, abs=0.01)
+    # without the score histogram (multiclass, older summaries): binned, exact on the fit data
+    stats.hist.pop(ESTIMATOR_SCORES)
+    assert estimation.estimate(spec, stats) == pytest.approx(realized, abs=1e-9)
     # covariate shift towards confident scores: accuracy rises, and so does the estimate
     shifted_rows, x = _data(4000, 5, shift=1.5)
     p1 = 1 / (1 + np.exp(-2 * x))

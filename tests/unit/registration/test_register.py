@@ -94,7 +94,7 @@ def test_classifier_behind_a_custom_preprocessor(tmp_path: Path) -> None:
     assert np.abs(served.predict(rows) - expected).max() <= 1e-4
     assert m.baseline_metrics["accuracy"] > 0.6
     est = verified_profile(result.version).estimator
-    assert est is not None and est.method == "cbpe-binned"
+    assert est is not None and est.method == "cbpe" and len(est.calibrated) == 100
     assert est.samples == m.baseline_metrics["n_validation"]
 
 
