@@ -183,9 +183,13 @@ def capacity(bs: str, n: int, state: Path, workers: int = 1,
     try:
         first_record = first.wait(lambda: total(names[0])[0] > 0, 120, "first record")
         first_join = first.wait(lambda: total(names[1])[0] > 0, 120, "first join")
-        # every label and logged prediction consumed, every logged prediction joined
-        done = first.wait(lambda: total(names[0])[0] >= n + n_logged
-                          and total(names[1])[0] >= n_logged, 900, "every label")
+        # every label and logged prediction consumed, every logged prediction joined (one
+        # scrape per poll: rendering /metrics costs the monitor CPU)
+        def finished() -> bool:
+            consumed, joined = total(names[0], names[1])
+            return consumed >= n + n_logged and joined >= n_logged
+
+        done = first.wait(finished, 900, "every label")
         records, joins, outside = total(*names)
         shares = [m.metric(names[0])[0] for m in mons]
         used = [m.sampler.between(first_record, done) for m in mons]
