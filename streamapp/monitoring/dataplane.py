@@ -437,7 +437,9 @@ class JoinWorker:
     def _on_lost(self, tps: list[TopicPartition]) -> None:
         """Partitions lost without a revoke: drop unsaved work; the next owner replays it.
 
-        A checkpoint in flight sends no marker for them any more (if not sent yet).
+        A checkpoint in flight sends no marker for them any more if it has not yet (its
+        writes without a marker are discarded on restore); if the markers are out, it is
+        waited for, so a later restore here cannot miss a marker still on its way.
         """
         lost = [self.parts[p] for p in sorted({p for _, p in tps}) if p in self.parts]
         cp = self.inflight
@@ -447,6 +449,8 @@ class JoinWorker:
                 cp.metas.pop(part.partition, None)
                 cp.results.pop(part.partition, None)
             cp.summaries = [s for s in cp.summaries if s.partition in cp.parts]
+        elif cp is not None and any(part.partition in cp.parts for part in lost):
+            self._finish()
         self._close(lost)
 
     def _close(self, parts: list[PartitionState]) -> None:
