@@ -1,15 +1,18 @@
 """Monitor benchmark: capacity vs one scorer, start to first join, SIGKILL recovery, RSS.
 
 ``python -m benchmarks.monitoring.run [--events 200000] [--held 1000000] [--rss-seconds 120]
-[--write-readme]``
+[--broker kafka|tansu] [--workers 1] [--py-spy DIR] [--only STEP] [--write-readme]``
 
-One fresh embedded broker (or ``--bootstrap``), every process separate and
-sampled for CPU and RSS (``benchmarks.scoring.run.Sampler``):
+One fresh local broker (Apache Kafka by default, as ``benchmarks.scoring.run``),
+every process separate and sampled for CPU and RSS (``benchmarks.scoring.run.Sampler``):
 
 1. capacity: ``streamapp score`` (defaults: 20 % logged + 5 % holdout) scores
    ``--events`` pre-produced events (events/s), then a label for every event is
    produced and a fresh ``streamapp monitor`` joins them (labels/s, from its
-   first consumed record until every logged prediction is joined);
+   first consumed record until every logged prediction is joined); ``--workers 2``
+   runs that many monitors in one group (CPU summed); ``--py-spy DIR`` records
+   each monitor with py-spy (collapsed stacks, idle frames included: wall time,
+   ``DIR/monitor-<i>.txt``);
 2. start to first join: from the monitor process start to its first join;
 3. recovery: ``--held`` logged predictions held without labels, SIGKILL,
    restart on the same disk and on an empty disk (changelog restore): time to
@@ -30,8 +33,10 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import orjson
 from confluent_kafka import Producer
@@ -46,10 +51,11 @@ from benchmarks.scoring.run import (
     _ready,
     _topics,
     bench_streamapp,
+    kafka_version,
     machine,
 )
-from streamapp.config import SamplingSettings, TopicSettings
-from streamapp.kafka.embedded import EmbeddedBroker, free_port
+from streamapp.config import BrokerSettings, SamplingSettings, TopicSettings
+from streamapp.kafka.embedded import embedded_broker, free_port
 from streamapp.kafka.topics import ensure_topics
 from streamapp.monitoring.sampled import SampleFilter
 from streamapp.training.synthetic import agrawal
@@ -82,7 +88,7 @@ def monitor_env(bootstrap: str, topics: dict[str, str], port: int, state: Path,
 class Monitor:
     """A ``streamapp monitor`` process with its port and CPU/RSS sampler."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], spy: Path | None = None) -> None:
         self.port = int(env["STREAMAPP_HTTP__PORT"])
         self.started = time.time()
         log = Path(env["STREAMAPP_MONITORING__STATE_DIR"] + ".log")
@@ -93,6 +99,14 @@ class Monitor:
                                          cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                                          stderr=out)
         self.sampler = Sampler(self.proc.pid).start()
+        self.spy: subprocess.Popen[bytes] | None = None
+        if spy is not None:  # sampling profiler, every thread, collapsed stacks
+            spy.parent.mkdir(parents=True, exist_ok=True)
+            self.spy = subprocess.Popen(
+                [str(Path(sys.executable).parent / "py-spy"), "record", "--pid",
+                 str(self.proc.pid), "--rate", "200", "--format", "raw", "--threads", "--idle",
+                 "--nonblocking", "--output", str(spy)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def metric(self, *names: str) -> list[float]:
         try:
@@ -113,6 +127,9 @@ class Monitor:
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         self.sampler.stop()
+        if self.spy is not None and self.spy.poll() is None:
+            self.spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+            self.spy.wait(60)
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
             try:
@@ -141,7 +158,8 @@ def logged(n: int, prefix: str, t0: datetime, seed: int = 3) -> list[tuple[bytes
     return out
 
 
-def capacity(bs: str, n: int, state: Path) -> dict[str, float]:
+def capacity(bs: str, n: int, state: Path, workers: int = 1,
+             spy: Path | None = None) -> dict[str, Any]:
     topics = _topics(f"cap-{uuid.uuid4().hex[:4]}")
     _create(bs, topics)
     events = _events(n, 5, "e")
@@ -151,24 +169,40 @@ def capacity(bs: str, n: int, state: Path) -> dict[str, float]:
     keep = SampleFilter(SamplingSettings())  # the scorer's defaults: what it logged
     n_logged = sum(keep.keep(k.decode()) for k, _v in events)
     _produce(bs, topics["labels"], labels_for(events, datetime.now(UTC)))
-    mon = Monitor(monitor_env(bs, topics, free_port(), state, f"cap-{uuid.uuid4().hex[:6]}"))
+    app = f"cap-{uuid.uuid4().hex[:6]}"
+    mons = [Monitor(monitor_env(bs, topics, free_port(), state / str(i), app),
+                    spy / f"monitor-{i}.txt" if spy else None) for i in range(workers)]
     names = ("streamapp_monitor_records_total", "streamapp_label_joins_total",
              "streamapp_labels_outside_sample_total")
+
+    def total(*which: str) -> list[float]:
+        per = [m.metric(*which) for m in mons]
+        return [sum(v) for v in zip(*per, strict=True)]
+
+    first = mons[0]
     try:
-        first_record = mon.wait(lambda: mon.metric(names[0])[0] > 0, 120, "first record")
-        first_join = mon.wait(lambda: mon.metric(names[1])[0] > 0, 120, "first join")
-        # every label and logged prediction consumed, every logged prediction joined
-        done = mon.wait(lambda: mon.metric(names[0])[0] >= n + n_logged
-                        and mon.metric(names[1])[0] >= n_logged, 900, "every label")
-        records, joins, outside = mon.metric(*names)
-        cores, rss = mon.sampler.between(first_record, done)
+        first_record = first.wait(lambda: total(names[0])[0] > 0, 120, "first record")
+        first_join = first.wait(lambda: total(names[1])[0] > 0, 120, "first join")
+        # every label and logged prediction consumed, every logged prediction joined (one
+        # scrape per poll: rendering /metrics costs the monitor CPU)
+        def finished() -> bool:
+            consumed, joined = total(names[0], names[1])
+            return consumed >= n + n_logged and joined >= n_logged
+
+        done = first.wait(finished, 900, "every label")
+        records, joins, outside = total(*names)
+        shares = [m.metric(names[0])[0] for m in mons]
+        used = [m.sampler.between(first_record, done) for m in mons]
     finally:
-        mon.stop()
+        for m in mons:
+            m.stop()
     seconds = done - first_record
     return {"events_per_s": scored.rate, "scorer_cores": scored.cpu_cores,
             "labels_per_s": n / seconds, "records_per_s": records / seconds, "joins": joins,
-            "outside_sample": outside, "monitor_cores": cores, "monitor_rss_mb": rss,
-            "start_to_first_join_s": first_join - mon.started, "n": n, "logged": n_logged}
+            "outside_sample": outside, "monitor_cores": sum(c for c, _r in used),
+            "monitor_rss_mb": sum(r for _c, r in used), "workers": workers,
+            "split": "/".join(f"{v / max(sum(shares), 1):.0%}" for v in shares),
+            "start_to_first_join_s": first_join - first.started, "n": n, "logged": n_logged}
 
 
 def recovery(bs: str, held: int, base: Path) -> dict[str, float]:
@@ -193,7 +227,7 @@ def recovery(bs: str, held: int, base: Path) -> dict[str, float]:
         killed = time.time()
         mon = Monitor(env)
         try:
-            ready = mon.wait(lambda m=mon: _ready(m.port), 900, "ready")  # type: ignore[misc]
+            ready = mon.wait(lambda m=mon: _ready(m.port), 900, "ready")
             out[f"recovery_{name}_s"] = ready - killed
             out[f"held_after_{name}"] = sum(mon.metric("streamapp_join_held"))
         finally:
@@ -210,7 +244,7 @@ def recovery(bs: str, held: int, base: Path) -> dict[str, float]:
     return out
 
 
-def rss(bs: str, seconds: float, rate: float, state: Path) -> dict[str, float]:
+def rss(bs: str, seconds: float, rate: float, state: Path) -> dict[str, Any]:
     topics = _topics(f"rss-{uuid.uuid4().hex[:4]}")
     _create(bs, topics)
     mon = Monitor(monitor_env(bs, topics, free_port(), state, f"rss-{uuid.uuid4().hex[:6]}",
@@ -247,17 +281,21 @@ def rss(bs: str, seconds: float, rate: float, state: Path) -> dict[str, float]:
     finally:
         mon.stop()
     rss_mb = [s[2] for s in samples if s[0] > 10]
+    per_minute = [max(r for t, _h, r in samples if m * 60 <= t < (m + 1) * 60)
+                  for m in range(int(seconds // 60))]  # peak RSS of each minute: flattening?
     return {"seconds": seconds, "rate": sent / seconds, "held_end": samples[-1][1],
             "rss_min_mb": min(rss_mb), "rss_max_mb": max(rss_mb), "rss_end_mb": rss_mb[-1],
-            "samples": len(samples)}
+            "rss_per_minute_mb": per_minute, "samples": len(samples)}
 
 
-def render(cap: dict[str, float], rec: dict[str, float], mem: dict[str, float],
-           where: str, args: argparse.Namespace) -> str:
+def render(cap: dict[str, Any], rec: dict[str, float], mem: dict[str, Any],
+           where: str, args: argparse.Namespace, broker: str) -> str:
+    minutes = ", ".join(f"{v:.0f}" for v in mem["rss_per_minute_mb"])
     return "\n".join([
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {where}.",
         f"Command: `python -m benchmarks.monitoring.run --events {args.events} --held "
-        f"{args.held} --rss-seconds {args.rss_seconds:g}`; fresh embedded broker, 4 partitions.",
+        f"{args.held} --rss-seconds {args.rss_seconds:g} --broker {args.broker}`; fresh "
+        f"{broker}, 4 partitions.",
         "",
         "| measure | value |",
         "|---|---:|",
@@ -279,6 +317,7 @@ def render(cap: dict[str, float], rec: dict[str, float], mem: dict[str, float],
         f"| RSS, one-hour TTL, {mem['rate']:,.0f} logged/s for {mem['seconds']:.0f} s "
         f"(half labelled) | {mem['rss_min_mb']:.0f} to {mem['rss_max_mb']:.0f} MB "
         f"with {mem['held_end']:,.0f} held at the end |",
+        f"| RSS peak per minute (MB) | {minutes} |",
         "",
     ])
 
@@ -300,18 +339,28 @@ def main() -> None:
     ap.add_argument("--held", type=int, default=1_000_000)
     ap.add_argument("--rss-seconds", type=float, default=120.0)
     ap.add_argument("--rss-rate", type=float, default=10_000.0)
+    ap.add_argument("--broker", choices=("kafka", "tansu"), default="kafka")
+    ap.add_argument("--workers", type=int, default=1, help="monitor processes (capacity)")
+    ap.add_argument("--py-spy", type=Path, default=None, help="profile the capacity monitors")
     ap.add_argument("--only", choices=["capacity", "recovery", "rss"], default=None)
     ap.add_argument("--write-readme", action="store_true")
     args = ap.parse_args()
     where = machine()
     tmp = Path(tempfile.mkdtemp(prefix="monitor-bench-"))
-    results: dict[str, dict[str, float]] = {}
+    results: dict[str, dict[str, Any]] = {}
+    libs = os.environ.get("STREAMAPP_BROKER__KAFKA_LIBS")
+    settings = BrokerSettings(kind=args.broker, kafka_libs=Path(libs) if libs else None)
     try:
-        with EmbeddedBroker() as broker:
+        with embedded_broker(settings) as broker:
             bs = broker.bootstrap_servers
-            steps = {"capacity": lambda: capacity(bs, args.events, tmp / "cap"),
-                     "recovery": lambda: recovery(bs, args.held, tmp / "rec"),
-                     "rss": lambda: rss(bs, args.rss_seconds, args.rss_rate, tmp / "rss")}
+            broker_name = (f"Apache Kafka {kafka_version(settings)} (single node, KRaft)"
+                           if args.broker == "kafka" else "embedded Tansu broker")
+            steps: dict[str, Callable[[], dict[str, Any]]] = {
+                "capacity": lambda: capacity(bs, args.events, tmp / "cap", args.workers,
+                                             args.py_spy),
+                "recovery": lambda: recovery(bs, args.held, tmp / "rec"),
+                "rss": lambda: rss(bs, args.rss_seconds, args.rss_rate, tmp / "rss"),
+            }
             for name, step in steps.items():
                 if args.only in (None, name):
                     results[name] = step()
@@ -319,7 +368,8 @@ def main() -> None:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if args.only is None:
-        section = render(results["capacity"], results["recovery"], results["rss"], where, args)
+        section = render(results["capacity"], results["recovery"], results["rss"], where, args,
+                         broker_name)
         print(section)
         if args.write_readme:
             write_readme(section)

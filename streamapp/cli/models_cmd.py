@@ -27,21 +27,27 @@ def _registry(ctx: typer.Context, root: Path | None) -> ModelRegistry:
 
 @models_app.command("list")
 def list_models(ctx: typer.Context, registry: RegistryOpt = None) -> None:
-    """Every model and version, with task, artifacts and pointers."""
+    """Every model and version, with task, artifacts, pointers and drift calibration."""
+    from streamapp.monitoring.calibration import describe
+
     reg = _registry(ctx, registry)
-    table = Table("model", "version", "task", "artifacts", "pointers", "baseline")
+    table = Table(
+        "model", "version", "task", "artifacts", "pointers", "baseline", "drift calibration"
+    )
     for name in reg.models():
         pointers = {p: reg.pointer(name, p) for p in ("production", "candidate")}
         for version in reg.versions(name):
             try:
-                manifest = reg.get(name, version).manifest
+                mv = reg.get(name, version)
+                manifest = mv.manifest
+                calibration = describe(verified_profile(mv).calibration)
             except RegistryError as exc:
-                table.add_row(name, version, "[red]invalid[/red]", str(exc), "", "")
+                table.add_row(name, version, "[red]invalid[/red]", str(exc), "", "", "")
                 continue
             marks = ",".join(p for p, v in pointers.items() if v == version)
             baseline = " ".join(f"{k}={v:.4g}" for k, v in manifest.baseline_metrics.items())
             arts = ",".join(a.format for a in manifest.artifacts)
-            table.add_row(name, version, manifest.task.value, arts, marks, baseline)
+            table.add_row(name, version, manifest.task.value, arts, marks, baseline, calibration)
     console.print(table)
 
 
@@ -111,6 +117,45 @@ def promote(
     except (RegistryError, ModelLoadError) as exc:
         raise fail(f"not promoted: {exc}") from None
     typer.echo(f"{name} {pointer} -> {version}")
+
+
+@models_app.command("calibrate")
+def calibrate_cmd(
+    ctx: typer.Context,
+    name: str,
+    version: str,
+    drift_target: Annotated[
+        float, typer.Option(help="Stationary events per false alarm of each drift trigger.")
+    ] = 1e6,
+    drift_window: Annotated[
+        list[int] | None,
+        typer.Option(help="Drift window (events) to calibrate for (repeat; default: "
+                     "monitoring.drift_window)."),
+    ] = None,
+    drift_bootstrap: Annotated[int, typer.Option(help="Bootstrap replicates.")] = 200,
+    registry: RegistryOpt = None,
+) -> None:
+    """(Re)compute the drift calibration of an existing version from its profile and write it
+    into ``profile.json`` atomically (the model, manifest and reference rows are untouched);
+    monitors pick it up when they next load the version."""
+    import json
+    import os
+
+    from streamapp.monitoring.calibration import describe, with_calibration
+    from streamapp.registry.manifest import PROFILE_FILE
+
+    reg = _registry(ctx, registry)
+    try:
+        mv = reg.get(name, version)
+        profile = verified_profile(mv)
+    except RegistryError as exc:
+        raise fail(f"not calibrated: {exc}") from None
+    windows = drift_window or [settings(ctx).monitoring.drift_window]
+    updated = with_calibration(profile, drift_target, windows, drift_bootstrap)
+    tmp = mv.path / f".{PROFILE_FILE}.tmp"
+    tmp.write_text(json.dumps(updated.model_dump(mode="json"), indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, mv.path / PROFILE_FILE)
+    typer.echo(f"{name}/{version} drift calibration: {describe(updated.calibration)}")
 
 
 @models_app.command("train-demo")

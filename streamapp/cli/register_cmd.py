@@ -10,6 +10,7 @@ import typer
 from streamapp.cli.app import fail, settings
 from streamapp.cli.models_cmd import RegistryOpt, models_app
 from streamapp.registry.manifest import FeatureSpec
+from streamapp.registry.registry import verified_profile
 
 
 @models_app.command("register")
@@ -58,6 +59,19 @@ def register_cmd(
         typer.Option(help="Load a .pkl/.joblib model: this EXECUTES code from the file. "
                      "Only for files you trust."),
     ] = False,
+    drift_target: Annotated[
+        float,
+        typer.Option(help="Calibrated drift triggers: stationary events per false alarm "
+                     "(0: no calibration, fixed policy thresholds)."),
+    ] = 1e6,
+    drift_window: Annotated[
+        list[int] | None,
+        typer.Option(help="Drift window (events) to calibrate for (repeat; default: "
+                     "monitoring.drift_window's default)."),
+    ] = None,
+    drift_bootstrap: Annotated[
+        int, typer.Option(help="Bootstrap replicates of the drift calibration.")
+    ] = 200,
     registry: RegistryOpt = None,
 ) -> None:
     """Create the next version of NAME: convert, profile, checksum, validate, print what it wrote.
@@ -65,6 +79,7 @@ def register_cmd(
     Needs the ``register`` extra for scikit-learn / LightGBM / XGBoost pickles
     (``pip install 'streamapp[register]'``).
     """
+    from streamapp.monitoring.calibration import DEFAULT_WINDOWS, describe
     from streamapp.registration import RegistrationError, register
 
     root = registry or settings(ctx).model.registry
@@ -85,6 +100,9 @@ def register_cmd(
             tolerance=tolerance,
             allow_pickle=allow_pickle_code_execution,
             promote=None if promote == "none" else promote,
+            drift_target=drift_target or None,
+            drift_windows=drift_window or DEFAULT_WINDOWS,
+            drift_bootstrap=drift_bootstrap,
         )
     except (RegistrationError, ImportError, OSError) as exc:
         raise fail(f"not registered: {exc}") from None
@@ -102,6 +120,7 @@ def register_cmd(
         typer.echo(f"  pre processor: {manifest.processing.pre}")
     metrics = " ".join(f"{k}={v:.4g}" for k, v in manifest.baseline_metrics.items())
     typer.echo(f"  baseline: {metrics or '(no labels given)'}")
+    typer.echo(f"  drift calibration: {describe(verified_profile(mv).calibration)}")
     if result.max_abs_diff is None:
         typer.echo("  validated: loads, shapes, conformance (no source model to compare with)")
     else:

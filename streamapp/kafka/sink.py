@@ -121,15 +121,16 @@ class KafkaSink:
         self,
         ticket: Ticket[Any],
         records: Sequence[tuple[str, bytes | None, bytes | None, Any]] = (),
-        columns: Sequence[tuple[str, Sequence[bytes | None], Sequence[bytes]]] = (),
+        columns: Sequence[tuple[str, Sequence[bytes | None], Sequence[bytes | None]]] = (),
         partition: int | None = None,
     ) -> None:
         """Produce every output of ``ticket`` and seal it (scorer-pool thread).
 
         ``records`` are ``(topic, key, value, headers)`` produced one by one (a None
         value is a tombstone); ``columns`` are ``(topic, keys, values)`` without
-        headers, produced with one ``produce_batch`` call each. ``partition`` sends
-        every record to that partition (a changelog); otherwise the key picks it.
+        headers, produced with one ``produce_batch`` call each (None values too).
+        ``partition`` sends every record to that partition (a changelog); otherwise
+        the key picks it.
         Every record's delivery lands on the ticket's one bound callback. A full
         local queue is waited out (the main loop polls the producer), never dropped.
         """
@@ -137,7 +138,7 @@ class KafkaSink:
         total = len(records)
         for topic, keys, values in columns:
             if values:
-                self._produce_column(topic, keys, values, callback)
+                self._produce_column(topic, keys, values, callback, partition)
                 total += len(values)
         producer, wait = self.producer, self._wait_for_room
         extra: dict[str, Any] = {} if partition is None else {"partition": partition}
@@ -161,15 +162,17 @@ class KafkaSink:
         self,
         topic: str,
         keys: Sequence[bytes | None],
-        values: Sequence[bytes],
+        values: Sequence[bytes | None],
         callback: Callable[[Any, Any], None],
+        partition: int | None = None,
     ) -> None:
         """One ``produce_batch``; records the local queue refused are produced again."""
         batch: list[dict[str, Any]] = [
             {"value": v, "key": k} for k, v in zip(keys, values, strict=True)
         ]
+        extra: dict[str, Any] = {} if partition is None else {"partition": partition}
         while batch:
-            queued = self.producer.produce_batch(topic, batch, on_delivery=callback)
+            queued = self.producer.produce_batch(topic, batch, on_delivery=callback, **extra)
             if queued == len(batch):
                 return
             refused = [m for m in batch if "_error" in m]

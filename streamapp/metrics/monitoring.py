@@ -93,7 +93,8 @@ class JoinMetrics:
         )
         self.checkpoint = Histogram(
             "streamapp_monitor_checkpoint_seconds",
-            "Checkpoint duration: outcomes acknowledged, changelog written, store committed.",
+            "Checkpoint duration, seal to commit (outcomes and changelog acknowledged, marker "
+            "acknowledged, store written); the join loop does not wait for it.",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=registry,
         )
@@ -216,5 +217,31 @@ class AggregateMetrics:
             "The retraining policy's thresholds for a version (monitoring.policy.*, resolved "
             "against the manifest's baseline); the alert rules compare against them.",
             ["model", "version", "threshold"],
+            registry=registry,
+        )
+        self.estimated = Gauge(
+            "streamapp_model_metric_estimated",
+            "Label-free estimate of a quality metric over the drift window's logged predictions "
+            "(CBPE for classification, DLE for regression).",
+            ["model", "version", "window", "metric"],
+            registry=registry,
+        )
+        self.estimation_error = Gauge(
+            "streamapp_model_metric_estimation_error",
+            "Estimated minus realized metric over the outcome count window's buckets.",
+            ["model", "version", "window", "metric"],
+            registry=registry,
+        )
+        self.drift_threshold = Gauge(
+            "streamapp_drift_calibrated_threshold",
+            "Calibrated drift threshold (PSI) of a trigger's feature (or prediction) for the "
+            "drift window.",
+            ["model", "version", "trigger", "feature"],
+            registry=registry,
+        )
+        self.drift_target = Gauge(
+            "streamapp_drift_target_run_length_events",
+            "Calibrated trigger's target: expected stationary events between false alarms.",
+            ["model", "version", "trigger"],
             registry=registry,
         )

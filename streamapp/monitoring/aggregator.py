@@ -23,8 +23,9 @@ from typing import Any
 import numpy as np
 
 from streamapp.metrics.monitoring import AggregateMetrics
+from streamapp.monitoring import estimation, quality
 from streamapp.monitoring import policy as pol
-from streamapp.monitoring import quality
+from streamapp.monitoring.calibration import calibrated, export_calibration
 from streamapp.monitoring.detectors import ErrorRateAdwin, RiverDetector, page_hinkley
 from streamapp.monitoring.spec import ModelSpec, SpecCache
 from streamapp.monitoring.summary import SCALE, Stats, Summary
@@ -60,6 +61,7 @@ class Aggregator:
         self.state = state
         self.metrics = metrics
         self._versions: dict[tuple[str, str], _Version] = {}
+        self._changed: set[tuple[str, str]] = set()
 
     def forget(self) -> None:
         """Drop the in-memory view (after a rebalance); it is rebuilt from ``state`` on demand."""
@@ -181,35 +183,63 @@ class Aggregator:
                 ver.spec, timed
             )
         drift_stats, _ = ver.all.count_window(cfg.drift_window, logged)
+        outcomes, _ = ver.all.count_window(cfg.count_window, joined)
         return {
             "windows": windows,
             "drift": quality.drift(ver.spec, drift_stats),
             "drift_samples": drift_stats.logged,
+            "estimated": estimation.estimate(ver.spec, drift_stats),
+            "estimation_error": estimation.errors(
+                estimation.estimate(ver.spec, outcomes), quality.model_metrics(ver.spec, outcomes)
+            ),
         }
 
+    def export_gauges(self) -> None:
+        """Refresh the window and drift gauges of every version changed since the last call.
+
+        The control plane calls it on a timer (about once a second): the full snapshot
+        (every window of every group, every drift statistic) costs more than the policy's
+        own signals, which :meth:`evaluate` computes on each summary.
+        """
+        changed, self._changed = self._changed, set()
+        for model, version in sorted(changed):
+            snap = self.snapshot(model, version)
+            if snap:
+                self._export(model, version, snap)
+
     def evaluate(self, model: str, version: str, now: float) -> RetrainRequest | None:
-        """Refresh the gauges of one version and run its policy."""
+        """Run the policy of one version (its gauges: :meth:`export_gauges`)."""
         ver = self._version(model, version)
         if ver.spec is None:
             return None
         spec, cfg = ver.spec, self.settings
-        snap = self.snapshot(model, version)
-        self._export(model, version, snap)
+        self._changed.add((model, version))
         policy = cfg.policy_for(model)
         window, _ = ver.all.count_window(cfg.count_window, joined)
         previous, previous_full = ver.all.count_window(cfg.count_window, joined, skip=1)
         sig_acc = sig_rmse = None
         if window.joined >= policy.min_samples:
-            values = quality.model_metrics(spec, window)
+            values = quality.policy_metrics(spec, window)
             sig_acc, sig_rmse = values.get("accuracy"), values.get("rmse")
-        prev_acc = quality.model_metrics(spec, previous).get("accuracy") if previous_full else None
+        prev_acc = (
+            quality.policy_metrics(spec, previous).get("accuracy") if previous_full else None
+        )
+        drift_stats, _ = ver.all.count_window(cfg.drift_window, logged)
         psi: dict[str, float] = {}
         pred_psi = None
         drift_window = ""
-        if snap["drift_samples"] >= policy.min_samples:
+        cal = calibrated(spec, policy, cfg.drift_window)
+        need = max(policy.min_samples, cal.window if cal is not None else 0)
+        if drift_stats.logged >= need:
             drift_window = count_window_label(cfg.drift_window)
-            psi = {f: v["psi"] for f, v in snap["drift"].items() if f != "prediction"}
-            pred_psi = snap["drift"].get("prediction", {}).get("psi")
+            psi = quality.psi(spec, drift_stats)
+            pred_psi = psi.pop("prediction", None)
+        estimated = (
+            estimation.estimate(spec, drift_stats).get("accuracy")
+            if policy.estimated_accuracy_drop is not None
+            and drift_stats.logged >= policy.min_samples
+            else None
+        )
         signals = pol.Signals(
             accuracy=sig_acc,
             rmse=sig_rmse,
@@ -218,7 +248,14 @@ class Aggregator:
             psi=psi,
             prediction_psi=pred_psi,
             drift_window=drift_window,
+            psi_limits=cal.feature_drift.thresholds if cal and cal.feature_drift else {},
+            prediction_psi_limit=(
+                cal.prediction_drift.thresholds["prediction"]
+                if cal and cal.prediction_drift
+                else None
+            ),
             detector_alarm=ver.alarm,
+            estimated_accuracy=estimated,
         )
         ver.alarm = False
         baseline = spec.manifest.baseline_metrics
@@ -230,7 +267,7 @@ class Aggregator:
             "baseline": baseline,
             "previous_window_accuracy": prev_acc,
             "samples": window.joined,
-            "drift_samples": snap["drift_samples"],
+            "drift_samples": drift_stats.logged,
         }
         new_policy, request = pol.decide(
             policy, totals.get("policy", {}), model, version, fired, is_recovered, now, evidence
@@ -264,6 +301,13 @@ class Aggregator:
                 else:
                     m.feature_drift.labels(model, version, feature, stat).set(value)
         m.drift_samples.labels(model, version).set(snap["drift_samples"])
+        cfg = self.settings
+        for gauge, window, values in (
+            (m.estimated, f"count:{cfg.drift_window}", snap["estimated"]),
+            (m.estimation_error, f"count:{cfg.count_window}", snap["estimation_error"]),
+        ):
+            for metric, value in values.items():
+                gauge.labels(model, version, window, metric).set(value)
 
     def _export_totals(self, model: str, version: str, totals: dict[str, Any]) -> None:
         if self.metrics is None:
@@ -291,6 +335,10 @@ class Aggregator:
                     ver.by_group.setdefault(
                         (variant, holdout == "true"), Buckets(self.settings.bucket_s)
                     ).add(int(bucket), stats)
+            if self.metrics is not None and ver.spec is not None:
+                cfg = self.settings
+                cal = calibrated(ver.spec, cfg.policy_for(model), cfg.drift_window)
+                export_calibration(self.metrics, model, version, cal)
         return ver
 
     def _prune(self, model: str, version: str, ver: _Version) -> None:

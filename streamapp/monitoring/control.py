@@ -124,6 +124,12 @@ def build_control(
                 )
             await _changelog_handed_over(app)
 
+    async def gauges() -> None:
+        aggregator.export_gauges()  # window and drift gauges of the versions that changed
+
+    timers: Any = app  # faust's timer decorator is untyped
+    timers.timer(interval=mon.gauge_interval_s)(gauges)
+
     def _rebalanced(sender: Any, *args: Any, **kwargs: Any) -> None:
         aggregator.forget()  # another worker may have merged summaries meanwhile
 

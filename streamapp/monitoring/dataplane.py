@@ -5,18 +5,25 @@ labels (co-partitioned; the ``range`` assignor gives partition p of both to
 one member), drop labels outside the logged sample by the scorer's event-id
 hash (before decoding or any state lookup), decode in bulk, join against the
 partition's store, send the joined outcomes. Every ``checkpoint_interval_s``
-:meth:`JoinWorker.checkpoint` makes the work durable in this order:
+a checkpoint makes the work durable without stopping the loop (one in flight):
 
-1. every outcome and dead letter sent so far is acknowledged;
-2. the store writes and a marker (offsets, watermark, summaries) are acknowledged
-   on the changelog partition: the checkpoint is committed;
-3. the local store is written in one batch; the summaries are sent;
-   the consumer offsets are committed (informational: the store's are the truth);
-4. expiry runs against the event-time watermark (its writes join the next checkpoint).
+1. seal: the partitions' writes since the last checkpoint are closed (still
+   readable, new writes go to a fresh set), folded into summaries and produced
+   to the changelog; consuming and joining go on;
+2. when every outcome and dead letter sent before the seal and every changelog
+   write is acknowledged, a marker (offsets, watermark, summaries) is produced
+   on each changelog partition;
+3. when the markers are acknowledged (the checkpoint is committed), the sealed
+   writes go to the local store in one batch with the marker, the results are
+   counted, the summaries sent and the consumer offsets committed
+   (informational: the store's are the truth);
+4. expiry runs at each seal against the event-time watermark (its writes join
+   the next checkpoint).
 
-A crash before 2 replays the inputs from the previous checkpoint (outcomes may
-be sent again; state and summaries are not); a crash after 2 re-emits that
+A crash before 3 replays the inputs from the previous checkpoint (outcomes may
+be sent again; state and summaries are not); a crash after 3 re-emits that
 checkpoint's summaries, which the control plane applies once (by sequence).
+:meth:`JoinWorker.checkpoint` does the same, waiting (rebalance, shutdown).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry
@@ -73,6 +81,22 @@ class _MarkerTicket(Ticket[None]):
         super().delivered(err, msg)
 
 
+@dataclass
+class _Checkpoint:
+    """A sealed checkpoint on its way to durability (see the module docstring)."""
+
+    started: float
+    outputs: list[Ticket[Any]]
+    """Outcomes, dead letters and summaries sent before the seal."""
+    parts: dict[int, PartitionState] = field(default_factory=dict)
+    metas: dict[int, Meta] = field(default_factory=dict)
+    results: dict[int, JoinResult] = field(default_factory=dict)
+    writes: list[Ticket[Any]] = field(default_factory=list)
+    """The changelog writes."""
+    summaries: list[Summary] = field(default_factory=list)
+    markers: dict[int, _MarkerTicket] | None = None
+
+
 class JoinWorker:
     """The join data plane of one monitor process; :meth:`run` blocks until stopped."""
 
@@ -94,7 +118,8 @@ class JoinWorker:
         self.options = rocks_options(self.mon.state_memory_mb)
         self.parts: dict[int, PartitionState] = {}
         self.tickets: list[Ticket[Any]] = []
-        """Sent, not yet acknowledged: outcomes, dead letters, summaries."""
+        """Sent since the last seal: outcomes, dead letters, summaries."""
+        self.inflight: _Checkpoint | None = None
         self.ready = False
         self.fatal: BaseException | None = None
         self.conf = settings.kafka.librdkafka(bootstrap)
@@ -123,10 +148,13 @@ class JoinWorker:
                 if msgs:
                     self._process(msgs)
                 self.sink.poll(0)
-                if time.monotonic() - last >= self.mon.checkpoint_interval_s:
-                    self.checkpoint(list(self.parts.values()))
-                    self._expire(list(self.parts.values()))
+                self._advance()
+                if (self.inflight is None
+                        and time.monotonic() - last >= self.mon.checkpoint_interval_s):
                     last = time.monotonic()
+                    parts = list(self.parts.values())
+                    self._seal(parts)
+                    self._expire(parts)
             self.checkpoint(list(self.parts.values()))
         except BaseException as exc:
             self.fatal = exc
@@ -193,9 +221,8 @@ class JoinWorker:
         )
         out: list[tuple[str, bytes | None, bytes | None, Any]] = []
         joined_at = now_utc()
-        for pred, label in result.joined:
-            out.append((topics.joined_outcomes, pred.event_id.encode(),
-                        encode(outcome(pred, label, joined_at)), None))
+        keys = [pred.event_id.encode() for pred, _label in result.joined]
+        values = [encode(outcome(pred, label, joined_at)) for pred, label in result.joined]
         for topic, rejected in ((topics.prediction_log, preds.rejected),
                                 (topics.labels, labels.rejected)):
             for rej in rejected:
@@ -204,70 +231,115 @@ class JoinWorker:
                 )
                 out.append((topics.dead_letter, rej.key, body, headers))
                 part.pending.counts[f"dead:{topic}:{rej.reason.value}"] += 1
-        if out:
+        if out or values:
             ticket: Ticket[None] = Ticket({}, 0, 0, lambda _t: None)
-            self.sink.send(ticket, out)
+            self.sink.send(ticket, out, columns=[(topics.joined_outcomes, keys, values)])
             self.tickets.append(ticket)
         part.pending.extend(result)
 
     # ---- checkpoint ------------------------------------------------------------------------
     def checkpoint(self, parts: list[PartitionState]) -> None:
-        """Make the work of ``parts`` durable (see the module docstring); then run expiry.
+        """Make the work of ``parts`` durable now (rebalance, shutdown): waits for the
+        checkpoint in flight, then seals ``parts`` and waits for that one too.
 
         A delivery that fails (after the idempotent producer's own retries) raises
         :class:`~streamapp.kafka.sink.DeliveryFailed`: the worker stops without
         writing the store, and the next owner replays from the last checkpoint.
         """
+        self._finish()
+        self._seal(parts)
+        self._finish()
+
+    def _seal(self, parts: list[PartitionState]) -> None:
+        """Step 1: close the write sets of ``parts``, fold, produce the changelog writes."""
         todo = [p for p in parts if p.dirty()]
         if not todo:
             return
-        started = time.perf_counter()
-        self._wait(self.tickets)
+        cp = _Checkpoint(time.perf_counter(), self.tickets)
         self.tickets = []
         changelog = self.mon.changelog_topic
-        metas: dict[int, Meta] = {}
-        emitted: list[Summary] = []
-        markers: dict[int, _MarkerTicket] = {}
         for part in todo:
             pend = part.pending
             seq = part.meta.seq + 1
             summaries = self.folder.fold(
                 part.partition, seq, pend.first_seen, pend.joined, pend.expired
             )
-            emitted.extend(summaries)
+            cp.summaries.extend(summaries)
             held = dict(part.held)
             for kind, delta in pend.held_delta().items():
                 held[kind] = held.get(kind, 0) + delta
-            meta = metas[part.partition] = Meta(
-                seq, dict(part.consumed), part.event_time, held,
-                [s.to_json().decode() for s in summaries],
-            )
-            recs: list[tuple[str, bytes | None, bytes | None, Any]] = [
-                (changelog, k, v, None) for k, v in part.store.dirty.items()
-            ]
-            recs.append((changelog, META_KEY, meta.to_json(), None))
-            markers[part.partition] = _MarkerTicket()
-            self.sink.send(markers[part.partition], recs, partition=part.partition)
-        self._wait(list(markers.values()))
-        for part in todo:
-            meta = metas[part.partition]
-            meta.changelog_next = markers[part.partition].last[part.partition] + 1
-            part.store.commit(meta.to_json())
-            self._account(part)
-            part.meta, part.held, part.pending = meta, dict(meta.held), JoinResult()
-        self._emit(emitted)
+            meta = Meta(seq, dict(part.consumed), part.event_time, held,
+                        [s.to_json().decode() for s in summaries])
+            p = part.partition
+            cp.parts[p], cp.metas[p], cp.results[p] = part, meta, pend
+            # part.meta is the newest sealed checkpoint; the store's is the newest durable one
+            part.meta, part.held, part.pending = meta, dict(held), JoinResult()
+            part.store.seal()
+            sealed = part.store.sealed or {}
+            if sealed:
+                ticket: Ticket[None] = Ticket({}, 0, 0, lambda _t: None)
+                self.sink.send(ticket, columns=[(changelog, list(sealed), list(sealed.values()))],
+                               partition=p)
+                cp.writes.append(ticket)
+        self.inflight = cp
+
+    def _advance(self) -> None:
+        """Steps 2 and 3 of the checkpoint in flight, as far as its deliveries allow."""
+        cp = self.inflight
+        if cp is None:
+            return
+        if cp.markers is None:
+            if not self._acked(cp.outputs) or not self._acked(cp.writes):
+                return
+            cp.markers = {}
+            changelog = self.mon.changelog_topic
+            for p, meta in cp.metas.items():
+                marker = cp.markers[p] = _MarkerTicket()
+                self.sink.send(marker, [(changelog, META_KEY, meta.to_json(), None)], partition=p)
+        if not self._acked(list(cp.markers.values())):
+            return
+        self.inflight = None
+        done: list[PartitionState] = []
+        for p, part in cp.parts.items():
+            if self.parts.get(p) is not part:
+                continue  # lost meanwhile: the next owner restores from the changelog
+            meta = cp.metas[p]
+            meta.changelog_next = cp.markers[p].last[p] + 1
+            part.store.write_sealed(meta.to_json())
+            part.durable_held = dict(meta.held)
+            self._account(cp.results[p])
+            self._gauges(part)
+            done.append(part)
+        self._emit(cp.summaries)
         positions: dict[TopicPartition, int] = {
-            (t, part.partition): o for part in todo for t, o in part.meta.offsets.items()
+            (t, part.partition): o for part in done
+            for t, o in cp.metas[part.partition].offsets.items()
         }
         try:
             self.source.commit(positions, asynchronous=True)
         except Exception as exc:  # the store's offsets are the truth; the next commit carries it
             log.warning("offset commit failed: %s", exc)
-        self.metrics.checkpoint.observe(time.perf_counter() - started)
+        self.metrics.checkpoint.observe(time.perf_counter() - cp.started)
+
+    def _finish(self) -> None:
+        """Wait until the checkpoint in flight is committed."""
+        while self.inflight is not None:
+            self.sink.poll(0.01)
+            self._advance()
+
+    def _acked(self, tickets: list[Ticket[Any]]) -> bool:
+        """All acknowledged? A failed delivery is final (the idempotent producer retried it):
+        raises :class:`~streamapp.kafka.sink.DeliveryFailed`."""
+        done = True
+        for ticket in tickets:
+            if ticket.failed:
+                raise delivery_failure(ticket)
+            done = done and ticket.done
+        return done
 
     def _expire(self, parts: list[PartitionState]) -> None:
-        """Timer: expire entries due at each partition's watermark (right after a checkpoint,
-        so the stores hold no unwritten state); the results join the next checkpoint."""
+        """Timer: expire entries due at each partition's watermark (right after a seal, with
+        an empty write set); the results join the next checkpoint."""
         now_mono = time.monotonic()
         for part in parts:
             if part.store.dirty:
@@ -287,20 +359,10 @@ class JoinWorker:
         self.tickets.append(ticket)
         self.metrics.summaries.inc(len(summaries))
 
-    def _wait(self, tickets: list[Ticket[Any]]) -> None:
-        """Serve deliveries until every ticket is acknowledged; a failed one raises."""
-        while True:
-            for ticket in tickets:
-                if ticket.failed:
-                    raise delivery_failure(ticket)
-            if all(t.done for t in tickets):
-                return
-            self.sink.poll(0.01)
-
     # ---- metrics ---------------------------------------------------------------------------
-    def _account(self, part: PartitionState) -> None:
+    def _account(self, pend: JoinResult) -> None:
         """Count a checkpoint's results (once durable: a replay never counts twice)."""
-        m, pend = self.metrics, part.pending
+        m = self.metrics
         joins: dict[tuple[str, str, str], int] = defaultdict(int)
         for pred, _label in pend.joined:
             joins[(pred.model_name, pred.model_version, pred.variant)] += 1
@@ -334,7 +396,7 @@ class JoinWorker:
         m.state_keys.labels(label).set(keys)
         m.state_bytes.labels(label).set(nbytes)
         for kind in ("prediction", "label"):
-            m.held.labels(label, kind).set(part.held.get(kind, 0))
+            m.held.labels(label, kind).set(part.durable_held.get(kind, 0))
         if part.event_time:
             m.watermark_lag.labels(label).set(max(0.0, time.time() - part.event_time))
 
@@ -374,8 +436,23 @@ class JoinWorker:
         self._close(gone)
 
     def _on_lost(self, tps: list[TopicPartition]) -> None:
-        """Partitions lost without a revoke: drop unsaved work; the next owner replays it."""
-        self._close([self.parts[p] for p in sorted({p for _, p in tps}) if p in self.parts])
+        """Partitions lost without a revoke: drop unsaved work; the next owner replays it.
+
+        A checkpoint in flight sends no marker for them any more if it has not yet (its
+        writes without a marker are discarded on restore); if the markers are out, it is
+        waited for, so a later restore here cannot miss a marker still on its way.
+        """
+        lost = [self.parts[p] for p in sorted({p for _, p in tps}) if p in self.parts]
+        cp = self.inflight
+        if cp is not None and cp.markers is None:
+            for part in lost:
+                cp.parts.pop(part.partition, None)
+                cp.metas.pop(part.partition, None)
+                cp.results.pop(part.partition, None)
+            cp.summaries = [s for s in cp.summaries if s.partition in cp.parts]
+        elif cp is not None and any(part.partition in cp.parts for part in lost):
+            self._finish()
+        self._close(lost)
 
     def _close(self, parts: list[PartitionState]) -> None:
         for part in parts:

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from streamapp.monitoring.records import LabelRecord, LoggedRecord
+from streamapp.monitoring.records import LabelRecord, Logged, LoggedRecord
 from streamapp.monitoring.spec import SCORE_BINS, ModelSpec, SpecCache
 from streamapp.monitoring.summary import Stats, Summary, fixed
 
@@ -31,7 +31,7 @@ class Folder:
         self.specs = specs
         self.bucket_s = bucket_s
 
-    def _key(self, p: LoggedRecord) -> GroupKey:
+    def _key(self, p: Logged) -> GroupKey:
         bucket = int(p.event_time.timestamp() // self.bucket_s)
         return (p.model_name, p.model_version, p.variant, p.holdout, bucket)
 
@@ -40,19 +40,19 @@ class Folder:
         partition: int,
         seq: int,
         logged: Iterable[LoggedRecord],
-        joined: Iterable[tuple[LoggedRecord, LabelRecord]],
-        expired: Iterable[LoggedRecord],
+        joined: Iterable[tuple[Logged, LabelRecord]],
+        expired: Iterable[Logged],
     ) -> list[Summary]:
         """Summaries of everything since the last checkpoint (empty when nothing happened)."""
         stats: dict[GroupKey, Stats] = defaultdict(Stats)
         by_logged: dict[GroupKey, list[LoggedRecord]] = defaultdict(list)
-        by_joined: dict[GroupKey, list[tuple[LoggedRecord, LabelRecord]]] = defaultdict(list)
+        by_joined: dict[GroupKey, list[tuple[Logged, LabelRecord]]] = defaultdict(list)
         for p in logged:
             by_logged[self._key(p)].append(p)
         for pair in joined:
             by_joined[self._key(pair[0])].append(pair)
-        for p in expired:
-            stats[self._key(p)].expired += 1
+        for gone in expired:
+            stats[self._key(gone)].expired += 1
         for key, preds in by_logged.items():
             s = stats[key]
             s.logged = len(preds)
@@ -77,7 +77,7 @@ class Folder:
 
 
 def _fold_outcomes(
-    spec: ModelSpec, pairs: list[tuple[LoggedRecord, LabelRecord]], s: Stats
+    spec: ModelSpec, pairs: list[tuple[Logged, LabelRecord]], s: Stats
 ) -> None:
     if spec.classes is None:
         _fold_regression(pairs, s)
@@ -109,7 +109,7 @@ def _fold_outcomes(
     s.scored = len(scored)
 
 
-def _fold_regression(pairs: list[tuple[LoggedRecord, LabelRecord]], s: Stats) -> None:
+def _fold_regression(pairs: list[tuple[Logged, LabelRecord]], s: Stats) -> None:
     rows = [
         (float(lab.label), float(pred.predicted_value))
         for pred, lab in pairs

@@ -21,21 +21,24 @@ from datetime import UTC, datetime
 from streamapp.monitoring import store as st
 from streamapp.monitoring.records import (
     LabelRecord,
+    Logged,
     LoggedRecord,
     decode_label,
-    decode_prediction,
+    decode_stored,
 )
 from streamapp.monitoring.store import PartitionStore
+
+_PAYLOAD = st.HEAD_SIZE
 
 
 @dataclass
 class JoinResult:
     """What a batch (or an expiry pass) did."""
 
-    joined: list[tuple[LoggedRecord, LabelRecord]] = field(default_factory=list)
+    joined: list[tuple[Logged, LabelRecord]] = field(default_factory=list)
     first_seen: list[LoggedRecord] = field(default_factory=list)
     """Logged predictions seen for the first time (drift input, logged counts)."""
-    expired: list[LoggedRecord] = field(default_factory=list)
+    expired: list[Logged] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     """held_prediction, held_label, matched_prediction (a held prediction joined),
     matched_label, duplicate_prediction, duplicate_label, late_label, unmatched_label."""
@@ -76,7 +79,7 @@ def join_batch(
             res.first_seen.append(pred)
             res.counts["held_prediction"] += 1
         elif value[:1] == st.PENDING_LABEL:
-            res.joined.append((pred, decode_label(st.parse(value)[2])))
+            res.joined.append((pred, decode_label(value[_PAYLOAD:])))
             res.first_seen.append(pred)
             res.counts["matched_label"] += 1
             new = tomb
@@ -92,7 +95,7 @@ def join_batch(
             new = st.entry(st.PENDING_LABEL, label.label_time.timestamp() + ttl_s, raw)
             res.counts["held_label"] += 1
         elif value[:1] == st.PENDING_PREDICTION:
-            res.joined.append((decode_prediction(st.parse(value)[2]), label))
+            res.joined.append((decode_stored(value[_PAYLOAD:]), label))
             res.counts["matched_prediction"] += 1
             new = tomb
         else:
@@ -120,7 +123,7 @@ def expire(store: PartitionStore, watermark: float, ttl_s: float, limit: int) ->
             continue  # stale index key: the entry moved on or is gone
         tag = value[:1]
         if tag == st.PENDING_PREDICTION:
-            res.expired.append(decode_prediction(st.parse(value)[2]))
+            res.expired.append(decode_stored(value[_PAYLOAD:]))
             store.put(dkey, tomb)
         else:
             if tag == st.PENDING_LABEL:

@@ -64,11 +64,15 @@ class PartitionState:
     last_arrival: float = field(default_factory=time.monotonic)
     pending: JoinResult = field(default_factory=JoinResult)
     held: dict[str, int] = field(default_factory=dict)
+    """Pending entries as of the newest sealed checkpoint."""
+    durable_held: dict[str, int] = field(default_factory=dict)
+    """Pending entries as of the newest committed checkpoint (what the gauge shows)."""
 
     def __post_init__(self) -> None:
         self.consumed = dict(self.meta.offsets)
         self.event_time = self.meta.event_time
         self.held = dict(self.meta.held)
+        self.durable_held = dict(self.meta.held)
 
     def watermark(self, now_mono: float) -> float:
         """Event-time watermark: max event time seen, advanced by idle wall time.

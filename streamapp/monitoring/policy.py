@@ -10,6 +10,7 @@ number, so a replayed decision produces the same key.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -45,7 +46,13 @@ class Signals:
     """Per-feature PSI (empty below min samples)."""
     prediction_psi: float | None = None
     drift_window: str = ""
+    psi_limits: dict[str, float] = field(default_factory=dict)
+    """Calibrated per-feature PSI thresholds (empty: the policy's fixed ones)."""
+    prediction_psi_limit: float | None = None
+    """Calibrated prediction PSI threshold (None: the policy's fixed one)."""
     detector_alarm: bool = False
+    estimated_accuracy: float | None = None
+    """Label-free estimated accuracy of the drift window (None: no estimator or too few)."""
 
 
 def thresholds(policy: PolicySettings, baseline: dict[str, float]) -> dict[str, float]:
@@ -110,34 +117,90 @@ def triggers(policy: PolicySettings, baseline: dict[str, float], sig: Signals) -
             out.append(
                 Trigger(RetrainReason.ACCURACY_DROP, "rmse", sig.rmse, limit, sig.accuracy_window)
             )
-    drifted = sorted(f for f, v in sig.psi.items() if v > policy.psi_threshold)
-    if len(drifted) >= policy.drifted_features:
-        worst = max(sig.psi[f] for f in drifted)
+    if (
+        policy.estimated_accuracy_drop is not None
+        and sig.estimated_accuracy is not None
+        and "accuracy" in baseline
+        and sig.estimated_accuracy < baseline["accuracy"] - policy.estimated_accuracy_drop
+    ):
         out.append(
             Trigger(
-                RetrainReason.FEATURE_DRIFT,
-                "psi",
-                worst,
-                policy.psi_threshold,
-                sig.drift_window,
-                drifted,
-            )
-        )
-    if sig.prediction_psi is not None and sig.prediction_psi > policy.prediction_psi_threshold:
-        out.append(
-            Trigger(
-                RetrainReason.PREDICTION_DRIFT,
-                "prediction_psi",
-                sig.prediction_psi,
-                policy.prediction_psi_threshold,
+                RetrainReason.ACCURACY_DROP,
+                "estimated_accuracy",
+                sig.estimated_accuracy,
+                baseline["accuracy"] - policy.estimated_accuracy_drop,
                 sig.drift_window,
             )
         )
+    out.extend(_drift_triggers(policy, sig))
     if policy.detector_trigger and sig.detector_alarm:
         out.append(
             Trigger(RetrainReason.DETECTOR_ALARM, "adwin_error_rate", 1.0, 1.0, sig.accuracy_window)
         )
     return out
+
+
+def _drift_triggers(policy: PolicySettings, sig: Signals) -> list[Trigger]:
+    """Feature and prediction drift: calibrated thresholds when the signals carry them."""
+    out: list[Trigger] = []
+    if sig.psi_limits:
+        limits = sig.psi_limits
+        drifted = sorted(f for f, v in sig.psi.items() if f in limits and v > limits[f])
+        if drifted:
+            worst = max(drifted, key=lambda f: sig.psi[f] / limits[f])
+            out.append(
+                Trigger(
+                    RetrainReason.FEATURE_DRIFT,
+                    "psi_calibrated",
+                    sig.psi[worst],
+                    limits[worst],
+                    sig.drift_window,
+                    drifted,
+                )
+            )
+    else:
+        drifted = sorted(f for f, v in sig.psi.items() if v > policy.psi_threshold)
+        if len(drifted) >= policy.drifted_features:
+            worst_psi = max(sig.psi[f] for f in drifted)
+            out.append(
+                Trigger(
+                    RetrainReason.FEATURE_DRIFT,
+                    "psi",
+                    worst_psi,
+                    policy.psi_threshold,
+                    sig.drift_window,
+                    drifted,
+                )
+            )
+    calibrated = sig.prediction_psi_limit is not None
+    limit = sig.prediction_psi_limit if calibrated else policy.prediction_psi_threshold
+    assert limit is not None
+    if sig.prediction_psi is not None and sig.prediction_psi > limit:
+        out.append(
+            Trigger(
+                RetrainReason.PREDICTION_DRIFT,
+                "prediction_psi_calibrated" if calibrated else "prediction_psi",
+                sig.prediction_psi,
+                limit,
+                sig.drift_window,
+            )
+        )
+    return out
+
+
+def _drift_recovered(policy: PolicySettings, sig: Signals) -> bool:
+    share = policy.calibrated_recover
+    if sig.psi_limits:
+        if any(v > share * sig.psi_limits.get(f, math.inf) for f, v in sig.psi.items()):
+            return False
+    elif any(v > policy.psi_recover for v in sig.psi.values()):
+        return False
+    limit = (
+        policy.psi_recover
+        if sig.prediction_psi_limit is None
+        else share * sig.prediction_psi_limit
+    )
+    return sig.prediction_psi is None or sig.prediction_psi <= limit
 
 
 def recovered(policy: PolicySettings, baseline: dict[str, float], sig: Signals) -> bool:
@@ -154,11 +217,21 @@ def recovered(policy: PolicySettings, baseline: dict[str, float], sig: Signals) 
         and sig.rmse > baseline["rmse"] * (1 + policy.error_recover)
     ):
         return False
-    if any(v > policy.psi_recover for v in sig.psi.values()):
+    if not _drift_recovered(policy, sig):
         return False
-    if sig.prediction_psi is not None and sig.prediction_psi > policy.psi_recover:
+    if (
+        policy.estimated_accuracy_drop is not None
+        and sig.estimated_accuracy is not None
+        and "accuracy" in baseline
+        and sig.estimated_accuracy < baseline["accuracy"] - policy.accuracy_recover
+    ):
         return False
-    return not (sig.accuracy is None and sig.rmse is None and not sig.psi)
+    return not (
+        sig.accuracy is None
+        and sig.rmse is None
+        and not sig.psi
+        and sig.estimated_accuracy is None
+    )
 
 
 def decide(

@@ -14,6 +14,7 @@ import math
 from fractions import Fraction
 
 import numpy as np
+import numpy.typing as npt
 
 from streamapp.monitoring import stats
 from streamapp.monitoring.spec import SCORE_BINS, ModelSpec
@@ -25,7 +26,19 @@ def classification(s: Stats, n_classes: int) -> dict[str, float]:
     if not s.confusion or sum(s.confusion) == 0:
         return {}
     cm = np.asarray(s.confusion, dtype=np.int64).reshape(n_classes, n_classes)
+    out = confusion_metrics(cm)
     total = int(cm.sum())
+    if n_classes == 2 and s.scored and s.scored == total:
+        out["roc_auc"] = roc_auc(s.score_pos, s.score_neg)
+        out["log_loss"] = s.log_loss / SCALE / s.scored
+    return out
+
+
+def confusion_metrics(cm: npt.NDArray[np.number]) -> dict[str, float]:
+    """Accuracy, precision, recall, F1 (binary: class index 1; else macro) of an actual x
+    predicted matrix of counts or expected counts."""
+    n_classes = cm.shape[0]
+    total = float(cm.sum())
     tp = np.diag(cm).astype(np.float64)
     pred_pos = cm.sum(axis=0).astype(np.float64)
     true_pos = cm.sum(axis=1).astype(np.float64)
@@ -36,9 +49,6 @@ def classification(s: Stats, n_classes: int) -> dict[str, float]:
     out = {"accuracy": float(tp.sum() / total)}
     if n_classes == 2:
         out.update(precision=float(precision[1]), recall=float(recall[1]), f1=float(f1[1]))
-        if s.scored and s.scored == total:
-            out["roc_auc"] = roc_auc(s.score_pos, s.score_neg)
-            out["log_loss"] = s.log_loss / SCALE / s.scored
     else:
         out.update(
             precision=float(precision.mean()), recall=float(recall.mean()), f1=float(f1.mean())
@@ -84,6 +94,31 @@ def model_metrics(spec: ModelSpec, s: Stats) -> dict[str, float]:
     if spec.classes is None:
         return regression(s)
     return classification(s, len(spec.classes))
+
+
+def policy_metrics(spec: ModelSpec, s: Stats) -> dict[str, float]:
+    """What the retrain policy reads: accuracy (classification) or RMSE (regression).
+
+    The same values as :func:`model_metrics`, without the metrics only the gauges show.
+    """
+    if spec.classes is None:
+        return regression(s)
+    n = len(spec.classes)
+    total = sum(s.confusion)
+    if not total:
+        return {}
+    right = sum(s.confusion[i * n + i] for i in range(n))
+    return {"accuracy": float(np.float64(right) / total)}
+
+
+def psi(spec: ModelSpec, s: Stats) -> dict[str, float]:
+    """PSI per column with logged values (features and ``prediction``), as :func:`drift`."""
+    out: dict[str, float] = {}
+    for col in [*spec.columns, spec.prediction]:
+        counts = s.hist.get(col.name)
+        if counts and sum(counts):
+            out[col.name] = stats.psi(col.expected, counts)
+    return out
 
 
 def drift(spec: ModelSpec, s: Stats) -> dict[str, dict[str, float]]:

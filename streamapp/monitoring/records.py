@@ -43,6 +43,31 @@ class LoggedRecord(msgspec.Struct, forbid_unknown_fields=True, frozen=True, gc=F
     holdout: bool = False
 
 
+class StoredRecord(msgspec.Struct, frozen=True, gc=False):
+    """A logged prediction read back from the join store (validated when it arrived).
+
+    The features stay raw JSON (``msgspec.Raw``): a joined outcome copies them
+    verbatim and the summaries of joined outcomes do not need them, so no
+    per-feature objects are built.
+    """
+
+    event_id: str
+    model_name: str
+    model_version: str
+    event_time: datetime
+    scored_time: datetime
+    features: msgspec.Raw
+    variant: str = "primary"
+    scores: list[float] | None = None
+    predicted_label: int | str | None = None
+    predicted_value: float | None = None
+    holdout: bool = False
+
+
+Logged = LoggedRecord | StoredRecord
+"""A logged prediction as decoded on arrival or read back from the store."""
+
+
 class LabelRecord(msgspec.Struct, forbid_unknown_fields=True, frozen=True, gc=False):
     """A label (wire contract: :class:`streamapp.schemas.Label`)."""
 
@@ -60,7 +85,7 @@ class OutcomeRecord(msgspec.Struct, frozen=True, gc=False):
     model_version: str
     variant: str
     holdout: bool
-    features: dict[str, FeatureValue]
+    features: dict[str, FeatureValue] | msgspec.Raw
     scores: list[float] | None
     predicted_label: int | str | None
     predicted_value: float | None
@@ -72,7 +97,7 @@ class OutcomeRecord(msgspec.Struct, frozen=True, gc=False):
     joined_at: datetime
 
 
-def outcome(pred: LoggedRecord, label: LabelRecord, joined_at: datetime) -> OutcomeRecord:
+def outcome(pred: Logged, label: LabelRecord, joined_at: datetime) -> OutcomeRecord:
     """The joined-outcome record of a prediction and its label."""
     return OutcomeRecord(
         event_id=pred.event_id,
@@ -144,6 +169,7 @@ class RawRecord:
 
 decode_prediction: Callable[[bytes], LoggedRecord] = msgspec.json.Decoder(LoggedRecord).decode
 decode_label: Callable[[bytes], LabelRecord] = msgspec.json.Decoder(LabelRecord).decode
+decode_stored: Callable[[bytes], StoredRecord] = msgspec.json.Decoder(StoredRecord).decode
 encode = msgspec.json.Encoder().encode
 
 

@@ -13,7 +13,13 @@ from typing import TypeVar
 
 from streamapp.config import SamplingSettings
 from streamapp.monitoring.records import Record
-from streamapp.sampling import SALT_HOLDOUT, SALT_LOG, select_many, selected
+from streamapp.sampling import (
+    SALT_HOLDOUT,
+    SALT_LOG,
+    decide_digests,
+    digests_of_bytes,
+    selected,
+)
 
 R = TypeVar("R", bound=Record)
 
@@ -38,15 +44,16 @@ class SampleFilter:
         )
 
     def by_key(self, records: Sequence[R]) -> tuple[list[R], int]:
-        """Records whose key is in the sample (or who have no key), and how many were dropped."""
+        """Records whose key is in the sample (or who have no key), and how many were dropped.
+
+        One digest per key, hashed from the key bytes (no decode), as the scorer decides.
+        """
         if self.everything or not records:
             return list(records), 0
         keys = [r.key() for r in records]
-        ids = [k.decode("utf-8", "replace") if k is not None else "" for k in keys]
-        logged = select_many(ids, SALT_LOG, self.log_rate)
-        rest = [i for i, ok in enumerate(logged) if not ok]
-        holdout = select_many([ids[i] for i in rest], SALT_HOLDOUT, self.holdout_rate)
-        for i, ok in zip(rest, holdout, strict=True):
-            logged[i] = ok or keys[i] is None
-        kept = [r for r, ok in zip(records, logged, strict=True) if ok]
+        _h, logged, _c = decide_digests(
+            digests_of_bytes([k or b"" for k in keys]), self.holdout_rate, self.log_rate, 0.0
+        )
+        kept = [r for r, ok, k in zip(records, logged.tolist(), keys, strict=True)
+                if ok or k is None]
         return kept, len(records) - len(kept)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -34,6 +35,10 @@ log = logging.getLogger(__name__)
 SCORE_BINS = 1000
 """Bins of the binary score histograms (ROC AUC is exact for scores on this grid)."""
 PREDICTION = "prediction"
+ESTIMATOR_SCORES = "prediction:score"
+"""``Stats.hist`` key of the logged class-1 scores on :data:`ESTIMATOR_BINS` equal bins (binary
+models with a CBPE estimator only; read by ``monitoring.estimation``)."""
+ESTIMATOR_BINS = 100
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,14 @@ class Column:
     """Category (as string) → bin; None for numeric columns."""
     low: float | None = None
     high: float | None = None
+    memo: dict[tuple[type, object], int | None] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    """Raw value (with its type: True == 1) → category bin, for values seen before."""
+
+
+_MEMO_LIMIT = 10_000
+"""Distinct values remembered per column (category bins) and per spec (class indexes)."""
 
 
 def _column(name: str, prof: NumericProfile | CategoricalProfile, low: Any, high: Any) -> Column:
@@ -74,18 +87,31 @@ class ModelSpec:
             list(manifest.output.classes or []) if manifest.task.is_classification else None
         )
         self._classes = ClassMap(self.classes or [])
+        self._memo: dict[tuple[type, object], int] = {}
         self.columns: list[Column] = []
         for spec in manifest.features:
             prof = profile.numeric.get(spec.name) or profile.categorical.get(spec.name)
             if prof is not None:
                 self.columns.append(_column(spec.name, prof, spec.min, spec.max))
         self.prediction = _column(PREDICTION, profile.prediction, None, None)
+        self.calibration = profile.calibration
+        self.estimator = profile.estimator
 
     def class_index(self, value: object) -> int:
         """Index of a class value (1, "1", 1.0, True: one class, see ``streamapp.labels``);
         -1 when unknown."""
+        key = (value.__class__, value)  # the type too: True == 1 but they are mapped apart
+        try:
+            return self._memo[key]
+        except KeyError:
+            pass
+        except TypeError:  # unhashable: never a class
+            return -1
         index = self._classes.index(value)
-        return -1 if index is None else index
+        found = -1 if index is None else index
+        if len(self._memo) < _MEMO_LIMIT:
+            self._memo[key] = found
+        return found
 
     def prediction_value(self, p: LoggedRecord) -> object:
         """The value the profile's prediction column describes."""
@@ -99,11 +125,23 @@ class ModelSpec:
         """Per column counts on the reference bins, and ``feature/problem`` counts."""
         hist: dict[str, list[int]] = {}
         quality: dict[str, int] = {}
+        features = [p.features for p in preds]
         for col in self.columns:
-            values: list[object] = [p.features.get(col.name) for p in preds]
+            values: list[object] = list(map(dict.get, features, repeat(col.name)))
             hist[col.name] = _bin(col, values, quality)
-        hist[PREDICTION] = _bin(self.prediction, [self.prediction_value(p) for p in preds], {})
+        predicted = [self.prediction_value(p) for p in preds]
+        hist[PREDICTION] = _bin(self.prediction, predicted, {})
+        if self.estimator is not None and self.estimator.calibrated:
+            hist[ESTIMATOR_SCORES] = score_histogram(predicted)
         return hist, quality
+
+
+def score_histogram(scores: list[object]) -> list[int]:
+    """Counts of the finite scores in [0, 1] on :data:`ESTIMATOR_BINS` equal bins."""
+    arr = np.array([_number(v) for v in scores], dtype=np.float64)
+    arr = arr[np.isfinite(arr) & (arr >= 0) & (arr <= 1)]
+    idx = np.minimum((arr * ESTIMATOR_BINS).astype(np.int64), ESTIMATOR_BINS - 1)
+    return [int(c) for c in np.bincount(idx, minlength=ESTIMATOR_BINS).tolist()]
 
 
 def _bin(col: Column, values: list[object], quality: dict[str, int]) -> list[int]:
@@ -111,10 +149,21 @@ def _bin(col: Column, values: list[object], quality: dict[str, int]) -> list[int
     problems = {"missing": 0, "out_of_range": 0, "invalid": 0}
     if col.categories is not None:
         idx = []
+        memo = col.memo
         for v in values:
             if v is None:
                 problems["missing"] += 1
-            elif (b := col.categories.get(_key(v))) is None:
+                continue
+            key = (v.__class__, v)
+            try:
+                b = memo[key]
+            except KeyError:
+                b = memo[key] = col.categories.get(_key(v))
+                if len(memo) > _MEMO_LIMIT:
+                    memo.clear()
+            except TypeError:  # unhashable
+                b = None
+            if b is None:
                 problems["invalid"] += 1
             else:
                 idx.append(b)

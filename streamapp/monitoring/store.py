@@ -7,9 +7,11 @@ big-endian float, event-time epoch seconds) + payload``; the tags are
 :data:`PENDING_LABEL` (payload: the label), :data:`JOINED` and :data:`EXPIRED`
 (tombstones kept one more TTL so duplicates and late labels are recognised).
 
-Writes go to an in-memory write set until :meth:`PartitionStore.commit` writes
-them, their expiry index keys and the metadata in one RocksDB write batch: the
-store only ever holds the state of a whole checkpoint. The expiry index is not
+Writes go to an in-memory write set. :meth:`PartitionStore.seal` closes it for a
+checkpoint: the sealed set stays readable while the checkpoint's changelog is in
+flight and new writes start a fresh set; :meth:`PartitionStore.write_sealed` then
+writes it, its expiry index keys and the metadata in one RocksDB write batch (the
+store only ever holds the state of a whole checkpoint). The expiry index is not
 changelogged; it is derived from the entries (and rebuilt when restoring).
 Stale index keys (an entry moved on) are dropped when they come due.
 """
@@ -30,6 +32,8 @@ JOINED = b"J"
 EXPIRED = b"X"
 META_KEY = b"m"
 _HEAD = struct.Struct(">cd")
+HEAD_SIZE = _HEAD.size
+"""Bytes before an entry's payload."""
 _DEADLINE = struct.Struct(">d")
 
 
@@ -50,11 +54,6 @@ def parse(value: bytes) -> tuple[bytes, float, bytes]:
 
 def data_key(event_id: str) -> bytes:
     return b"d" + event_id.encode()
-
-
-def _index_key(deadline: float, dkey: bytes) -> bytes:
-    # deadlines are positive epoch seconds: big-endian IEEE 754 sorts like the numbers
-    return b"i" + _DEADLINE.pack(deadline) + dkey[1:]
 
 
 def rocks_options(memory_mb: int) -> Options:
@@ -82,24 +81,36 @@ class PartitionStore:
         path.mkdir(parents=True, exist_ok=True)
         self.db: Any = Rdict(str(path), options)  # raw mode: bytes keys and values
         self.dirty: dict[bytes, bytes | None] = {}
-        """Data-key writes since the last commit (None: delete)."""
+        """Data-key writes since the last seal (None: delete)."""
+        self.sealed: dict[bytes, bytes | None] | None = None
+        """Writes of the checkpoint in flight (sealed, not yet in RocksDB)."""
         self._drop_index: list[bytes] = []
+        self._sealed_drop: list[bytes] = []
 
     def get_many(self, keys: list[bytes]) -> list[bytes | None]:
-        """Current values (the write set first, then RocksDB) in one multi-get."""
-        dirty = self.dirty
+        """Current values (the write set, the sealed set, then RocksDB) in one multi-get."""
+        dirty, sealed = self.dirty, self.sealed
         missing = [k for k in keys if k not in dirty]
-        found = dict(zip(missing, self.db.get(missing), strict=True)) if missing else {}
+        if sealed:
+            missing = [k for k in missing if k not in sealed]
+        found: dict[bytes, bytes | None] = (
+            dict(zip(missing, self.db.get(missing), strict=True)) if missing else {}
+        )
+        if sealed:
+            return [dirty[k] if k in dirty else sealed[k] if k in sealed else found[k]
+                    for k in keys]
         return [dirty[k] if k in dirty else found[k] for k in keys]
 
     def put(self, key: bytes, value: bytes | None) -> None:
-        """Buffer a write (None deletes) until the next :meth:`commit`."""
+        """Buffer a write (None deletes) until the next :meth:`seal`."""
         self.dirty[key] = value
 
     def due(self, watermark: float, limit: int) -> list[tuple[bytes, bytes]]:
         """Up to ``limit`` (index key, data key) pairs with a deadline at or before ``watermark``.
 
-        Called right after a commit, so RocksDB holds every index key.
+        Reads RocksDB's index: entries of a sealed, unwritten checkpoint come due
+        on a later call; a listed entry that moved on since is stale (the caller
+        compares deadlines).
         """
         out: list[tuple[bytes, bytes]] = []
         bound = _DEADLINE.pack(watermark)
@@ -114,21 +125,42 @@ class PartitionStore:
         """Delete index keys at the next commit."""
         self._drop_index.extend(ikeys)
 
-    def commit(self, meta: bytes) -> None:
-        """Write the write set, its index keys and ``meta`` atomically; clears the write set."""
+    def seal(self) -> int:
+        """Close the write set for a checkpoint (one at a time); returns its size."""
+        if self.sealed is not None:
+            raise RuntimeError("a sealed checkpoint is not written yet")
+        self.sealed, self.dirty = self.dirty, {}
+        self._sealed_drop, self._drop_index = self._drop_index, []
+        return len(self.sealed)
+
+    def write_sealed(self, meta: bytes) -> None:
+        """Write the sealed set, its index keys and ``meta`` atomically."""
+        sealed = self.sealed or {}
         batch = WriteBatch(raw_mode=True)
-        for ikey in self._drop_index:
+        for ikey in self._sealed_drop:
             batch.delete(ikey)
-        for key, value in self.dirty.items():
+        for key, value in sealed.items():
             if value is None:
                 batch.delete(key)
             else:
                 batch.put(key, value)
-                batch.put(_index_key(parse(value)[1], key), b"")
+                # index key: b"i" + deadline + event id; the entry's bytes 1-8 are its
+                # deadline as big-endian IEEE 754, which sorts like the (positive) numbers
+                batch.put(b"i" + value[1:9] + key[1:], b"")
         batch.put(META_KEY, meta)
         self.db.write(batch)
-        self.dirty = {}
-        self._drop_index = []
+        self.sealed = None
+        self._sealed_drop = []
+
+    def discard_sealed(self) -> None:
+        """Forget the sealed set (its checkpoint will not complete here)."""
+        self.sealed = None
+        self._sealed_drop = []
+
+    def commit(self, meta: bytes) -> None:
+        """Seal and write at once (restore, tests): the write set, its index keys and ``meta``."""
+        self.seal()
+        self.write_sealed(meta)
 
     def meta(self) -> bytes | None:
         """The metadata of the last commit (None for a new store)."""

@@ -36,6 +36,19 @@ def _add_lists(a: list[int], b: list[int]) -> list[int]:
     return [x + y for x, y in zip(a, b, strict=True)]
 
 
+def _add_signed(a: list[int], b: list[int], sign: int) -> list[int]:
+    if not a:
+        return [sign * y for y in b]
+    if not b:
+        return a
+    return [x + sign * y for x, y in zip(a, b, strict=True)]
+
+
+def _nonzero(a: list[int]) -> list[int]:
+    """``a``, or ``[]`` when every entry is zero (as if never added)."""
+    return a if any(a) else []
+
+
 def _add_maps(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
     out = dict(a)
     for k, v in b.items():
@@ -88,6 +101,39 @@ class Stats:
             hist=hist,
             quality=_add_maps(self.quality, other.quality),
         )
+
+    def add(self, other: Stats, sign: int = 1) -> None:
+        """Add (``sign`` 1) or subtract (-1) ``other`` in place; exact (integers only).
+
+        Map entries and histograms that drop to zero are removed, so adding and then
+        subtracting a part leaves the same object :meth:`merge` would have built.
+        """
+        for name in ("logged", "joined", "expired", "invalid_labels", "log_loss", "scored"):
+            setattr(self, name, getattr(self, name) + sign * getattr(other, name))
+        self.confusion = _nonzero(_add_signed(self.confusion, other.confusion, sign))
+        for name in ("score_pos", "score_neg", "sums", "quality"):
+            mine: dict[str, int] = getattr(self, name)
+            for k, v in getattr(other, name).items():
+                total = mine.get(k, 0) + sign * v
+                if total:
+                    mine[k] = total
+                else:
+                    mine.pop(k, None)
+        for k, v in other.hist.items():
+            hist = _nonzero(_add_signed(self.hist.get(k, []), v, sign))
+            if hist:
+                self.hist[k] = hist
+            else:
+                self.hist.pop(k, None)
+
+    def copy(self) -> Stats:
+        """An independent copy."""
+        out = Stats(**self.__dict__)  # scalars shared, containers copied below
+        out.confusion = list(self.confusion)
+        out.score_pos, out.score_neg = dict(self.score_pos), dict(self.score_neg)
+        out.sums, out.quality = dict(self.sums), dict(self.quality)
+        out.hist = {k: list(v) for k, v in self.hist.items()}
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v}

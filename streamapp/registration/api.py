@@ -21,6 +21,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from streamapp.monitoring import estimation
+from streamapp.monitoring.calibration import (
+    DEFAULT_BOOTSTRAP,
+    DEFAULT_TARGET,
+    DEFAULT_WINDOWS,
+    with_calibration,
+)
 from streamapp.processing import columns, load_callable
 from streamapp.registration.convert import Converted, convert, load_file
 from streamapp.registration.frame import (
@@ -31,7 +38,7 @@ from streamapp.registration.frame import (
     infer_features,
     read_table,
 )
-from streamapp.registration.metrics import baseline_metrics, targets, task_of
+from streamapp.registration.metrics import baseline_metrics, targets, task_of, validation_rows
 from streamapp.registry.manifest import FeatureSpec, Manifest, OutputSpec, Processing
 from streamapp.registry.registry import ModelRegistry, ModelVersion, verified_profile
 from streamapp.registry.writer import artifact, staged_version, write_json, write_reference
@@ -79,6 +86,9 @@ def register(
     seed: int = 0,
     baseline: Mapping[str, float] | None = None,
     provenance: Mapping[str, str | int | float] | None = None,
+    drift_target: float | None = DEFAULT_TARGET,
+    drift_windows: Sequence[int] = DEFAULT_WINDOWS,
+    drift_bootstrap: int = DEFAULT_BOOTSTRAP,
 ) -> Registered:
     """Register ``model`` as the next version of ``name``; raises :class:`RegistrationError`.
 
@@ -90,7 +100,10 @@ def register(
     behind. ``promote="auto"`` points ``production`` at the version when the model
     has no production version yet. ``baseline`` replaces the metrics computed on
     the validation split (a trainer passes its held-out metrics); ``provenance``
-    is added to the manifest's ``training`` field.
+    is added to the manifest's ``training`` field. ``drift_target``: expected
+    stationary events between false alarms of each drift trigger; the thresholds
+    for each of ``drift_windows`` are bootstrapped (``drift_bootstrap``
+    replicates) into the profile (None: no calibration, fixed policy thresholds).
     """
     started = time.perf_counter()
     reg = registry if isinstance(registry, ModelRegistry) else ModelRegistry(Path(registry))
@@ -146,7 +159,18 @@ def register(
             else baseline_metrics(the_task, served, y, validation_share, seed)
         )
         manifest = Manifest.model_validate({**manifest.model_dump(), "baseline_metrics": metrics})
-        write_json(staging, manifest, build_profile(manifest, encoded, served))
+        profile = with_calibration(
+            build_profile(manifest, encoded, served),
+            drift_target,
+            drift_windows,
+            drift_bootstrap,
+            seed,
+        )
+        if y is not None:
+            picked = validation_rows(len(y), validation_share, seed)
+            fitted = estimation.fit(manifest, profile, encoded[picked], served[picked], y[picked])
+            profile = profile.model_copy(update={"estimator": fitted})
+        write_json(staging, manifest, profile)
     made = reg.get(name, version)
     verified_profile(made)
     check_scoring_model(load_model(made, "auto", "cpu"), encoded[:256])

@@ -54,6 +54,13 @@ def targets(task: Task, classes: Sequence[int | str] | None, y: Any) -> npt.NDAr
     return np.asarray(floats, dtype=np.float64)
 
 
+def validation_rows(n: int, share: float, seed: int) -> npt.NDArray[np.intp]:
+    """Row indexes of the seeded validation split (baseline metrics, performance estimator)."""
+    order = np.random.default_rng(seed).permutation(n)
+    picked: npt.NDArray[np.intp] = order[: max(1, round(n * share))]
+    return picked
+
+
 def baseline_metrics(
     task: Task,
     outputs: npt.NDArray[np.float32],
@@ -64,8 +71,7 @@ def baseline_metrics(
     """Metrics of the served outputs on a seeded validation split (empty without labels)."""
     if y is None or len(y) < 2:
         return {}
-    order = np.random.default_rng(seed).permutation(len(y))
-    picked = order[: max(1, round(len(y) * share))]
+    picked = validation_rows(len(y), share, seed)
     metrics = evaluate(task, outputs[picked], y[picked])
     if not task.is_classification:
         truth = np.asarray(y[picked], dtype=np.float64)

@@ -211,6 +211,60 @@ class CategoricalProfile(_Strict):
     count: int
 
 
+class TriggerCalibration(_Strict):
+    """Thresholds of one drift trigger at one window size, from a bootstrap of the reference."""
+
+    statistic: Literal["psi"] = "psi"
+    target_run_length: float = Field(gt=1)
+    """Expected events between false alarms on a stationary stream (e.g. 1e6)."""
+    block_alpha: float = Field(gt=0, lt=1)
+    """Chance of >= 1 false alarm among the evaluations of one block of ``window`` events."""
+    column_alpha: float = Field(gt=0, lt=1)
+    """Per column, after the Sidak correction for the number of columns monitored."""
+    thresholds: dict[str, float]
+    """Column → the statistic's threshold (alarm when above)."""
+
+
+class WindowCalibration(_Strict):
+    """The calibrated triggers of one drift-window size."""
+
+    window: int = Field(ge=10)
+    feature_drift: TriggerCalibration | None = None
+    prediction_drift: TriggerCalibration | None = None
+
+
+class DriftCalibration(_Strict):
+    """Calibrated drift thresholds (``streamapp.monitoring.calibration``), per window size."""
+
+    method: str = "bootstrap block-max, GEV/Gumbel tail, Sidak over columns"
+    bootstrap: int = Field(ge=20)
+    seed: int = 0
+    windows: list[WindowCalibration]
+
+    def for_window(self, window: int) -> WindowCalibration | None:
+        """The largest calibrated window <= ``window`` (conservative for a larger one)."""
+        fits = [w for w in self.windows if w.window <= window]
+        return max(fits, key=lambda w: w.window) if fits else None
+
+
+class PerformanceEstimator(_Strict):
+    """Label-free performance estimation fitted at registration (``monitoring.estimation``)."""
+
+    method: Literal["cbpe", "cbpe-binned", "dle-additive"]
+    samples: int = Field(ge=1)
+    """Labelled reference rows it was fitted on (the validation split)."""
+    confusion: list[list[float]] = Field(default_factory=list)
+    """Classification: per prediction bin, the n x n (actual x predicted, row-major) shares of
+    the outcomes in that bin."""
+    calibrated: list[float] = Field(default_factory=list)
+    """Binary (``cbpe``): isotonic-calibrated P(class 1) at the centre of each of the equal
+    score bins the monitor histograms logged scores on."""
+    intercept: dict[str, float] = Field(default_factory=dict)
+    """Regression: ``abs`` / ``sq`` error model intercepts."""
+    effects: dict[str, dict[str, list[float]]] = Field(default_factory=dict)
+    """Regression: ``abs`` / ``sq`` → column (features, ``prediction``) → effect per bin."""
+
+
 class ReferenceProfile(_Strict):
     """The training data's distribution: per feature, and of the model's prediction."""
 
@@ -220,6 +274,10 @@ class ReferenceProfile(_Strict):
     categorical: dict[str, CategoricalProfile] = Field(default_factory=dict)
     prediction: NumericProfile | CategoricalProfile
     """Score of the positive class / regression value (numeric) or predicted class (categorical)."""
+    calibration: DriftCalibration | None = None
+    """Calibrated drift-trigger thresholds (written at registration; None: fixed thresholds)."""
+    estimator: PerformanceEstimator | None = None
+    """Label-free performance estimation (written at registration with labels; None: none)."""
 
     @classmethod
     def load(cls, version_dir: Path) -> ReferenceProfile:

@@ -32,6 +32,16 @@ class PolicySettings(BaseModel):
     """Trigger feature drift when at least this many features are drifted."""
     prediction_psi_threshold: float = Field(default=0.25, ge=0)
     """Trigger prediction drift when the prediction PSI is above this."""
+    calibrated_drift: bool = True
+    """Use the version's calibrated drift thresholds (profile ``calibration``, for the largest
+    calibrated window <= ``drift_window``) instead of ``psi_threshold`` / ``drifted_features`` /
+    ``prediction_psi_threshold`` when its profile has them: one drifted column fires."""
+    calibrated_recover: float = Field(default=0.5, ge=0, le=1)
+    """Calibrated drift is over when every column's PSI is at or below this share of its
+    threshold (hysteresis)."""
+    estimated_accuracy_drop: float | None = Field(default=None, ge=0)
+    """Trigger when the label-free estimated accuracy of the drift window < baseline accuracy -
+    this, before any label arrives (None: off; needs a profile ``estimator``)."""
     detector_trigger: bool = False
     """Also open an incident on an ADWIN alarm on the error stream (error rate rising)."""
     cooldown_s: float = Field(default=3600.0, ge=0)
@@ -66,6 +76,8 @@ class MonitoringSettings(BaseModel):
     """Rolling accuracy over the buckets within this many event-time seconds of the newest."""
     drift_window: int = Field(default=2000, ge=10)
     """Drift statistics over the newest buckets holding at least N logged predictions."""
+    gauge_interval_s: float = Field(default=1.0, gt=0)
+    """Seconds between refreshes of the window and drift gauges (the policy runs per summary)."""
     policy: PolicySettings = Field(default_factory=PolicySettings)
     """Default retraining policy."""
     policies: dict[str, PolicySettings] = Field(default_factory=dict)

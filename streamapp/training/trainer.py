@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from streamapp.monitoring.calibration import with_calibration
 from streamapp.registry.manifest import FeatureSpec, Manifest, OutputSpec, Task
 from streamapp.registry.registry import ModelRegistry, ModelVersion
 from streamapp.registry.writer import artifact, staged_version, write_json, write_reference
@@ -149,6 +150,8 @@ def export_version(
             training=training_info,
             trainer=trainer,
         )
-        profile = build_profile(manifest, np.asarray(x_train, np.float32), predict(net, x_train))
+        profile = with_calibration(
+            build_profile(manifest, np.asarray(x_train, np.float32), predict(net, x_train))
+        )
         write_json(staging, manifest, profile)
     return registry.get(spec.name, version)

@@ -185,15 +185,19 @@ def test_two_workers_give_the_global_numbers_and_one_retrain_request(
         if p.variant.value == "primary" and not p.holdout
     ]
     y, y_hat = zip(*primary, strict=True)
-    accuracy = owners[0].value(
-        "streamapp_model_metric",
-        **model,
-        variant="primary",
-        holdout="false",
-        window="count:100000",
-        metric="accuracy",
-    )
-    assert accuracy == skm.accuracy_score(y, y_hat)
+
+    def accuracy() -> float:
+        return owners[0].value(
+            "streamapp_model_metric",
+            **model,
+            variant="primary",
+            holdout="false",
+            window="count:100000",
+            metric="accuracy",
+        )
+
+    # the window gauges refresh every monitoring.gauge_interval_s: wait for the last summary's
+    wait_for(lambda: accuracy() == skm.accuracy_score(y, y_hat), what=f"accuracy {accuracy()}")
     wait_for(lambda: total("streamapp_retrain_requests_total", **model, reason="accuracy_drop") > 0)
     requests = read_topic(bootstrap, topic_settings.retrain_requests)
     assert len(requests) == 1

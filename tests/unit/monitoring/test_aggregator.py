@@ -42,6 +42,7 @@ def _run(
     metrics = AggregateMetrics(registry) if registry is not None else None
     agg = Aggregator(settings, SpecCache(ModelRegistry(MODELS)), {}, metrics)
     requests = [r for s in summaries for r in agg.handle(s, 1000.0)]
+    agg.export_gauges()
     return agg, requests
 
 

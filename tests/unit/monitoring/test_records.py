@@ -16,6 +16,7 @@ from streamapp.monitoring.records import (
     decode_batch,
     decode_label,
     decode_prediction,
+    decode_stored,
     encode,
     outcome,
 )
@@ -60,6 +61,16 @@ def test_records_decode_and_outcomes_encode_the_pydantic_contracts() -> None:
     joined_at = datetime(2026, 2, 1, tzinfo=UTC)
     out = JoinedOutcome.model_validate_json(encode(outcome(p, lab, joined_at)))
     assert out.label_lag_s == 60.0 and out.features == pred.features and out.joined_at == joined_at
+
+
+def test_a_stored_prediction_keeps_its_features_raw_and_gives_the_same_outcome() -> None:
+    pred = predictions(1)[0]
+    raw = pred.model_dump_json(exclude={"variant", "holdout"}).encode()  # defaults omitted
+    lab = decode_label(labels_for([pred], 1.0)[0].model_dump_json().encode())
+    at = datetime(2026, 2, 1, tzinfo=UTC)
+    full = JoinedOutcome.model_validate_json(encode(outcome(decode_prediction(raw), lab, at)))
+    lite = JoinedOutcome.model_validate_json(encode(outcome(decode_stored(raw), lab, at)))
+    assert lite == full and lite.variant == "primary" and lite.holdout is False
 
 
 @settings(max_examples=50, deadline=None)

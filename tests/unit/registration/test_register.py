@@ -52,7 +52,15 @@ def test_sklearn_regressor_registers_with_everything_a_version_needs(
         "manifest.json", "model.onnx", "profile.json", "reference.npy"
     }
     assert result.max_abs_diff is not None and result.max_abs_diff <= 1e-4
-    verified_profile(mv)
+    cal = verified_profile(mv).calibration
+    assert cal is not None and cal.bootstrap == 200 and [w.window for w in cal.windows] == [2000]
+    drift = cal.windows[0].feature_drift
+    assert drift is not None and drift.target_run_length == 1e6
+    assert set(drift.thresholds) == set(frame.columns)
+    assert all(0 < v < 0.25 for v in drift.thresholds.values())
+    est = verified_profile(mv).estimator
+    assert est is not None and est.method == "dle-additive"
+    assert set(est.effects["abs"]) == {*frame.columns, "prediction"}
     m = mv.manifest
     assert m.feature_names == list(frame.columns) and m.trainer is not None
     assert m.training["estimator"] == "sklearn.ensemble._gb:GradientBoostingRegressor"
@@ -85,6 +93,9 @@ def test_classifier_behind_a_custom_preprocessor(tmp_path: Path) -> None:
     expected = clf.predict_proba(userpkg.encode(columns(m.features, rows)))
     assert np.abs(served.predict(rows) - expected).max() <= 1e-4
     assert m.baseline_metrics["accuracy"] > 0.6
+    est = verified_profile(result.version).estimator
+    assert est is not None and est.method == "cbpe" and len(est.calibrated) == 100
+    assert est.samples == m.baseline_metrics["n_validation"]
 
 
 def test_lightgbm_regressor_is_converted_with_onnxmltools(tmp_path: Path) -> None:
@@ -156,14 +167,17 @@ def test_cli_registers_from_parquet_and_prints_what_it_wrote(
     frame.assign(y=y).to_parquet(tmp_path / "ref.parquet")
     args = ["models", "register", str(tmp_path / "model.joblib"), "--name", "fr",
             "--data", str(tmp_path / "ref.parquet"), "--label", "y",
-            "--registry", str(tmp_path / "reg"), "--range", "x0=-1:2"]
+            "--registry", str(tmp_path / "reg"), "--range", "x0=-1:2", "--drift-window", "1000",
+            "--drift-bootstrap", "40"]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1 and "executes code" in result.output
     result = CliRunner().invoke(app, [*args, "--allow-pickle-code-execution"])
     assert result.exit_code == 0, result.output
     for text in ("registered fr/1 (regression)", "wrote model.onnx", "sha256", "max |artifact",
-                 "pointer: production", "r2="):
+                 "pointer: production", "r2=", "drift calibration: W=1000: features psi>"):
         assert text in result.output
+    listed = CliRunner().invoke(app, ["models", "list", "--registry", str(tmp_path / "reg")])
+    assert listed.exit_code == 0 and "W=1000" in listed.output, listed.output
     spec = ModelRegistry(tmp_path / "reg").get("fr", "1").manifest.features[0]
     assert (spec.min, spec.max) == (-1.0, 2.0)
 

@@ -1,0 +1,232 @@
+"""Calibrated drift triggers: PSI thresholds with a stated false-alarm rate, by bootstrap.
+
+A trigger's target is an expected run length (ERT): events between false alarms
+on a stationary stream, e.g. 1e6. The monitor evaluates a drift window of ``W``
+events at every checkpoint; the bootstrap replays the worst case, an evaluation
+after every event. Per column and replicate it draws
+
+- a reference from the profile's shares (multinomial of the profile's row count:
+  the profile's own sampling error, which a live stream also sees), and
+- a stream of ``2 W`` events from the shares,
+
+computes the PSI of the windows ending in the second half, one every
+``W // 200`` events (windows that close differ in at most 0.5 % of their
+events), against the drawn reference, and keeps the block maximum. A block of ``W``
+events may alarm with probability ``W / ERT``, so blocks with an alarm come once
+per ERT events; the columns of one trigger share that by Šidák
+(``1 - (1 - a) ** (1 / k)``). The ``1 - alpha`` quantile of the block maxima is
+read from the bootstrap when it resolves it (``alpha * B >= 10``), else from a
+Gumbel fit to the maxima (never below the largest maximum seen). Block maxima
+of a PSI are in the Gumbel domain; a free-shape GEV fit on 200 maxima is
+unstable (shape estimates swing between light and very heavy tails).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+from scipy import stats as sps
+
+from streamapp.metrics.monitoring import AggregateMetrics
+from streamapp.monitoring.spec import ModelSpec
+from streamapp.monitoring.stats import EPS, FloatArray
+from streamapp.registry.manifest import (
+    CategoricalProfile,
+    DriftCalibration,
+    NumericProfile,
+    ReferenceProfile,
+    TriggerCalibration,
+    WindowCalibration,
+)
+from streamapp.settings.monitoring import MonitoringSettings, PolicySettings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TARGET = 1_000_000.0
+"""Default expected run length: one false alarm per 1M stationary events per trigger."""
+DEFAULT_BOOTSTRAP = 200
+DEFAULT_WINDOWS = (MonitoringSettings().drift_window,)
+"""Window sizes calibrated at registration unless told: the default drift window."""
+MIN_TAIL = 10
+"""Bootstrap maxima beyond a quantile needed to read it empirically (else a tail fit)."""
+_CHUNK = 25
+
+
+def shares(profile: NumericProfile | CategoricalProfile) -> FloatArray:
+    """Reference shares of a column's bins (categories in sorted order, as the monitor bins)."""
+    if isinstance(profile, CategoricalProfile):
+        values = [profile.frequencies[c] for c in sorted(profile.frequencies)]
+    else:
+        values = list(profile.proportions)
+    arr = np.asarray(values, dtype=np.float64)
+    out: FloatArray = arr / arr.sum()
+    return out
+
+
+def smooth_rows(p: npt.ArrayLike) -> FloatArray:
+    """Shares floored at :data:`~streamapp.monitoring.stats.EPS` and renormalised (last axis)."""
+    arr: FloatArray = np.clip(np.asarray(p, dtype=np.float64), EPS, None)
+    out: FloatArray = arr / arr.sum(axis=-1, keepdims=True)
+    return out
+
+
+def psi_rows(expected: npt.ArrayLike, counts: npt.ArrayLike) -> FloatArray:
+    """:func:`streamapp.monitoring.stats.psi` over the last axis, broadcast over the others."""
+    c = np.asarray(counts, dtype=np.float64)
+    total = c.sum(axis=-1, keepdims=True)
+    a = smooth_rows(np.divide(c, total, out=np.zeros_like(c), where=total > 0))
+    e = smooth_rows(expected)
+    out: FloatArray = np.sum((a - e) * np.log(a / e), axis=-1)
+    return out
+
+
+def sliding_counts(bins: npt.NDArray[np.integer], k: int, window: int) -> npt.NDArray[np.int32]:
+    """Bin counts of every window of ``window`` consecutive events, per row of ``bins``.
+
+    ``bins``: (rows, n) bin indexes; returns (rows, n - window + 1, k).
+    """
+    rows, n = bins.shape
+    cum = np.zeros((rows, n + 1, k), dtype=np.int32)
+    for j in range(k):
+        np.cumsum(bins == j, axis=1, out=cum[:, 1:, j])
+    out: npt.NDArray[np.int32] = cum[:, window:, :] - cum[:, : n + 1 - window, :]
+    return out
+
+
+def block_maxima(
+    q: FloatArray, n_ref: int, window: int, bootstrap: int, rng: np.random.Generator
+) -> FloatArray:
+    """Per replicate, the largest PSI over the ``window + 1`` windows of a block (see module)."""
+    k = len(q)
+    out = np.empty(bootstrap, dtype=np.float64)
+    for start in range(0, bootstrap, _CHUNK):
+        b = min(_CHUNK, bootstrap - start)
+        reference = rng.multinomial(max(n_ref, 1), q, size=b) / max(n_ref, 1)
+        draws = rng.choice(k, size=(b, 2 * window), p=q)
+        stride = max(1, window // 200)
+        counts = sliding_counts(draws, k, window)[:, stride::stride, :]  # ending in the 2nd half
+        out[start : start + b] = psi_rows(reference[:, None, :], counts).max(axis=1)
+    return out
+
+
+def quantile(maxima: FloatArray, alpha: float) -> float:
+    """The ``1 - alpha`` quantile of block maxima: empirical, or from a Gumbel fit (see module)."""
+    if alpha * len(maxima) >= MIN_TAIL:
+        return float(np.quantile(maxima, 1 - alpha))
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        value = float(sps.gumbel_r.ppf(1 - alpha, *sps.gumbel_r.fit(maxima)))
+    return max(value, float(maxima.max())) if math.isfinite(value) else float(maxima.max())
+
+
+def _trigger(
+    columns: dict[str, NumericProfile | CategoricalProfile],
+    window: int,
+    target: float,
+    bootstrap: int,
+    rng: np.random.Generator,
+) -> TriggerCalibration:
+    block_alpha = min(window / target, 0.5)
+    column_alpha = 1 - (1 - block_alpha) ** (1 / len(columns))
+    thresholds = {
+        name: quantile(
+            block_maxima(shares(prof), prof.count, window, bootstrap, rng), column_alpha
+        )
+        for name, prof in columns.items()
+    }
+    return TriggerCalibration(
+        target_run_length=target,
+        block_alpha=block_alpha,
+        column_alpha=column_alpha,
+        thresholds=thresholds,
+    )
+
+
+def calibrate(
+    profile: ReferenceProfile,
+    windows: Sequence[int],
+    target_run_length: float = DEFAULT_TARGET,
+    bootstrap: int = DEFAULT_BOOTSTRAP,
+    seed: int = 0,
+) -> DriftCalibration:
+    """Thresholds of the feature-drift and prediction-drift triggers for each window size."""
+    rng = np.random.default_rng(seed)
+    features: dict[str, NumericProfile | CategoricalProfile] = {
+        **profile.numeric,
+        **profile.categorical,
+    }
+    out = []
+    for window in sorted(set(windows)):
+        out.append(
+            WindowCalibration(
+                window=window,
+                feature_drift=(
+                    _trigger(features, window, target_run_length, bootstrap, rng)
+                    if features
+                    else None
+                ),
+                prediction_drift=_trigger(
+                    {"prediction": profile.prediction}, window, target_run_length, bootstrap, rng
+                ),
+            )
+        )
+    return DriftCalibration(bootstrap=bootstrap, seed=seed, windows=out)
+
+
+def with_calibration(
+    profile: ReferenceProfile,
+    target_run_length: float | None = DEFAULT_TARGET,
+    windows: Sequence[int] = DEFAULT_WINDOWS,
+    bootstrap: int = DEFAULT_BOOTSTRAP,
+    seed: int = 0,
+) -> ReferenceProfile:
+    """The profile with its drift calibration (unchanged when ``target_run_length`` is None)."""
+    if target_run_length is None:
+        return profile
+    cal = calibrate(profile, windows, target_run_length, bootstrap, seed)
+    return profile.model_copy(update={"calibration": cal})
+
+
+def calibrated(spec: ModelSpec, policy: PolicySettings, window: int) -> WindowCalibration | None:
+    """The calibration the policy uses for a drift window (None: fixed thresholds)."""
+    if not policy.calibrated_drift or spec.calibration is None:
+        return None
+    return spec.calibration.for_window(window)
+
+
+def export_calibration(
+    metrics: AggregateMetrics, model: str, version: str, cal: WindowCalibration | None
+) -> None:
+    """Thresholds and targets as gauges (nothing for an uncalibrated version)."""
+    if cal is None:
+        return
+    for name, trig in (("feature_drift", cal.feature_drift), ("prediction_drift",
+                       cal.prediction_drift)):
+        if trig is None:
+            continue
+        metrics.drift_target.labels(model, version, name).set(trig.target_run_length)
+        for column, value in trig.thresholds.items():
+            metrics.drift_threshold.labels(model, version, name, column).set(value)
+
+
+def describe(calibration: DriftCalibration | None) -> str:
+    """One line per window for ``streamapp models list`` ("-" when uncalibrated)."""
+    if calibration is None:
+        return "-"
+    lines = []
+    for w in calibration.windows:
+        parts = []
+        for name, trig in (("features", w.feature_drift), ("prediction", w.prediction_drift)):
+            if trig is not None:
+                low, high = min(trig.thresholds.values()), max(trig.thresholds.values())
+                span = f"{low:.3g}" if math.isclose(low, high) else f"{low:.3g}-{high:.3g}"
+                parts.append(f"{name} psi>{span}")
+        target = w.prediction_drift.target_run_length if w.prediction_drift else math.nan
+        rate = f"1 per {target:.3g} events, B={calibration.bootstrap}"
+        lines.append(f"W={w.window}: {', '.join(parts)} ({rate})")
+    return "\n".join(lines)
