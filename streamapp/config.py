@@ -64,6 +64,12 @@ class KafkaSettings(_Section):
     """Verify the broker host name against its certificate."""
     extra: dict[str, str] = Field(default_factory=dict)
     """Additional librdkafka properties passed through verbatim."""
+    connect_timeout_s: float = Field(default=6.0, gt=0)
+    """One-shot commands (topics create, produce, tail, status) give up after this long
+    without an answer from the cluster (exit code 3)."""
+    unreachable_liveness_s: float = Field(default=120.0, gt=0)
+    """Long-running workers fail /health/live after the cluster has been unreachable this
+    long, so the orchestrator restarts them."""
 
     @model_validator(mode="after")
     def _sasl_complete(self) -> KafkaSettings:
@@ -238,6 +244,9 @@ class LogSettings(_Section):
     """Root log level."""
     format: Literal["auto", "json", "text"] = "auto"
     """json for machines, text for terminals; auto picks text on a TTY."""
+    repeat_interval_s: float = Field(default=30.0, ge=0)
+    """Kafka client warnings of one kind are logged at most once per this many seconds
+    (with a count of those left out)."""
 
 
 class Settings(BaseSettings):

@@ -43,6 +43,10 @@ def probe(check: Check, failed: str) -> str | None:
     return failed if result is False else str(result)
 
 
+class HttpBindError(OSError):
+    """The probe port cannot be bound: a configuration error (commands exit 2)."""
+
+
 class _Server(ThreadingMixIn, WSGIServer):
     daemon_threads = True
 
@@ -58,7 +62,7 @@ class HealthServer:
     """Serves metrics and health probes from :meth:`start` until :meth:`stop`.
 
     Binding happens in the constructor, so a port already in use raises
-    ``OSError`` there, before any worker starts. ``live`` fails liveness (the
+    :class:`HttpBindError` there, before any worker starts. ``live`` fails liveness (the
     orchestrator restarts the process), ``ready`` takes it out of rotation.
     """
 
@@ -72,7 +76,13 @@ class HealthServer:
     ) -> None:
         self._ready, self._live = ready, live
         self._metrics = make_wsgi_app(registry)
-        self._server = make_server(host, port, self._app, _Server, _QuietHandler)
+        try:
+            self._server = make_server(host, port, self._app, _Server, _QuietHandler)
+        except OSError as exc:
+            raise HttpBindError(
+                exc.errno, f"cannot serve /metrics and /health on {host}:{port}: {exc.strerror}; "
+                "check http.host / http.port (STREAMAPP_HTTP__HOST, STREAMAPP_HTTP__PORT)"
+            ) from None
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.1},  # how long stop() may wait for the loop to notice

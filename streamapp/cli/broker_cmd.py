@@ -9,9 +9,8 @@ from typing import Annotated
 
 import typer
 
-from streamapp.cli.app import app, config_errors, fail, settings
+from streamapp.cli.app import app, fail, kafka_errors, reach_cluster, settings
 from streamapp.config import Settings
-from streamapp.kafka.credentials import check_credentials
 from streamapp.kafka.embedded import (
     ApacheKafka,
     BrokerError,
@@ -127,8 +126,8 @@ def create(ctx: typer.Context) -> None:
     """
     cfg = settings(ctx)
     try:
-        with config_errors(), kafka_bootstrap(cfg) as servers:
-            check_credentials(cfg.kafka.librdkafka(servers))
+        with kafka_errors(), kafka_bootstrap(cfg) as servers:
+            reach_cluster(cfg, servers)
             statuses = ensure_topics(
                 cfg.kafka.librdkafka(servers),
                 cfg.topics.all_topics(),

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from streamapp.cli.app import app, config_errors, fail, settings
+from streamapp.cli.app import app, fail, settings, worker_errors
 
 
 @app.command()
@@ -51,5 +51,5 @@ def retrain(
             fh.write(json.dumps(record, default=str) + "\n")
 
     service = RetrainService(cfg, cfg.kafka.bootstrap_servers, on_event)
-    with config_errors():
+    with worker_errors("retrain"):
         service.run(stop, max_requests)

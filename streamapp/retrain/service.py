@@ -25,7 +25,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from pydantic import ValidationError
 
 from streamapp.config import Settings
-from streamapp.kafka.credentials import check_credentials
+from streamapp.kafka.client_logs import with_client_logging
+from streamapp.kafka.health import ConnectionHealth, wait_for_cluster
 from streamapp.registry.registry import ModelRegistry, RegistryError
 from streamapp.retrain.buffer import OutcomeBuffer
 from streamapp.retrain.job import RetrainError, RetrainResult, retrain
@@ -44,6 +45,8 @@ class RetrainService:
         self.settings = settings
         self.cfg = settings.retrain
         self.conf = settings.kafka.librdkafka(bootstrap)
+        self.health = ConnectionHealth(bootstrap, settings.kafka.unreachable_liveness_s)
+        """Reachability of the cluster, for a health endpoint (ready/live reasons)."""
         self.registry = ModelRegistry(settings.model.registry)
         self.buffer = OutcomeBuffer(self.cfg.max_samples * 2)
         self.on_event = on_event
@@ -62,16 +65,18 @@ class RetrainService:
     def run(self, stop: threading.Event, max_requests: int | None = None) -> None:
         """Serve until ``stop`` is set (or ``max_requests`` were handled); closes its consumers.
 
-        Raises :class:`~streamapp.kafka.credentials.KafkaAuthError` at once when the
-        cluster rejects the configured credentials.
+        Waits for the cluster first (returns if stopped meanwhile); raises
+        :class:`~streamapp.kafka.credentials.KafkaAuthError` at once when the cluster
+        rejects the configured credentials. :attr:`health` tracks reachability.
         """
-        if not check_credentials(self.conf):
-            log.warning("Kafka not reachable yet at %s; retrying", self.conf["bootstrap.servers"])
+        if not wait_for_cluster(self.conf, self.settings.kafka.connect_timeout_s, stop,
+                                self.health):
+            return
         topics = self.settings.topics
-        outcomes = Consumer(
+        outcomes = Consumer(with_client_logging(
             {**self.conf, "group.id": f"{self.cfg.group_id}-outcomes", "enable.auto.commit": False}
-        )
-        requests = Consumer(
+        ))
+        requests = Consumer(with_client_logging(
             {
                 **self.conf,
                 "group.id": self.cfg.group_id,
@@ -79,8 +84,9 @@ class RetrainService:
                 "auto.offset.reset": "earliest",
                 "session.timeout.ms": 6000,
                 "heartbeat.interval.ms": 1000,
-            }
-        )
+            },
+            self.health,
+        ))
         try:
             parts = outcomes.list_topics(topics.joined_outcomes, timeout=15).topics
             meta = parts[topics.joined_outcomes].partitions

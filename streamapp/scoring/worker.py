@@ -21,17 +21,19 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from streamapp.config import Settings
-from streamapp.http import HealthServer
+from streamapp.http import HealthServer, HttpBindError
 from streamapp.kafka.commit import TopicPartition
+from streamapp.kafka.health import ConnectionHealth
 from streamapp.kafka.sink import DeliveryFailed
 from streamapp.metrics.common import ModelMetrics
 from streamapp.metrics.scoring import ScoringMetrics
-from streamapp.registry.registry import ModelRegistry, RegistryError
+from streamapp.registry.registry import MissingPointerError, ModelRegistry, RegistryError
 from streamapp.runtime.base import ModelLoadError
 from streamapp.scoring.backpressure import Backpressure
 from streamapp.scoring.batcher import AdaptiveBatcher, BatchRequest
 from streamapp.scoring.commits import AtLeastOnce, ExactlyOnce
 from streamapp.scoring.decode import DecodedBatch, Record
+from streamapp.scoring.dlq_log import DeadLetterWarnings
 from streamapp.scoring.kafka_io import (
     bootstrap_servers,
     default_factory,
@@ -58,8 +60,10 @@ class ScoringWorker:
         factory: ModelFactory | None = None,
         registry: CollectorRegistry = REGISTRY,
         stop_event: threading.Event | None = None,
+        health: ConnectionHealth | None = None,
     ) -> None:
         self.settings, self.cfg = settings, settings.scoring
+        self.health = health
         self.source, self.sink = source, sink
         self.metrics = ScoringMetrics(registry)
         self.model_metrics = ModelMetrics(registry)
@@ -79,6 +83,8 @@ class ScoringWorker:
         self.ready = False
         self.http: HealthServer | None = None
         self._last_lag = 0.0
+        self.dead_letters = DeadLetterWarnings(settings.topics.dead_letter,
+                                               settings.log.repeat_interval_s)
 
     @property
     def fatal(self) -> BaseException | None:
@@ -102,10 +108,19 @@ class ScoringWorker:
                 s.model.candidate_pointer if s.sampling.candidate_mode != "off" else None,
                 self.cfg.reload_poll_ms / 1000,
             ).start()
+        except MissingPointerError as exc:
+            log.error("configuration error: %s", exc)
+            return 2
         except (RegistryError, ModelLoadError) as exc:
             log.error("cannot load the serving model: %s", exc)
             return 1
-        self.http = HealthServer(s.http.host, s.http.port, self.prom_registry, lambda: self.ready)
+        try:
+            self.http = HealthServer(s.http.host, s.http.port, self.prom_registry,
+                                     self.ready_reason, self.live_reason)
+        except HttpBindError as exc:
+            log.error("configuration error: %s", exc.strerror)
+            self.watcher.stop()
+            return 2
         self.http.start()
         log.info("scoring worker metrics at %s/metrics", self.http.url,
                  extra={"metrics_url": self.http.url})
@@ -149,6 +164,17 @@ class ScoringWorker:
             return 1
         return 0
 
+    def ready_reason(self) -> str | None:
+        """None when serving (model loaded, partitions assigned, cluster reachable), else why."""
+        reason = self.health.ready_reason() if self.health is not None else None
+        if reason is None and not self.ready:
+            reason = "no partitions assigned yet (joining the consumer group)"
+        return reason
+
+    def live_reason(self) -> str | None:
+        """None unless the cluster has been unreachable past ``kafka.unreachable_liveness_s``."""
+        return self.health.live_reason() if self.health is not None else None
+
     # ---- phases ----------------------------------------------------------------------------
 
     def deliver(self, timeout: float = 0.0) -> None:
@@ -167,6 +193,7 @@ class ScoringWorker:
         for ticket in self.ledger.reap():
             if ticket.payload is not None:
                 ticket.payload.observe(self.metrics, model)
+                self.dead_letters.add(ticket.payload.dead)
 
     def observe_lag(self) -> None:
         """Refresh the per-partition lag gauges about once a second."""
@@ -276,7 +303,11 @@ def kafka_worker(
     registry: CollectorRegistry = REGISTRY,
     stop_event: threading.Event | None = None,
 ) -> ScoringWorker:
-    """A worker over the Kafka source and sink of ``settings`` (raises on a bad client config)."""
+    """A worker over the Kafka source and sink of ``settings`` (raises on a bad client config).
+
+    Its consumer feeds a :class:`ConnectionHealth`, which drives the worker's probes.
+    """
+    health = ConnectionHealth(bootstrap, settings.kafka.unreachable_liveness_s)
     sink = kafka_sink(settings, bootstrap)
-    return ScoringWorker(settings, kafka_source(settings, bootstrap), sink, factory, registry,
-                         stop_event)
+    return ScoringWorker(settings, kafka_source(settings, bootstrap, health), sink, factory,
+                         registry, stop_event, health)
