@@ -20,6 +20,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from streamapp.kafka.security import security_problems
+from streamapp.logs import Redactor, secret_values
 from streamapp.monitoring.settings import MonitoringSettings
 from streamapp.retrain.settings import RetrainSettings
 from streamapp.runtime.registry import RuntimeEntry, RuntimeRegistry
@@ -46,12 +48,23 @@ class KafkaSettings(_Section):
     """Client id reported to the broker."""
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     """librdkafka ``security.protocol``."""
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
     """SASL mechanism when the protocol is SASL_*."""
     sasl_username: str | None = None
     """SASL user name."""
     sasl_password: SecretStr | None = None
     """SASL password (masked in every output)."""
+    sasl_oauthbearer_method: Literal["default", "oidc"] = "default"
+    """OAUTHBEARER tokens: ``oidc`` fetches them from the token endpoint (client credentials
+    grant); ``default`` is librdkafka's unsecured JWT (``sasl.oauthbearer.config``, tests)."""
+    sasl_oauthbearer_client_id: str | None = None
+    """OIDC client id."""
+    sasl_oauthbearer_client_secret: SecretStr | None = None
+    """OIDC client secret (masked)."""
+    sasl_oauthbearer_token_endpoint_url: str | None = None
+    """OIDC token endpoint (https URL)."""
+    sasl_oauthbearer_scope: str | None = None
+    """OIDC scope requested with the token, if the provider needs one."""
     ssl_ca_location: Path | None = None
     """CA bundle used to verify the brokers."""
     ssl_certificate_location: Path | None = None
@@ -73,13 +86,10 @@ class KafkaSettings(_Section):
 
     @model_validator(mode="after")
     def _sasl_complete(self) -> KafkaSettings:
-        if self.security_protocol.startswith("SASL") and (
-            self.sasl_mechanism is None or self.sasl_username is None or self.sasl_password is None
-        ):
-            raise ValueError(
-                "kafka.security_protocol=SASL_* needs kafka.sasl_mechanism, "
-                "kafka.sasl_username and kafka.sasl_password"
-            )
+        """Fields and ``extra`` together must be able to authenticate (raises naming them)."""
+        problems = security_problems(self.librdkafka("validation:0"))
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def librdkafka(self, bootstrap_servers: str | None = None) -> dict[str, Any]:
@@ -100,6 +110,16 @@ class KafkaSettings(_Section):
             conf["sasl.username"] = self.sasl_username
         if self.sasl_password is not None:
             conf["sasl.password"] = self.sasl_password.get_secret_value()
+        if self.sasl_mechanism == "OAUTHBEARER":
+            conf["sasl.oauthbearer.method"] = self.sasl_oauthbearer_method
+        for key, value in (
+            ("sasl.oauthbearer.client.id", self.sasl_oauthbearer_client_id),
+            ("sasl.oauthbearer.client.secret", self.sasl_oauthbearer_client_secret),
+            ("sasl.oauthbearer.token.endpoint.url", self.sasl_oauthbearer_token_endpoint_url),
+            ("sasl.oauthbearer.scope", self.sasl_oauthbearer_scope),
+        ):
+            if value is not None:
+                conf[key] = value.get_secret_value() if isinstance(value, SecretStr) else value
         for key, path in (
             ("ssl.ca.location", self.ssl_ca_location),
             ("ssl.certificate.location", self.ssl_certificate_location),
@@ -329,5 +349,12 @@ def _describe(exc: ValidationError) -> str:
 
 
 def masked_dump(settings: Settings) -> dict[str, Any]:
-    """The settings as JSON-compatible data with every secret masked as ``**********``."""
-    return settings.model_dump(mode="json")
+    """The settings as JSON-compatible data, masked exactly as log records are.
+
+    Every ``SecretStr``, every key that names a credential (``kafka.extra`` included, e.g.
+    ``sasl.oauthbearer.client.secret``) and every ``password=...`` pair inside a value
+    (e.g. ``sasl.jaas.config``) shows as ``**********`` (:meth:`streamapp.logs.Redactor.field`).
+    """
+    redactor = Redactor(secret_values(settings))
+    data = settings.model_dump(mode="json")
+    return {key: redactor.field(key, value) for key, value in data.items()}

@@ -28,9 +28,11 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"me
 _CONTEXT: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar(
     "streamapp_log_context", default=None
 )
-_SECRET_KEY = re.compile(r"password|passwd|secret|token|api[_-]?key|credential", re.IGNORECASE)
+_CREDENTIAL_WORDS = r"password|passwd|secret|token(?![._-]?endpoint)|api[_-]?key"
+"""Key words naming a credential; a token is secret, the URL that issues it is not."""
+_SECRET_KEY = re.compile(rf"{_CREDENTIAL_WORDS}|credential", re.IGNORECASE)
 _SECRET_PAIR = re.compile(
-    r"(?P<key>[\w.-]*(?:password|passwd|secret|token|api[_-]?key)[\w.-]*)"
+    rf"(?P<key>[\w.-]*(?:{_CREDENTIAL_WORDS})[\w.-]*)"
     r"(?P<sep>[\"']?\s*[:=]\s*[\"']?)(?P<value>[^\s\"',;}&]+)",
     re.IGNORECASE,
 )
@@ -92,7 +94,16 @@ class Redactor:
         return _SECRET_PAIR.sub(lambda m: f"{m['key']}{m['sep']}{MASK}", value)
 
     def field(self, key: str, value: Any) -> Any:
-        """An ``extra=`` value: masked entirely when its key names a credential."""
+        """An ``extra=`` value: masked entirely when its key names a credential (unless unset).
+
+        >>> r = Redactor()
+        >>> r.field("sasl.oauthbearer.client.secret", "s"), r.field("sasl_password", None)
+        ('**********', None)
+        >>> r.field("sasl.oauthbearer.token.endpoint.url", "https://idp/token")
+        'https://idp/token'
+        """
+        if value is None:
+            return None
         if _SECRET_KEY.search(key):
             return MASK
         if isinstance(value, str | SecretStr):

@@ -73,7 +73,7 @@ def build_control(
     """Create the faust app with the policy agent; nothing connects until a worker starts it."""
     mon, topics = settings.monitoring, settings.topics
     extra: dict[str, Any] = {}
-    credentials = faust_credentials(settings.kafka)
+    credentials = faust_credentials(settings.kafka.librdkafka(bootstrap))
     if credentials is not None:
         extra["broker_credentials"] = credentials
     app = faust.App(
