@@ -179,6 +179,8 @@ class TopicSettings(_Section):
     """Mergeable monitoring summaries (key = model/version; ``partitions`` partitions)."""
     joined_outcomes: str = "streamapp.joined-outcomes"
     """Predictions joined with their labels: fresh training data."""
+    status: str = "streamapp.status"
+    """Worker heartbeats (compacted, one partition; key = worker id), read by ``status``."""
     partitions: int = Field(default=4, ge=1)
     """Partitions of the keyed topics (events, predictions, log, labels, outcomes)."""
     replication_factor: int = Field(default=1, ge=1)
@@ -197,7 +199,12 @@ class TopicSettings(_Section):
         topics = dict.fromkeys(keyed, self.partitions)
         topics[self.retrain_requests] = 1
         topics[self.monitoring_summaries] = self.partitions
+        topics[self.status] = 1
         return topics
+
+    def topic_configs(self) -> dict[str, dict[str, str]]:
+        """Topic configs used at creation: the status topic keeps the last heartbeat per key."""
+        return {self.status: {"cleanup.policy": "compact", "segment.ms": "600000"}}
 
 
 class ModelSettings(_Section):
@@ -257,6 +264,14 @@ class HttpSettings(_Section):
     """Port; 0 picks a free one (logged at start)."""
 
 
+class StatusSettings(_Section):
+    """Worker heartbeats on ``topics.status`` (what ``streamapp status`` shows)."""
+
+    heartbeat_interval_s: float = Field(default=5.0, gt=0)
+    """Every long-running worker publishes its state this often; ``status`` calls a worker
+    stale after three missed heartbeats."""
+
+
 class LogSettings(_Section):
     """Logging."""
 
@@ -288,6 +303,7 @@ class Settings(BaseSettings):
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     retrain: RetrainSettings = Field(default_factory=RetrainSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    status: StatusSettings = Field(default_factory=StatusSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
     @classmethod

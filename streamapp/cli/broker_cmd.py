@@ -103,6 +103,7 @@ def broker(
                     cfg.kafka.librdkafka(running.bootstrap_servers),
                     cfg.topics.all_topics(),
                     cfg.topics.replication_factor,
+                    configs=cfg.topics.topic_configs(),
                 )
             typer.echo(running.bootstrap_servers, color=False)
             for name, value in _describe(running):
@@ -132,6 +133,7 @@ def create(ctx: typer.Context) -> None:
                 cfg.kafka.librdkafka(servers),
                 cfg.topics.all_topics(),
                 cfg.topics.replication_factor,
+                configs=cfg.topics.topic_configs(),
             )
     except (BrokerError, TopicError) as exc:
         raise fail(str(exc)) from None

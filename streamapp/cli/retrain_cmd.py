@@ -13,6 +13,9 @@ import typer
 
 from streamapp.cli.app import app, fail, settings, worker_errors
 
+DECISIONS = ("promoted", "rejected", "failed", "skipped", "duplicate")
+"""Retrain events that end a request: the last one is shown by ``streamapp status``."""
+
 
 @app.command()
 def retrain(
@@ -31,6 +34,7 @@ def retrain(
     cluster); thresholds come from ``STREAMAPP_RETRAIN__*``. Stops on SIGINT/SIGTERM.
     """
     from streamapp.retrain.service import RetrainService
+    from streamapp.status.heartbeat import Heartbeat
 
     cfg = settings(ctx)
     if not cfg.kafka.bootstrap_servers:
@@ -42,14 +46,25 @@ def retrain(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     lock = threading.Lock()
+    last: dict[str, Any] = {}
 
     def on_event(kind: str, fields: dict[str, Any]) -> None:
+        record = {"ts": datetime.now(UTC).isoformat(), "event": kind, **fields}
+        if kind in DECISIONS:
+            last["decision"] = record
         if events_file is None:
             return
-        record = {"ts": datetime.now(UTC).isoformat(), "event": kind, **fields}
         with lock, events_file.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(record, default=str) + "\n")
 
     service = RetrainService(cfg, cfg.kafka.bootstrap_servers, on_event)
-    with worker_errors("retrain"):
-        service.run(stop, max_requests)
+    beat = Heartbeat(
+        cfg.kafka.librdkafka(), cfg.topics.status, "retrain",
+        lambda: {"group": cfg.retrain.group_id, "last_decision": last.get("decision")},
+        cfg.status.heartbeat_interval_s,
+    ).start()
+    try:
+        with worker_errors("retrain"):
+            service.run(stop, max_requests)
+    finally:
+        beat.stop()

@@ -13,6 +13,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from streamapp.config import Settings
 from streamapp.kafka.health import ConnectionHealth, wait_for_cluster
 from streamapp.monitoring.dataplane import JoinWorker
+from streamapp.status.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,8 @@ def _serve(
 
     conf = settings.kafka.librdkafka(servers)
     topics, mon = settings.topics, settings.monitoring
-    ensure_topics(conf, topics.all_topics(), topics.replication_factor)
+    ensure_topics(conf, topics.all_topics(), topics.replication_factor,
+                  configs=topics.topic_configs())
     ensure_topics(
         conf, {mon.changelog_topic: topics.partitions}, topics.replication_factor,
         configs={mon.changelog_topic: changelog_config(settings)},
@@ -127,6 +129,12 @@ def _serve(
 
         control = parts["control"] = build_control(settings, servers, registry)
         ensure_topics(conf, internal_topics(control.app), topics.replication_factor)
+        parts["heartbeat"] = Heartbeat(
+            conf, topics.status, "monitor",
+            lambda: {"group": mon.app_id, "ready": worker.ready and control.ready(),
+                     "quality": list(control.aggregator.latest.values())},
+            settings.status.heartbeat_interval_s,
+        ).start()
         # override_logging=False keeps streamapp's JSON/text handler (mode would replace it)
         runner = faust.Worker(
             control.app, loglevel=settings.log.level, quiet=True, override_logging=False
@@ -139,3 +147,5 @@ def _serve(
     finally:
         stop.set()
         thread.join(60)
+        if "heartbeat" in parts:
+            parts["heartbeat"].stop()

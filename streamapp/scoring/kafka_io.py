@@ -88,7 +88,8 @@ def bootstrap_servers(settings: Settings) -> Iterator[str]:
                                  settings.kafka.connect_timeout_s):
             log.warning("Kafka not reachable yet at %s; retrying", servers)
         if not settings.kafka.bootstrap_servers:
-            ensure_topics(settings.kafka.librdkafka(servers), settings.topics.all_topics())
+            ensure_topics(settings.kafka.librdkafka(servers), settings.topics.all_topics(),
+                          configs=settings.topics.topic_configs())
             log.info("local broker at %s (export STREAMAPP_KAFKA__BOOTSTRAP_SERVERS=%s)",
                      servers, servers)
         yield servers

@@ -15,8 +15,10 @@ import logging
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
@@ -45,6 +47,7 @@ from streamapp.scoring.outcome import BatchOutcome
 from streamapp.scoring.ports import Fault, Sink, Source
 from streamapp.scoring.reload import ModelFactory, ModelWatcher, Slots
 from streamapp.scoring.router import Router
+from streamapp.status.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +88,8 @@ class ScoringWorker:
         self._last_lag = 0.0
         self.dead_letters = DeadLetterWarnings(settings.topics.dead_letter,
                                                settings.log.repeat_interval_s)
+        self.totals: Counter[str] = Counter(consumed=0, predictions=0, dead_letter=0)
+        """consumed / predictions / dead_letter events since start (for heartbeats)."""
 
     @property
     def fatal(self) -> BaseException | None:
@@ -175,6 +180,24 @@ class ScoringWorker:
         """None unless the cluster has been unreachable past ``kafka.unreachable_liveness_s``."""
         return self.health.live_reason() if self.health is not None else None
 
+    def status_snapshot(self) -> dict[str, Any]:
+        """What this worker serves and has done (the heartbeat's payload; any thread)."""
+        watcher = getattr(self, "watcher", None)
+        slots = watcher.slots if watcher is not None else None
+        primary = slots.primary if slots is not None else None
+        candidate = slots.candidate if slots is not None else None
+        return {
+            "model": self.settings.model.name,
+            "version": primary.version if primary is not None else None,
+            "candidate": candidate.version if candidate is not None else None,
+            "candidate_mode": self.settings.sampling.candidate_mode,
+            "runtime": primary.runtime if primary is not None else None,
+            "device": primary.device if primary is not None else None,
+            "group": self.cfg.group_id,
+            "ready": self.ready_reason() is None,
+            **{f"{k}_total": v for k, v in dict(self.totals).items()},
+        }
+
     # ---- phases ----------------------------------------------------------------------------
 
     def deliver(self, timeout: float = 0.0) -> None:
@@ -194,6 +217,8 @@ class ScoringWorker:
             if ticket.payload is not None:
                 ticket.payload.observe(self.metrics, model)
                 self.dead_letters.add(ticket.payload.dead)
+                self.totals["predictions"] += sum(ticket.payload.predictions.values())
+                self.totals["dead_letter"] += sum(ticket.payload.dead.values())
 
     def observe_lag(self) -> None:
         """Refresh the per-partition lag gauges about once a second."""
@@ -213,6 +238,7 @@ class ScoringWorker:
             batcher.observe(len(records), time.monotonic() - started)
         if records:
             self.metrics.consumed.labels(topic=self.settings.topics.events).inc(len(records))
+            self.totals["consumed"] += len(records)
         return records
 
     def submit(self, records: list[Record]) -> None:
@@ -293,7 +319,13 @@ def run_worker(
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
     with bootstrap_servers(settings) as servers:
-        return kafka_worker(settings, servers, factory, registry, stop).run()
+        worker = kafka_worker(settings, servers, factory, registry, stop)
+        beat = Heartbeat(settings.kafka.librdkafka(servers), settings.topics.status, "score",
+                         worker.status_snapshot, settings.status.heartbeat_interval_s).start()
+        try:
+            return worker.run()
+        finally:
+            beat.stop()
 
 
 def kafka_worker(
