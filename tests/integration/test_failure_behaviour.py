@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -77,8 +78,9 @@ def _one_shot(args: list[str], env: dict[str, str]) -> tuple[int, list[dict[str,
         ["tail", "events", "--max", "1"],
         ["produce", "-", "--topic", "events"],
         ["status"],
+        ["incidents", "ack", "agrawal-clf", "1"],
     ],
-    ids=["topics-create", "tail", "produce", "status"],
+    ids=["topics-create", "tail", "produce", "status", "incidents"],
 )
 def test_one_shot_command_exits_3_with_one_line_naming_the_setting(
     args: list[str], tmp_path: Path
@@ -175,3 +177,35 @@ def test_worker_reports_the_outage_fails_liveness_and_logs_json_rate_limited(
     assert kinds, records
     # ~20 s of reconnect attempts (hundreds without the limit): first + one per 5 s per kind
     assert max(kinds.values()) <= 6, kinds
+
+
+@pytest.mark.parametrize("role", ["score", "monitor"])
+def test_http_port_in_use_is_a_configuration_error(role: str, tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = _env(tmp_path, STREAMAPP_HTTP__PORT=str(port), STREAMAPP_SCORING__PROCESSES="1",
+                   STREAMAPP_KAFKA__CONNECT_TIMEOUT_S="1")
+        code, records, _ = _one_shot([role], env)
+    assert code == 2, records
+    assert any("STREAMAPP_HTTP__PORT" in str(r["msg"]) for r in records), records
+
+
+def test_retrainer_waits_for_the_cluster_logging_json_rate_limited(tmp_path: Path) -> None:
+    env = _env(tmp_path, STREAMAPP_KAFKA__CONNECT_TIMEOUT_S="1",
+               STREAMAPP_LOG__REPEAT_INTERVAL_S="5")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamapp", "retrain"], env=env,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        time.sleep(12)  # a dozen one-second probes, two repeat intervals
+        assert proc.poll() is None, "the retrainer keeps waiting for its broker"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    waits = [r for r in _json_only(out) if r.get("kafka_error") == "UNREACHABLE"]
+    assert 1 <= len(waits) <= 4, waits
+    assert "STREAMAPP_KAFKA__BOOTSTRAP_SERVERS" in str(waits[0]["msg"])
