@@ -199,13 +199,20 @@ def test_retrainer_waits_for_the_cluster_logging_json_rate_limited(tmp_path: Pat
         [sys.executable, "-m", "streamapp", "retrain"], env=env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
+    assert proc.stdout is not None
+    lines: list[str] = []
     try:
-        time.sleep(12)  # a dozen one-second probes, two repeat intervals
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:  # its first probe failed: it is waiting now
+            lines.append(proc.stdout.readline())
+            if "UNREACHABLE" in lines[-1] or not lines[-1]:
+                break
+        time.sleep(11)  # a dozen one-second probes, two repeat intervals
         assert proc.poll() is None, "the retrainer keeps waiting for its broker"
     finally:
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0
-    waits = [r for r in _json_only(out) if r.get("kafka_error") == "UNREACHABLE"]
-    assert 1 <= len(waits) <= 4, waits
+    waits = [r for r in _json_only("".join(lines) + out) if r.get("kafka_error") == "UNREACHABLE"]
+    assert 2 <= len(waits) <= 4, waits
     assert "STREAMAPP_KAFKA__BOOTSTRAP_SERVERS" in str(waits[0]["msg"])
