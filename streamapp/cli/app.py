@@ -121,16 +121,16 @@ def worker_errors(role: str) -> Iterator[None]:
     line; any other error is logged (one JSON record in JSON mode, never a bare traceback)
     and exits 1 so the orchestrator restarts the process."""
     from streamapp.http import HttpBindError
+    from streamapp.kafka.credentials import KafkaAuthError
 
-    with config_errors():
-        try:
-            yield
-        except (typer.Exit, SystemExit, KeyboardInterrupt):
-            raise
-        except HttpBindError as exc:
-            raise fail(str(exc.strerror), EXIT_CONFIG) from None
-        except Exception as exc:
-            if type(exc).__name__ == "KafkaAuthError":
-                raise  # config_errors turns it into exit 2
-            logging.getLogger(f"streamapp.{role}").exception("%s stopped: %s", role, exc)
-            raise typer.Exit(EXIT_FAILED) from None
+    try:
+        yield
+    except (typer.Exit, SystemExit, KeyboardInterrupt):
+        raise
+    except KafkaAuthError as exc:
+        raise fail(str(exc), EXIT_CONFIG) from None
+    except HttpBindError as exc:
+        raise fail(str(exc.strerror), EXIT_CONFIG) from None
+    except Exception as exc:
+        logging.getLogger(f"streamapp.{role}").exception("%s stopped: %s", role, exc)
+        raise typer.Exit(EXIT_FAILED) from None
