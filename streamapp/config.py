@@ -21,6 +21,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from streamapp.kafka.security import security_problems
+from streamapp.logs import Redactor, secret_values
 from streamapp.runtime.registry import RuntimeEntry, RuntimeRegistry
 from streamapp.settings.monitoring import MonitoringSettings
 from streamapp.settings.retrain import RetrainSettings
@@ -49,12 +51,23 @@ class KafkaSettings(_Section):
     """Client id reported to the broker."""
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     """librdkafka ``security.protocol``."""
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"] | None = None
     """SASL mechanism when the protocol is SASL_*."""
     sasl_username: str | None = None
     """SASL user name."""
     sasl_password: SecretStr | None = None
     """SASL password (masked in every output)."""
+    sasl_oauthbearer_method: Literal["default", "oidc"] = "default"
+    """OAUTHBEARER tokens: ``oidc`` fetches them from the token endpoint (client credentials
+    grant); ``default`` is librdkafka's unsecured JWT (``sasl.oauthbearer.config``, tests)."""
+    sasl_oauthbearer_client_id: str | None = None
+    """OIDC client id."""
+    sasl_oauthbearer_client_secret: SecretStr | None = None
+    """OIDC client secret (masked)."""
+    sasl_oauthbearer_token_endpoint_url: str | None = None
+    """OIDC token endpoint (https URL)."""
+    sasl_oauthbearer_scope: str | None = None
+    """OIDC scope requested with the token, if the provider needs one."""
     ssl_ca_location: Path | None = None
     """CA bundle used to verify the brokers."""
     ssl_certificate_location: Path | None = None
@@ -67,16 +80,19 @@ class KafkaSettings(_Section):
     """Verify the broker host name against its certificate."""
     extra: dict[str, str] = Field(default_factory=dict)
     """Additional librdkafka properties passed through verbatim."""
+    connect_timeout_s: float = Field(default=6.0, gt=0)
+    """One-shot commands (topics create, produce, tail, status) give up after this long
+    without an answer from the cluster (exit code 3)."""
+    unreachable_liveness_s: float = Field(default=120.0, gt=0)
+    """Long-running workers fail /health/live after the cluster has been unreachable this
+    long, so the orchestrator restarts them."""
 
     @model_validator(mode="after")
     def _sasl_complete(self) -> KafkaSettings:
-        if self.security_protocol.startswith("SASL") and (
-            self.sasl_mechanism is None or self.sasl_username is None or self.sasl_password is None
-        ):
-            raise ValueError(
-                "kafka.security_protocol=SASL_* needs kafka.sasl_mechanism, "
-                "kafka.sasl_username and kafka.sasl_password"
-            )
+        """Fields and ``extra`` together must be able to authenticate (raises naming them)."""
+        problems = security_problems(self.librdkafka("validation:0"))
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
     def librdkafka(self, bootstrap_servers: str | None = None) -> dict[str, Any]:
@@ -97,6 +113,16 @@ class KafkaSettings(_Section):
             conf["sasl.username"] = self.sasl_username
         if self.sasl_password is not None:
             conf["sasl.password"] = self.sasl_password.get_secret_value()
+        if self.sasl_mechanism == "OAUTHBEARER":
+            conf["sasl.oauthbearer.method"] = self.sasl_oauthbearer_method
+        for key, value in (
+            ("sasl.oauthbearer.client.id", self.sasl_oauthbearer_client_id),
+            ("sasl.oauthbearer.client.secret", self.sasl_oauthbearer_client_secret),
+            ("sasl.oauthbearer.token.endpoint.url", self.sasl_oauthbearer_token_endpoint_url),
+            ("sasl.oauthbearer.scope", self.sasl_oauthbearer_scope),
+        ):
+            if value is not None:
+                conf[key] = value.get_secret_value() if isinstance(value, SecretStr) else value
         for key, path in (
             ("ssl.ca.location", self.ssl_ca_location),
             ("ssl.certificate.location", self.ssl_certificate_location),
@@ -156,6 +182,8 @@ class TopicSettings(_Section):
     """Mergeable monitoring summaries (key = model/version; ``partitions`` partitions)."""
     joined_outcomes: str = "streamapp.joined-outcomes"
     """Predictions joined with their labels: fresh training data."""
+    status: str = "streamapp.status"
+    """Worker heartbeats (compacted, one partition; key = worker id), read by ``status``."""
     partitions: int = Field(default=4, ge=1)
     """Partitions of the keyed topics (events, predictions, log, labels, outcomes)."""
     replication_factor: int = Field(default=1, ge=1)
@@ -174,7 +202,12 @@ class TopicSettings(_Section):
         topics = dict.fromkeys(keyed, self.partitions)
         topics[self.retrain_requests] = 1
         topics[self.monitoring_summaries] = self.partitions
+        topics[self.status] = 1
         return topics
+
+    def topic_configs(self) -> dict[str, dict[str, str]]:
+        """Topic configs used at creation: the status topic keeps the last heartbeat per key."""
+        return {self.status: {"cleanup.policy": "compact", "segment.ms": "600000"}}
 
 
 class ModelSettings(_Section):
@@ -234,6 +267,14 @@ class HttpSettings(_Section):
     """Port; 0 picks a free one (logged at start)."""
 
 
+class StatusSettings(_Section):
+    """Worker heartbeats on ``topics.status`` (what ``streamapp status`` shows)."""
+
+    heartbeat_interval_s: float = Field(default=5.0, gt=0)
+    """Every long-running worker publishes its state this often; ``status`` calls a worker
+    stale after three missed heartbeats."""
+
+
 class LogSettings(_Section):
     """Logging."""
 
@@ -241,6 +282,9 @@ class LogSettings(_Section):
     """Root log level."""
     format: Literal["auto", "json", "text"] = "auto"
     """json for machines, text for terminals; auto picks text on a TTY."""
+    repeat_interval_s: float = Field(default=30.0, ge=0)
+    """Kafka client warnings of one kind are logged at most once per this many seconds
+    (with a count of those left out)."""
 
 
 class Settings(BaseSettings):
@@ -262,6 +306,7 @@ class Settings(BaseSettings):
     monitoring: MonitoringSettings = Field(default_factory=MonitoringSettings)
     retrain: RetrainSettings = Field(default_factory=RetrainSettings)
     http: HttpSettings = Field(default_factory=HttpSettings)
+    status: StatusSettings = Field(default_factory=StatusSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
     @classmethod
@@ -325,5 +370,12 @@ def _describe(exc: ValidationError) -> str:
 
 
 def masked_dump(settings: Settings) -> dict[str, Any]:
-    """The settings as JSON-compatible data with every secret masked as ``**********``."""
-    return settings.model_dump(mode="json")
+    """The settings as JSON-compatible data, masked exactly as log records are.
+
+    Every ``SecretStr``, every key that names a credential (``kafka.extra`` included, e.g.
+    ``sasl.oauthbearer.client.secret``) and every ``password=...`` pair inside a value
+    (e.g. ``sasl.jaas.config``) shows as ``**********`` (:meth:`streamapp.logs.Redactor.field`).
+    """
+    redactor = Redactor(secret_values(settings))
+    data = settings.model_dump(mode="json")
+    return {key: redactor.field(key, value) for key, value in data.items()}

@@ -14,6 +14,7 @@ import contextvars
 import logging
 import re
 import sys
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -27,9 +28,11 @@ _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"me
 _CONTEXT: contextvars.ContextVar[Mapping[str, Any] | None] = contextvars.ContextVar(
     "streamapp_log_context", default=None
 )
-_SECRET_KEY = re.compile(r"password|passwd|secret|token|api[_-]?key|credential", re.IGNORECASE)
+_CREDENTIAL_WORDS = r"password|passwd|secret|token(?![._-]?endpoint)|api[_-]?key"
+"""Key words naming a credential; a token is secret, the URL that issues it is not."""
+_SECRET_KEY = re.compile(rf"{_CREDENTIAL_WORDS}|credential", re.IGNORECASE)
 _SECRET_PAIR = re.compile(
-    r"(?P<key>[\w.-]*(?:password|passwd|secret|token|api[_-]?key)[\w.-]*)"
+    rf"(?P<key>[\w.-]*(?:{_CREDENTIAL_WORDS})[\w.-]*)"
     r"(?P<sep>[\"']?\s*[:=]\s*[\"']?)(?P<value>[^\s\"',;}&]+)",
     re.IGNORECASE,
 )
@@ -91,7 +94,16 @@ class Redactor:
         return _SECRET_PAIR.sub(lambda m: f"{m['key']}{m['sep']}{MASK}", value)
 
     def field(self, key: str, value: Any) -> Any:
-        """An ``extra=`` value: masked entirely when its key names a credential."""
+        """An ``extra=`` value: masked entirely when its key names a credential (unless unset).
+
+        >>> r = Redactor()
+        >>> r.field("sasl.oauthbearer.client.secret", "s"), r.field("sasl_password", None)
+        ('**********', None)
+        >>> r.field("sasl.oauthbearer.token.endpoint.url", "https://idp/token")
+        'https://idp/token'
+        """
+        if value is None:
+            return None
         if _SECRET_KEY.search(key):
             return MASK
         if isinstance(value, str | SecretStr):
@@ -157,19 +169,68 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-def configure_logging(level: str = "INFO", fmt: str = "auto", secrets: Iterable[str] = ()) -> None:
+REPEATING = ("streamapp.kafka.client", "streamapp.kafka.librdkafka", "aiokafka", "kafka")
+"""Loggers whose warnings repeat on every reconnect attempt while a broker is unreachable."""
+
+
+class RepeatFilter(logging.Filter):
+    """Rate-limits warnings of the :data:`REPEATING` loggers: the first of a kind passes,
+    the same kind again passes at most once per ``interval_s`` with a ``repeated`` count.
+
+    A kind is the logger and the first word of the message (librdkafka's facility,
+    e.g. ``FAIL``) or the ``kafka_error`` code. Suppressed records are counted, never lost
+    silently: the next record of that kind that passes says how many were left out.
+    """
+
+    def __init__(self, interval_s: float = 30.0, clock: Any = time.monotonic) -> None:
+        super().__init__()
+        self.interval_s, self._clock = interval_s, clock
+        self._seen: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING or not record.name.startswith(REPEATING):
+            return True
+        message = record.getMessage()
+        kind = str(getattr(record, "kafka_error", "") or message.split(" ", 1)[0])
+        key = (record.name, kind)
+        now = self._clock()
+        last, skipped = self._seen.get(key, (float("-inf"), 0))
+        if now - last < self.interval_s:
+            self._seen[key] = (last, skipped + 1)
+            return False
+        self._seen[key] = (now, 0)
+        if skipped:
+            record.repeated = skipped
+            record.msg = f"{message} (and {skipped} more like it in the last {now - last:.0f}s)"
+            record.args = None
+        return True
+
+
+def configure_logging(
+    level: str = "INFO",
+    fmt: str = "auto",
+    secrets: Iterable[str] = (),
+    repeat_interval_s: float = 30.0,
+) -> None:
     """Install one stderr handler on the root logger (replacing earlier ones).
 
     ``secrets`` (usually :func:`secret_values` of the settings) are masked in
-    every record; ``fmt="auto"`` picks text on a TTY and JSON otherwise.
+    every record; ``fmt="auto"`` picks text on a TTY and JSON otherwise; Kafka
+    client warnings are rate-limited by a :class:`RepeatFilter` of ``repeat_interval_s``.
     """
     if fmt == "auto":
         fmt = "text" if sys.stderr.isatty() else "json"
     redactor = Redactor(secrets)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter(redactor) if fmt == "json" else TextFormatter(redactor))
+    handler.addFilter(RepeatFilter(repeat_interval_s))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
     for noisy in ("aiokafka", "faust", "mode", "kafka"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+def json_logging() -> bool:
+    """Whether :func:`configure_logging` installed the JSON formatter (so stderr is JSON only)."""
+    return any(isinstance(h.formatter, JsonFormatter) for h in logging.getLogger().handlers)

@@ -28,4 +28,5 @@ def make_topics(prefix: str, unique: str) -> TopicSettings:
         retrain_requests=f"{prefix}-{unique}.retrain-requests",
         monitoring_summaries=f"{prefix}-{unique}.summaries",
         joined_outcomes=f"{prefix}-{unique}.joined",
+        status=f"{prefix}-{unique}.status",
     )

@@ -14,6 +14,7 @@ from streamapp.cli import (  # noqa: F401 - each module registers its commands
     retrain_cmd,
     schemas_cmd,
     score_cmd,
+    status_cmd,
 )
 from streamapp.cli.app import app
 

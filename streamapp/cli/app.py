@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -12,7 +13,7 @@ import typer
 from rich.console import Console
 
 from streamapp.config import ConfigError, Settings, load_settings
-from streamapp.logs import configure_logging, secret_values
+from streamapp.logs import configure_logging, json_logging, secret_values
 
 app = typer.Typer(
     name="streamapp",
@@ -48,7 +49,9 @@ def settings(ctx: typer.Context) -> Settings:
     except ConfigError as exc:
         console.print(f"[red]configuration error:[/red] {exc}")
         raise typer.Exit(2) from None
-    configure_logging(loaded.log.level, loaded.log.format, secret_values(loaded))
+    configure_logging(
+        loaded.log.level, loaded.log.format, secret_values(loaded), loaded.log.repeat_interval_s
+    )
     root.meta["settings"] = loaded
     return loaded
 
@@ -57,11 +60,20 @@ def config_file(ctx: typer.Context) -> str | None:
     """The ``--config`` file as an absolute path, for child processes (``STREAMAPP_CONFIG``)."""
     root = ctx.find_root().obj
     return str(Path(root).resolve()) if root else None
+EXIT_FAILED = 1
+"""The command ran and failed (e.g. records not acknowledged, a topic that does not exist)."""
+EXIT_CONFIG = 2
+"""A configuration error: a bad setting, rejected credentials, a missing model pointer."""
+EXIT_UNREACHABLE = 3
+"""The Kafka cluster did not answer within ``kafka.connect_timeout_s``."""
 
 
 def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print an error to stderr and return the Exit to raise."""
-    console.print(f"[red]error:[/red] {message}")
+    """Report an error as one line on stderr (a JSON record in JSON log mode); the Exit to raise."""
+    if json_logging():
+        logging.getLogger("streamapp.cli").error(message, extra={"exit_code": code})
+    else:
+        console.print(f"[red]error:[/red] {message}", soft_wrap=True, highlight=False)
     sys.stderr.flush()
     return typer.Exit(code)
 
@@ -74,4 +86,55 @@ def config_errors() -> Iterator[None]:
     try:
         yield
     except KafkaAuthError as exc:
-        raise fail(str(exc), 2) from None
+        raise fail(str(exc), EXIT_CONFIG) from None
+
+
+def reach_cluster(cfg: Settings, servers: str) -> None:
+    """One-shot commands: the cluster answers within ``kafka.connect_timeout_s`` or the
+    command exits 3 with one line naming the setting (2 for rejected credentials)."""
+    from streamapp.kafka.credentials import unreachable_reason
+    from streamapp.kafka.health import SERVERS_HINT
+
+    with config_errors():
+        reason = unreachable_reason(cfg.kafka.librdkafka(servers), cfg.kafka.connect_timeout_s)
+    if reason is not None:
+        raise fail(
+            f"Kafka unreachable at {servers} within {cfg.kafka.connect_timeout_s:.0f}s "
+            f"({reason}); {SERVERS_HINT}",
+            EXIT_UNREACHABLE,
+        )
+
+
+@contextmanager
+def kafka_errors() -> Iterator[None]:
+    """One-shot commands: a Kafka client error after the first contact is one line, exit 1."""
+    from confluent_kafka import KafkaException
+
+    with config_errors():
+        try:
+            yield
+        except KafkaException as exc:
+            err = exc.args[0] if exc.args else exc
+            text = err.str() if hasattr(err, "str") else str(err)
+            raise fail(f"Kafka request failed: {text}", EXIT_FAILED) from None
+
+
+@contextmanager
+def worker_errors(role: str) -> Iterator[None]:
+    """Long-running commands: rejected credentials or an unusable http port exit 2 with one
+    line; any other error is logged (one JSON record in JSON mode, never a bare traceback)
+    and exits 1 so the orchestrator restarts the process."""
+    from streamapp.http import HttpBindError
+    from streamapp.kafka.credentials import KafkaAuthError
+
+    try:
+        yield
+    except (typer.Exit, SystemExit, KeyboardInterrupt):
+        raise
+    except KafkaAuthError as exc:
+        raise fail(str(exc), EXIT_CONFIG) from None
+    except HttpBindError as exc:
+        raise fail(str(exc.strerror), EXIT_CONFIG) from None
+    except Exception as exc:
+        logging.getLogger(f"streamapp.{role}").exception("%s stopped: %s", role, exc)
+        raise typer.Exit(EXIT_FAILED) from None

@@ -9,9 +9,8 @@ from typing import Annotated
 
 import typer
 
-from streamapp.cli.app import app, config_errors, fail, settings
+from streamapp.cli.app import app, fail, kafka_errors, reach_cluster, settings
 from streamapp.config import Settings
-from streamapp.kafka.credentials import check_credentials
 from streamapp.kafka.embedded import (
     ApacheKafka,
     BrokerError,
@@ -104,6 +103,7 @@ def broker(
                     cfg.kafka.librdkafka(running.bootstrap_servers),
                     cfg.topics.all_topics(),
                     cfg.topics.replication_factor,
+                    configs=cfg.topics.topic_configs(),
                 )
             typer.echo(running.bootstrap_servers, color=False)
             for name, value in _describe(running):
@@ -127,12 +127,13 @@ def create(ctx: typer.Context) -> None:
     """
     cfg = settings(ctx)
     try:
-        with config_errors(), kafka_bootstrap(cfg) as servers:
-            check_credentials(cfg.kafka.librdkafka(servers))
+        with kafka_errors(), kafka_bootstrap(cfg) as servers:
+            reach_cluster(cfg, servers)
             statuses = ensure_topics(
                 cfg.kafka.librdkafka(servers),
                 cfg.topics.all_topics(),
                 cfg.topics.replication_factor,
+                configs=cfg.topics.topic_configs(),
             )
     except (BrokerError, TopicError) as exc:
         raise fail(str(exc)) from None

@@ -20,9 +20,9 @@ import typer
 from rich.console import Console
 from rich.syntax import Syntax
 
-from streamapp.cli.app import app, config_errors, fail, settings
+from streamapp.cli.app import app, fail, kafka_errors, reach_cluster, settings
 from streamapp.config import Settings, TopicSettings
-from streamapp.kafka.credentials import check_credentials
+from streamapp.kafka.client_logs import with_client_logging
 
 
 def resolve_topic(topics: TopicSettings, name: str) -> str:
@@ -65,23 +65,26 @@ def render_record(
     return head, json.dumps(parsed, indent=2)
 
 
-def kafka_servers(cfg: Settings) -> str:
-    """The configured cluster, its credentials checked (exit 2 naming the setting if rejected)."""
+def cluster_conf(cfg: Settings) -> dict[str, Any]:
+    """librdkafka properties of the configured cluster once it answered (exit 2 naming the
+    setting when none is configured or credentials are rejected, 3 when unreachable)."""
     if not cfg.kafka.bootstrap_servers:
         raise fail(
-            "no broker configured: set STREAMAPP_KAFKA__BOOTSTRAP_SERVERS "
-            "(for a local one, run `streamapp broker` and use the address it prints)"
+            "no broker configured: set kafka.bootstrap_servers (STREAMAPP_KAFKA__BOOTSTRAP_SERVERS;"
+            " for a local one, run `streamapp broker` and use the address it prints)",
+            2,
         )
-    with config_errors():
-        check_credentials(cfg.kafka.librdkafka(cfg.kafka.bootstrap_servers))
-    return cfg.kafka.bootstrap_servers
+    reach_cluster(cfg, cfg.kafka.bootstrap_servers)
+    return with_client_logging(cfg.kafka.librdkafka(cfg.kafka.bootstrap_servers))
 
 
 @app.command()
 def tail(
     ctx: typer.Context,
     topic: Annotated[str, typer.Argument(help="Topic name or configured alias.")],
-    from_beginning: Annotated[bool, typer.Option(help="Start at the oldest record.")] = True,
+    from_beginning: Annotated[
+        bool, typer.Option(help="Start at the oldest record (default: only new records).")
+    ] = False,
     max_records: Annotated[
         int, typer.Option("--max", "-n", help="Stop after N records; 0 = never.")
     ] = 0,
@@ -99,7 +102,7 @@ def tail(
     name = resolve_topic(cfg.topics, topic)
     consumer = Consumer(
         {
-            **cfg.kafka.librdkafka(kafka_servers(cfg)),
+            **cluster_conf(cfg),
             "group.id": f"streamapp-tail-{uuid.uuid4().hex[:8]}",
             "enable.auto.commit": False,
         }
@@ -110,42 +113,43 @@ def tail(
     compact = raw or not sys.stdout.isatty()
     seen = 0
     last = time.monotonic()
-    try:
-        # Assigned, not subscribed: tail joins no group, so it starts at once and
-        # never takes partitions from a real consumer group.
-        meta = consumer.list_topics(name, timeout=15).topics.get(name)
-        if meta is None or meta.error is not None or not meta.partitions:
-            raise fail(f"topic {name} does not exist")
-        start = OFFSET_BEGINNING if from_beginning else OFFSET_END
-        consumer.assign([TopicPartition(name, p, start) for p in meta.partitions])
-        while not stop.is_set() and (max_records == 0 or seen < max_records):
-            msgs = consumer.consume(100, 0.2)
-            if not msgs and timeout and time.monotonic() - last > timeout:
-                break
-            for msg in msgs:
-                if msg.error() is not None or (max_records and seen >= max_records):
-                    continue
-                seen += 1
-                last = time.monotonic()
-                hdrs: Any = msg.headers() or []
-                pairs: list[tuple[str, Any]] = list(
-                    hdrs.items() if isinstance(hdrs, dict) else hdrs
-                )
-                headers = [(k, v if isinstance(v, bytes) else None) for k, v in pairs]
-                head, body = render_record(
-                    msg.partition() or 0,
-                    msg.offset() or 0,
-                    msg.key(),
-                    msg.value(),
-                    headers,
-                    compact,
-                )
-                if compact:
-                    typer.echo(f"{head} {body}")
-                else:
-                    out.print(f"[bold cyan]{head}[/bold cyan]")
-                    out.print(Syntax(body, "json", background_color="default"))
-    except KeyboardInterrupt:
-        pass
-    finally:
-        consumer.close()
+    with kafka_errors():
+        try:
+            # Assigned, not subscribed: tail joins no group, so it starts at once and
+            # never takes partitions from a real consumer group.
+            meta = consumer.list_topics(name, timeout=15).topics.get(name)
+            if meta is None or meta.error is not None or not meta.partitions:
+                raise fail(f"topic {name} does not exist")
+            start = OFFSET_BEGINNING if from_beginning else OFFSET_END
+            consumer.assign([TopicPartition(name, p, start) for p in meta.partitions])
+            while not stop.is_set() and (max_records == 0 or seen < max_records):
+                msgs = consumer.consume(100, 0.2)
+                if not msgs and timeout and time.monotonic() - last > timeout:
+                    break
+                for msg in msgs:
+                    if msg.error() is not None or (max_records and seen >= max_records):
+                        continue
+                    seen += 1
+                    last = time.monotonic()
+                    hdrs: Any = msg.headers() or []
+                    pairs: list[tuple[str, Any]] = list(
+                        hdrs.items() if isinstance(hdrs, dict) else hdrs
+                    )
+                    headers = [(k, v if isinstance(v, bytes) else None) for k, v in pairs]
+                    head, body = render_record(
+                        msg.partition() or 0,
+                        msg.offset() or 0,
+                        msg.key(),
+                        msg.value(),
+                        headers,
+                        compact,
+                    )
+                    if compact:
+                        typer.echo(f"{head} {body}")
+                    else:
+                        out.print(f"[bold cyan]{head}[/bold cyan]")
+                        out.print(Syntax(body, "json", background_color="default"))
+        except KeyboardInterrupt:
+            pass
+        finally:
+            consumer.close()

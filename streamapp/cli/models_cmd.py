@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from streamapp.cli.app import app, console, fail, settings
-from streamapp.registry.registry import ModelRegistry, RegistryError, verified_profile
+from streamapp.cli.output import JsonOpt, emit
+from streamapp.registry.registry import (
+    POINTER_NAMES,
+    ModelRegistry,
+    RegistryError,
+    verified_profile,
+)
 from streamapp.runtime.base import ModelLoadError
 
 models_app = typer.Typer(help="The model registry.", no_args_is_help=True)
@@ -26,29 +31,34 @@ def _registry(ctx: typer.Context, root: Path | None) -> ModelRegistry:
 
 
 @models_app.command("list")
-def list_models(ctx: typer.Context, registry: RegistryOpt = None) -> None:
-    """Every model and version, with task, artifacts, pointers and drift calibration."""
+def list_models(ctx: typer.Context, registry: RegistryOpt = None, as_json: JsonOpt = False) -> None:
+    """Every model and version in the registry, with task, artifacts, pointers, baseline and
+    drift calibration.
+
+    This reads the registry's files; ``streamapp status`` shows what workers serve.
+    """
     from streamapp.monitoring.calibration import describe
 
     reg = _registry(ctx, registry)
-    table = Table(
-        "model", "version", "task", "artifacts", "pointers", "baseline", "drift calibration"
-    )
+    rows: list[dict[str, Any]] = []
     for name in reg.models():
-        pointers = {p: reg.pointer(name, p) for p in ("production", "candidate")}
+        pointers = {p: reg.pointer(name, p) for p in POINTER_NAMES}
         for version in reg.versions(name):
+            row: dict[str, Any] = {"model": name, "version": version,
+                                   "pointers": [p for p, v in pointers.items() if v == version]}
             try:
                 mv = reg.get(name, version)
                 manifest = mv.manifest
                 calibration = describe(verified_profile(mv).calibration)
             except RegistryError as exc:
-                table.add_row(name, version, "[red]invalid[/red]", str(exc), "", "", "")
+                rows.append({**row, "task": "invalid", "error": str(exc)})
                 continue
-            marks = ",".join(p for p, v in pointers.items() if v == version)
-            baseline = " ".join(f"{k}={v:.4g}" for k, v in manifest.baseline_metrics.items())
-            arts = ",".join(a.format for a in manifest.artifacts)
-            table.add_row(name, version, manifest.task.value, arts, marks, baseline, calibration)
-    console.print(table)
+            rows.append({**row, "task": manifest.task.value,
+                         "artifacts": [a.format for a in manifest.artifacts],
+                         "baseline": manifest.baseline_metrics, "calibration": calibration})
+    columns = ("model", "version", "task", "artifacts", "pointers", "baseline", "calibration",
+               "error")
+    emit(rows, columns, as_json)
 
 
 @models_app.command("validate")

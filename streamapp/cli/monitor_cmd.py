@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from streamapp.cli.app import app, settings
+from streamapp.cli.app import app, settings, worker_errors
 
 
 @app.command()
@@ -17,4 +17,6 @@ def monitor(ctx: typer.Context) -> None:
     """
     from streamapp.monitoring.runner import run_monitor
 
-    run_monitor(settings(ctx))
+    cfg = settings(ctx)
+    with worker_errors("monitor"):
+        run_monitor(cfg)

@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 
 from streamapp.cli.app import app, fail, settings
-from streamapp.cli.io_cmd import kafka_servers, resolve_topic
+from streamapp.cli.io_cmd import cluster_conf, resolve_topic
 from streamapp.config import Settings
 from streamapp.ingest import tables
 from streamapp.ingest.check import check
@@ -168,7 +168,7 @@ def _send(cfg: Settings, topic: str, records: Iterator[KeyValue], file: Path) ->
         except InputError as exc:  # stop here; what was read before it is still sent
             problems.append(exc)
 
-    conf = {**cfg.kafka.librdkafka(kafka_servers(cfg)), "linger.ms": 5}
+    conf = {**cluster_conf(cfg), "linger.ms": 5}
     start = time.monotonic()
     # No local keeps the client: a traceback of the exits below must not keep it alive.
     sent, left, deliveries = produce_all(Producer(conf), topic, until_bad_input(), timeout=30)

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from streamapp.cli.app import app, config_errors, fail, settings
+from streamapp.cli.app import app, fail, settings, worker_errors
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ def retrain(
     from streamapp.http import HealthServer
     from streamapp.metrics.retrain import RetrainMetrics
     from streamapp.retrain.service import RetrainService
+    from streamapp.status.heartbeat import Heartbeat
 
     cfg = settings(ctx)
     if not cfg.kafka.bootstrap_servers:
@@ -43,7 +44,17 @@ def retrain(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     service = RetrainService(cfg, cfg.kafka.bootstrap_servers, RetrainMetrics())
-    http = HealthServer(cfg.http.host, cfg.http.port, ready=lambda: service.ready)
-    with config_errors(), http:
-        log.info("retrainer http on %s", http.url, extra={"url": http.url})
-        service.run(stop, max_requests)
+    http = HealthServer(
+        cfg.http.host, cfg.http.port, ready=service.ready_reason, live=service.health.live_reason
+    )
+    beat = Heartbeat(
+        cfg.kafka.librdkafka(), cfg.topics.status, "retrain",
+        lambda: {"group": cfg.retrain.group_id, "last_decision": service.last_decision},
+        cfg.status.heartbeat_interval_s,
+    ).start()  # fmt: skip
+    try:
+        with worker_errors("retrain"), http:
+            log.info("retrainer http on %s", http.url, extra={"url": http.url})
+            service.run(stop, max_requests)
+    finally:
+        beat.stop()

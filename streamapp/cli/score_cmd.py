@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from streamapp.cli.app import app, config_errors, config_file, fail, settings
+from streamapp.cli.app import EXIT_CONFIG, app, config_file, fail, settings, worker_errors
 
 
 @app.command()
@@ -30,20 +30,25 @@ def score(
     supervisor restarts crashed ones and forwards SIGTERM for a clean drain.
     """
     from streamapp.kafka.embedded import BrokerError
+    from streamapp.registry.registry import MissingPointerError, ModelRegistry
     from streamapp.scoring.supervisor import run_supervised
     from streamapp.scoring.worker import run_worker
 
     cfg = settings(ctx)
+    try:  # a missing pointer is a configuration error: fail before any process or broker starts
+        ModelRegistry(cfg.model.registry).resolve(cfg.model.name, cfg.model.pointer)
+    except MissingPointerError as exc:
+        raise fail(str(exc), EXIT_CONFIG) from None
     update = {k: v for k, v in (("group_id", group_id), ("processes", processes)) if v}
     if update:
         cfg = cfg.model_copy(update={"scoring": cfg.scoring.model_copy(update=update)})
     config = config_file(ctx)
-    try:
-        with config_errors():
+    with worker_errors("score"):
+        try:
             if cfg.scoring.processes > 1:
                 code = run_supervised(cfg, config)
             else:
                 code = run_worker(cfg, install_signals=True)
-    except BrokerError as exc:
-        raise fail(str(exc)) from None
+        except BrokerError as exc:
+            raise fail(str(exc)) from None
     raise typer.Exit(code)

@@ -89,7 +89,8 @@ class DemoRun:
             where = f"local {local_broker_kind(cfg.broker)}" if embedded else "configured"
             self.note_step(f"broker {where} at {bootstrap} ({time.monotonic() - t:.1f}s)")
             conf = cfg.kafka.librdkafka(bootstrap)
-            ensure_topics(conf, cfg.topics.all_topics(), cfg.topics.replication_factor)
+            ensure_topics(conf, cfg.topics.all_topics(), cfg.topics.replication_factor,
+                          configs=cfg.topics.topic_configs())
             self.note_step(f"{len(cfg.topics.all_topics())} topics ready")
             registry_dir = self.out / "models"
             bars = self.view.startup

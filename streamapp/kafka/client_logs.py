@@ -8,11 +8,14 @@ and librdkafka's log lines go through the ``streamapp.kafka.librdkafka`` logger.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import KafkaError
 
 from streamapp.kafka.credentials import auth_failure
+
+if TYPE_CHECKING:
+    from streamapp.kafka.health import ConnectionHealth
 
 _log = logging.getLogger("streamapp.kafka.client")
 _rdkafka = logging.getLogger("streamapp.kafka.librdkafka")
@@ -30,6 +33,19 @@ def _on_error(err: KafkaError) -> None:
     )
 
 
-def with_client_logging(conf: dict[str, Any]) -> dict[str, Any]:
-    """``conf`` plus an ``error_cb`` and a Python ``logger``; explicit entries in conf win."""
-    return {"error_cb": _on_error, "logger": _rdkafka, **conf}
+def with_client_logging(
+    conf: dict[str, Any], health: ConnectionHealth | None = None
+) -> dict[str, Any]:
+    """``conf`` plus an ``error_cb`` and a Python ``logger``; explicit entries in conf win.
+
+    With ``health``, the client's errors and statistics also feed that tracker.
+    Repeats are rate-limited by :class:`streamapp.logs.RepeatFilter`.
+    """
+    if health is None:
+        return {"error_cb": _on_error, "logger": _rdkafka, **conf}
+
+    def on_error(err: KafkaError) -> None:
+        health.on_error(err)
+        _on_error(err)
+
+    return {"error_cb": on_error, "logger": _rdkafka, **health.client_conf(), **conf}

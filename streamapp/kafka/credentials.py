@@ -51,19 +51,27 @@ def check_credentials(conf: dict[str, Any], timeout_s: float = 10.0) -> bool:
     its certificate fails verification; returns False when ``timeout_s`` passes
     without an answer (unreachable is an outage, not a configuration error).
     """
-    from streamapp.kafka.client_logs import with_client_logging
+    return unreachable_reason(conf, timeout_s) is None
 
+
+def unreachable_reason(conf: dict[str, Any], timeout_s: float = 10.0) -> str | None:
+    """None when a metadata request succeeds within ``timeout_s``, else the last client error.
+
+    Raises :class:`KafkaAuthError` like :func:`check_credentials`. librdkafka's own
+    log lines are muted for the probe: its errors are collected and returned instead.
+    """
     errors: list[KafkaError] = []
-    probe: dict[str, Any] = {**with_client_logging(conf), "error_cb": errors.append}
+    probe: dict[str, Any] = {**conf, "error_cb": errors.append, "log_level": 0}
     admin = AdminClient(probe)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         with contextlib.suppress(Exception):  # KafkaException: no answer yet
             admin.list_topics(timeout=min(1.0, max(0.1, deadline - time.monotonic())))
-            return True
+            return None
         admin.poll(0)  # serves error_cb
         for err in errors:
             failure = auth_failure(err)
             if failure is not None:
                 raise failure
-    return False
+    reasons = [e.str() for e in errors if e.code() != KafkaError._ALL_BROKERS_DOWN]
+    return (reasons or [e.str() for e in errors] or [f"no answer within {timeout_s:.0f}s"])[-1]

@@ -20,6 +20,7 @@ from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-d
 
 from streamapp.kafka.client_logs import with_client_logging
 from streamapp.kafka.commit import TopicPartition
+from streamapp.kafka.health import ConnectionHealth
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +42,11 @@ class KafkaSource:
         on_assign: PartitionsHook | None = None,
         on_revoke: PartitionsHook | None = None,
         on_lost: PartitionsHook | None = None,
+        health: ConnectionHealth | None = None,
     ) -> None:
         """Create the consumer; with all three hooks, subscribe at once (else call
-        :meth:`subscribe` later, e.g. from the worker that owns the hooks)."""
+        :meth:`subscribe` later, e.g. from the worker that owns the hooks). ``health``
+        is fed by the consumer's errors and statistics."""
         self.topics = [topic] if isinstance(topic, str) else list(topic)
         self.cooperative = "cooperative" in str(
             conf.get("partition.assignment.strategy", "cooperative-sticky")
@@ -58,7 +61,8 @@ class KafkaSource:
                     "enable.partition.eof": False,
                     "fetch.wait.max.ms": 10,
                     **conf,
-                }
+                },
+                health,
             )
         )
         self.assigned: set[TopicPartition] = set()

@@ -9,6 +9,8 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from streamapp.kafka.client_logs import with_client_logging
+
 
 class TopicError(RuntimeError):
     """A topic could not be created, or exists with a different partition count."""
@@ -35,7 +37,7 @@ def ensure_topics(
     Raises :class:`TopicError` when creation fails or an existing topic has a
     different partition count than configured.
     """
-    admin = AdminClient(conf)
+    admin = AdminClient(with_client_logging(conf))
     existing = admin.list_topics(timeout=timeout).topics
     missing = [
         NewTopic(

@@ -62,6 +62,8 @@ class Aggregator:
         self.metrics = metrics
         self._versions: dict[tuple[str, str], _Version] = {}
         self._changed: set[tuple[str, str]] = set()
+        self.latest: dict[tuple[str, str], dict[str, Any]] = {}
+        """Per version: the last evaluated quality, drift and incident (for heartbeats)."""
 
     def forget(self) -> None:
         """Drop the in-memory view (after a rebalance); it is rebuilt from ``state`` on demand."""
@@ -275,6 +277,11 @@ class Aggregator:
         if new_policy != totals.get("policy"):
             totals["policy"] = new_policy
             self.state[key] = totals
+        latest = _latest(model, version, drift_stats.logged, signals, new_policy, request)
+        before = self.latest.get((model, version), {})
+        if request is None and new_policy.get("open") and "last_request" in before:
+            latest["last_request"] = before["last_request"]  # the open incident's evidence
+        self.latest[(model, version)] = latest
         if self.metrics is not None:
             for name, value in pol.thresholds(policy, baseline).items():
                 self.metrics.policy_threshold.labels(model, version, name).set(value)
@@ -282,6 +289,24 @@ class Aggregator:
             if request is not None:
                 self.metrics.retrain_requests.labels(model, version, request.reason.value).inc()
         return request
+
+    def forget_version(self, model: str, version: str) -> None:
+        """Drop every window bucket of a version (state included): windows restart empty."""
+        self._versions.pop((model, version), None)
+        self.latest.pop((model, version), None)
+        prefix = f"bucket:{model}/{version}/"
+        for key in [k for k in list(self.state) if isinstance(k, str) and k.startswith(prefix)]:
+            self.state.pop(key, None)
+
+    def policy_state(self, model: str, version: str) -> dict[str, Any]:
+        """The persisted policy state of a version (open, incident, last_request, ...)."""
+        return dict((self.state.get(_pkey(model, version)) or {}).get("policy") or {})
+
+    def set_policy_state(self, model: str, version: str, policy: dict[str, Any]) -> None:
+        """Persist a version's policy state (operator commands)."""
+        totals = dict(self.state.get(_pkey(model, version)) or {})
+        totals["policy"] = policy
+        self.state[_pkey(model, version)] = totals
 
     def _export(self, model: str, version: str, snap: dict[str, Any]) -> None:
         m = self.metrics
@@ -352,6 +377,25 @@ class Aggregator:
 
 
 DETECTOR_SAMPLE = 200
+
+
+def _latest(
+    model: str, version: str, drift_samples: int, sig: pol.Signals,
+    policy: dict[str, Any], request: RetrainRequest | None,
+) -> dict[str, Any]:
+    """What a heartbeat reports of one version: quality, worst drift, the incident."""
+    psi = sig.psi
+    worst = max(psi, key=lambda f: psi[f]) if psi else None
+    out: dict[str, Any] = {
+        "model": model, "version": version, "accuracy": sig.accuracy, "rmse": sig.rmse,
+        "window": sig.accuracy_window, "drift_samples": drift_samples,
+        "max_psi": psi[worst] if worst else None, "max_psi_feature": worst,
+        "incident_open": bool(policy.get("open")), "incident": policy.get("incident", 0),
+        "acknowledged_at": policy.get("acknowledged_at"),
+    }
+    if request is not None:
+        out["last_request"] = request.model_dump(mode="json")
+    return out
 
 
 def _thin(values: list[float], counts: list[int], rng: np.random.Generator) -> list[float]:

@@ -25,6 +25,7 @@ from streamapp.config import Settings
 from streamapp.metrics.monitoring import AggregateMetrics
 from streamapp.monitoring.aggregator import Aggregator
 from streamapp.monitoring.credentials import faust_credentials
+from streamapp.monitoring.operator import apply_command, is_command
 from streamapp.monitoring.spec import SpecCache
 from streamapp.monitoring.summary import Summary
 from streamapp.registry.registry import ModelRegistry
@@ -73,7 +74,7 @@ def build_control(
     """Create the faust app with the policy agent; nothing connects until a worker starts it."""
     mon, topics = settings.monitoring, settings.topics
     extra: dict[str, Any] = {}
-    credentials = faust_credentials(settings.kafka)
+    credentials = faust_credentials(settings.kafka.librdkafka(bootstrap))
     if credentials is not None:
         extra["broker_credentials"] = credentials
     app = faust.App(
@@ -108,6 +109,10 @@ def build_control(
     @app.agent(summaries)
     async def policy(stream: Any) -> None:
         async for value in stream:
+            if is_command(value):
+                apply_command(aggregator, value, time.time())
+                await _changelog_handed_over(app)
+                continue
             try:
                 summary = Summary.from_json(value)
             except (ValueError, TypeError, KeyError):

@@ -40,6 +40,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from streamapp.config import Settings
 from streamapp.deadletter import dead_letter_value
 from streamapp.kafka.commit import Ticket, TopicPartition
+from streamapp.kafka.health import ConnectionHealth
 from streamapp.kafka.sink import KafkaSink, delivery_failure
 from streamapp.kafka.source import KafkaSource
 from streamapp.metrics.monitoring import JoinMetrics
@@ -106,8 +107,10 @@ class JoinWorker:
         bootstrap: str,
         registry: CollectorRegistry = REGISTRY,
         stop_event: threading.Event | None = None,
+        health: ConnectionHealth | None = None,
     ) -> None:
         self.settings = settings
+        self.health = health
         self.mon = settings.monitoring
         self.topics = settings.topics
         self.bootstrap = bootstrap
@@ -139,7 +142,7 @@ class JoinWorker:
                 "fetch.wait.max.ms": 50,
             },
             [self.topics.prediction_log, self.topics.labels],
-            self._on_assign, self._on_revoke, self._on_lost,
+            self._on_assign, self._on_revoke, self._on_lost, self.health,
         )
         try:
             last = time.monotonic()

@@ -254,8 +254,8 @@ def decide(
             return new, None
         if not fired or now - float(new["last_request"]) < policy.cooldown_s:
             return new, None
-    elif not fired:
-        return new, None
+    elif not fired or now < float(new.get("suppressed_until") or 0.0):
+        return new, None  # nothing fires, or an operator acknowledged it for a cooldown
     new["open"] = True
     new["incident"] = int(new["incident"]) + 1
     new["last_request"] = now

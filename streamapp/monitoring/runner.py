@@ -6,15 +6,14 @@ import logging
 import os
 import signal
 import threading
-from typing import TYPE_CHECKING
+from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from streamapp.config import Settings
+from streamapp.kafka.health import ConnectionHealth, wait_for_cluster
 from streamapp.monitoring.dataplane import JoinWorker
-
-if TYPE_CHECKING:
-    from streamapp.monitoring.control import Control
+from streamapp.status.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -33,67 +32,123 @@ def changelog_config(settings: Settings) -> dict[str, str]:
 def run_monitor(settings: Settings, registry: CollectorRegistry = REGISTRY) -> None:
     """Run one monitor worker until SIGINT/SIGTERM (blocking).
 
-    Uses ``kafka.bootstrap_servers`` or starts an embedded broker. Creates the
-    configured topics and the join changelog idempotently, serves ``/metrics``
-    and ``/health/*`` on ``http`` (ready when the data plane owns its
-    partitions with restored stores and the control plane recovered its
-    table), runs the data plane in a thread and faust in this one. If the data
-    plane fails, the process stops (SIGTERM to itself) so a supervisor restarts it.
+    Uses ``kafka.bootstrap_servers`` or starts an embedded broker. Serves
+    ``/metrics`` and ``/health/*`` on ``http`` at once; waits for the cluster
+    (not ready, with the reason; not live after ``kafka.unreachable_liveness_s``),
+    then creates the configured topics and the join changelog idempotently,
+    runs the data plane in a thread and faust in this one. Ready when the data
+    plane owns its partitions with restored stores, the control plane recovered
+    its table and the cluster is reachable. If the data plane fails, the process
+    stops (SIGTERM to itself) so a supervisor restarts it.
     """
     from streamapp.http import HealthServer
     from streamapp.kafka.embedded import kafka_bootstrap
-    from streamapp.kafka.topics import ensure_topics
     from streamapp.metrics.common import BuildMetrics
 
     with kafka_bootstrap(settings) as servers:
+        health = ConnectionHealth(servers, settings.kafka.unreachable_liveness_s)
         conf = settings.kafka.librdkafka(servers)
-        topics, mon = settings.topics, settings.monitoring
-        ensure_topics(conf, topics.all_topics(), topics.replication_factor)
-        ensure_topics(
-            conf, {mon.changelog_topic: topics.partitions}, topics.replication_factor,
-            configs={mon.changelog_topic: changelog_config(settings)},
-        )
-        mon.state_dir.mkdir(parents=True, exist_ok=True)  # the stores and faust's datadir
         stop = threading.Event()
         BuildMetrics(registry)
-        worker = JoinWorker(settings, servers, registry, stop)
-        control: Control | None = None
+        parts: dict[str, Any] = {}
+
+        def ready() -> str | None:
+            worker, control = parts.get("worker"), parts.get("control")
+            if worker is None:
+                return health.ready_reason() or "starting: creating topics"
+            if not worker.ready:
+                return health.ready_reason() or "join data plane: partitions not assigned"
+            if control is None or not control.ready():
+                return health.ready_reason() or "control plane: starting or recovering"
+            return health.ready_reason()
+
         http = HealthServer(  # binds now: a port in use fails before any work starts
-            settings.http.host, settings.http.port, registry,
-            lambda: worker.ready and control is not None and control.ready(),
+            settings.http.host, settings.http.port, registry, ready, health.live_reason
         )
-
-        def data_plane() -> None:
-            try:
-                worker.run()
-            except BaseException:
-                log.exception("monitor data plane failed; stopping the process")
-                os.kill(os.getpid(), signal.SIGTERM)
-
-        # The data plane starts first: its group join overlaps faust's import and start.
-        thread = threading.Thread(target=data_plane, name="monitor-data-plane", daemon=True)
-        thread.start()
         http.start()
         log.info("monitor http on %s", http.url, extra={"url": http.url})
         try:
-            import faust
-
-            from streamapp.monitoring.control import build_control, internal_topics
-
-            control = build_control(settings, servers, registry)
-            ensure_topics(conf, internal_topics(control.app), topics.replication_factor)
-            # override_logging=False keeps streamapp's JSON/text handler (mode would replace it)
-            runner = faust.Worker(
-                control.app, loglevel=settings.log.level, quiet=True, override_logging=False
-            )
-            runner.spinner = None  # its terminal escapes would corrupt JSON log lines on stdout
-            runner.execute_from_commandline()
-        except SystemExit as exc:
-            if exc.code not in (0, None):
-                raise
+            if _wait_interruptibly(conf, settings.kafka.connect_timeout_s, stop, health):
+                _serve(settings, servers, registry, stop, health, parts)
         finally:
-            stop.set()
-            thread.join(60)
             http.stop()
-        if worker.fatal is not None:
+        worker = parts.get("worker")
+        if worker is not None and worker.fatal is not None:
             raise SystemExit(1)  # the data plane failed: let the supervisor restart the process
+
+
+def _wait_interruptibly(
+    conf: dict[str, Any], timeout_s: float, stop: threading.Event, health: ConnectionHealth
+) -> bool:
+    """:func:`~streamapp.kafka.health.wait_for_cluster`, SIGINT/SIGTERM setting ``stop``.
+
+    The default handlers come back afterwards: faust installs its own.
+    """
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return wait_for_cluster(conf, timeout_s, stop, health)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _serve(
+    settings: Settings,
+    servers: str,
+    registry: CollectorRegistry,
+    stop: threading.Event,
+    health: ConnectionHealth,
+    parts: dict[str, Any],
+) -> None:
+    """Create the topics, start the data plane thread, run faust until it stops."""
+    from streamapp.kafka.topics import ensure_topics
+
+    conf = settings.kafka.librdkafka(servers)
+    topics, mon = settings.topics, settings.monitoring
+    ensure_topics(conf, topics.all_topics(), topics.replication_factor,
+                  configs=topics.topic_configs())
+    ensure_topics(
+        conf, {mon.changelog_topic: topics.partitions}, topics.replication_factor,
+        configs={mon.changelog_topic: changelog_config(settings)},
+    )
+    mon.state_dir.mkdir(parents=True, exist_ok=True)  # the stores and faust's datadir
+    worker = parts["worker"] = JoinWorker(settings, servers, registry, stop, health)
+
+    def data_plane() -> None:
+        try:
+            worker.run()
+        except BaseException:
+            log.exception("monitor data plane failed; stopping the process")
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    # The data plane starts first: its group join overlaps faust's import and start.
+    thread = threading.Thread(target=data_plane, name="monitor-data-plane", daemon=True)
+    thread.start()
+    try:
+        import faust
+
+        from streamapp.monitoring.control import build_control, internal_topics
+
+        control = parts["control"] = build_control(settings, servers, registry)
+        ensure_topics(conf, internal_topics(control.app), topics.replication_factor)
+        parts["heartbeat"] = Heartbeat(
+            conf, topics.status, "monitor",
+            lambda: {"group": mon.app_id, "ready": worker.ready and control.ready(),
+                     "quality": list(control.aggregator.latest.values())},
+            settings.status.heartbeat_interval_s,
+        ).start()
+        # override_logging=False keeps streamapp's JSON/text handler (mode would replace it)
+        runner = faust.Worker(
+            control.app, loglevel=settings.log.level, quiet=True, override_logging=False
+        )
+        runner.spinner = None  # its terminal escapes would corrupt JSON log lines on stdout
+        runner.execute_from_commandline()
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            raise
+    finally:
+        stop.set()
+        thread.join(60)
+        if "heartbeat" in parts:
+            parts["heartbeat"].stop()

@@ -29,6 +29,10 @@ class RegistryError(RuntimeError):
     """A model, version or pointer is missing or inconsistent; the message says which."""
 
 
+class MissingPointerError(RegistryError):
+    """The serving pointer does not exist: a configuration error (commands exit 2)."""
+
+
 @dataclass(frozen=True)
 class ModelVersion:
     """A resolved version directory and its manifest."""
@@ -93,7 +97,12 @@ class ModelRegistry:
         """The version a pointer names; raises :class:`RegistryError` when unset."""
         version = self.pointer(name, pointer)
         if version is None:
-            raise RegistryError(f"model {name!r} has no {pointer!r} pointer under {self.root}")
+            path = (self.root / name / pointer).resolve()
+            raise MissingPointerError(
+                f"model {name!r} has no {pointer!r} pointer: {path} does not exist or is empty "
+                "(check model.registry, model.name, model.pointer: STREAMAPP_MODEL__REGISTRY, "
+                "STREAMAPP_MODEL__NAME, STREAMAPP_MODEL__POINTER; or `streamapp models promote`)"
+            )
         return self.get(name, version)
 
     def promote(self, name: str, version: str, pointer: str = "production") -> None:

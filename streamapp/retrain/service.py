@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from collections import deque
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,8 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from pydantic import ValidationError
 
 from streamapp.config import Settings
-from streamapp.kafka.credentials import check_credentials
+from streamapp.kafka.client_logs import with_client_logging
+from streamapp.kafka.health import ConnectionHealth, wait_for_cluster
 from streamapp.metrics.retrain import DECISIONS, RetrainMetrics
 from streamapp.registry.registry import ModelRegistry, RegistryError
 from streamapp.retrain.buffer import OutcomeBuffer
@@ -47,6 +48,8 @@ class RetrainService:
         self.metrics = metrics
         self.cfg = settings.retrain
         self.conf = settings.kafka.librdkafka(bootstrap)
+        self.health = ConnectionHealth(bootstrap, settings.kafka.unreachable_liveness_s)
+        """Reachability of the cluster, for a health endpoint (ready/live reasons)."""
         self.registry = ModelRegistry(settings.model.registry)
         self.buffer = OutcomeBuffer(self.cfg.max_samples * 2)
         self.results: list[RetrainResult] = []
@@ -56,26 +59,38 @@ class RetrainService:
         self._last_wait_event = 0.0
         self.ready = False
         """True once both consumers are set up (what ``/health/ready`` reports)."""
+        self.last_decision: dict[str, Any] | None = None
+        """The last request's outcome (one of :data:`DECISIONS`), for ``streamapp status``."""
+
+    def ready_reason(self) -> str | None:
+        """None when ready, else why not (the ``/health/ready`` body)."""
+        if self.ready:
+            return self.health.ready_reason()
+        return self.health.ready_reason() or "starting: waiting for the cluster and consumers"
 
     def emit(self, kind: str, **fields: Any) -> None:
         """Log an event (one JSON line in JSON log format: :mod:`streamapp.retrain.events`)."""
         log_event(log, kind, fields)
-        if self.metrics is not None and kind in DECISIONS:
-            self.metrics.decided(str(fields.get("model", "")), kind)
+        if kind in DECISIONS:
+            self.last_decision = {"ts": datetime.now(UTC).isoformat(), "event": kind, **fields}
+            if self.metrics is not None:
+                self.metrics.decided(str(fields.get("model", "")), kind)
 
     def run(self, stop: threading.Event, max_requests: int | None = None) -> None:
         """Serve until ``stop`` is set (or ``max_requests`` were handled); closes its consumers.
 
-        Raises :class:`~streamapp.kafka.credentials.KafkaAuthError` at once when the
-        cluster rejects the configured credentials.
+        Waits for the cluster first (returns if stopped meanwhile); raises
+        :class:`~streamapp.kafka.credentials.KafkaAuthError` at once when the cluster
+        rejects the configured credentials. :attr:`health` tracks reachability.
         """
-        if not check_credentials(self.conf):
-            log.warning("Kafka not reachable yet at %s; retrying", self.conf["bootstrap.servers"])
+        if not wait_for_cluster(self.conf, self.settings.kafka.connect_timeout_s, stop,
+                                self.health):
+            return
         topics = self.settings.topics
-        outcomes = Consumer(
+        outcomes = Consumer(with_client_logging(
             {**self.conf, "group.id": f"{self.cfg.group_id}-outcomes", "enable.auto.commit": False}
-        )
-        requests = Consumer(
+        ))
+        requests = Consumer(with_client_logging(
             {
                 **self.conf,
                 "group.id": self.cfg.group_id,
@@ -83,8 +98,9 @@ class RetrainService:
                 "auto.offset.reset": "earliest",
                 "session.timeout.ms": 6000,
                 "heartbeat.interval.ms": 1000,
-            }
-        )
+            },
+            self.health,
+        ))
         try:
             parts = outcomes.list_topics(topics.joined_outcomes, timeout=15).topics
             meta = parts[topics.joined_outcomes].partitions

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from streamapp.config import Settings
+from streamapp.kafka.health import ConnectionHealth
 from streamapp.kafka.sink import KafkaSink
 from streamapp.kafka.source import KafkaSource
 from streamapp.registry.registry import ModelVersion
@@ -21,8 +22,11 @@ from streamapp.scoring.reload import ModelFactory
 log = logging.getLogger(__name__)
 
 
-def kafka_source(settings: Settings, bootstrap: str) -> KafkaSource:
-    """The consumer of the events topic (not yet subscribed: the worker passes its hooks)."""
+def kafka_source(
+    settings: Settings, bootstrap: str, health: ConnectionHealth | None = None
+) -> KafkaSource:
+    """The consumer of the events topic (not yet subscribed: the worker passes its hooks);
+    its errors and statistics feed ``health``."""
     cfg = settings.scoring
     conf = settings.kafka.librdkafka(bootstrap)
     return KafkaSource(
@@ -36,6 +40,7 @@ def kafka_source(settings: Settings, bootstrap: str) -> KafkaSource:
             "fetch.wait.max.ms": cfg.fetch_wait_max_ms,
         },
         settings.topics.events,
+        health=health,
     )
 
 
@@ -79,10 +84,12 @@ def bootstrap_servers(settings: Settings) -> Iterator[str]:
     from streamapp.kafka.topics import ensure_topics
 
     with kafka_bootstrap(settings) as servers:
-        if not check_credentials(settings.kafka.librdkafka(servers)):
+        if not check_credentials(settings.kafka.librdkafka(servers),
+                                 settings.kafka.connect_timeout_s):
             log.warning("Kafka not reachable yet at %s; retrying", servers)
         if not settings.kafka.bootstrap_servers:
-            ensure_topics(settings.kafka.librdkafka(servers), settings.topics.all_topics())
+            ensure_topics(settings.kafka.librdkafka(servers), settings.topics.all_topics(),
+                          configs=settings.topics.topic_configs())
             log.info("local broker at %s (export STREAMAPP_KAFKA__BOOTSTRAP_SERVERS=%s)",
                      servers, servers)
         yield servers

@@ -151,6 +151,13 @@ class ModelWatcher:
         model = self.factory(version)
         self.metrics.loads.labels(model=self.name, version=version.version).inc()
         self.metrics.serving(slot, model.name, model.version, model.runtime, model.device)
+        checksum = ",".join(a.sha256[:16] for a in version.manifest.artifacts
+                            if a.format == model.runtime) or ",".join(
+            f"{a.format}:{a.sha256[:16]}" for a in version.manifest.artifacts)
+        log.info("loaded %s/%s as %s: runtime %s on %s, sha256 %s", model.name, model.version,
+                 slot, model.runtime, model.device, checksum,
+                 extra={"model": model.name, "version": model.version, "slot": slot,
+                        "runtime": model.runtime, "device": model.device, "sha256": checksum})
         return model
 
     def _reject(self, version: str, why: str) -> None:

@@ -15,23 +15,27 @@ import logging
 import signal
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from streamapp.config import Settings
-from streamapp.http import HealthServer
+from streamapp.http import HealthServer, HttpBindError
 from streamapp.kafka.commit import TopicPartition
+from streamapp.kafka.health import ConnectionHealth
 from streamapp.kafka.sink import delivery_failure
 from streamapp.metrics.common import ModelMetrics
 from streamapp.metrics.scoring import ScoringMetrics
-from streamapp.registry.registry import ModelRegistry, RegistryError
+from streamapp.registry.registry import MissingPointerError, ModelRegistry, RegistryError
 from streamapp.runtime.base import ModelLoadError
 from streamapp.scoring.backpressure import Backpressure
 from streamapp.scoring.batcher import AdaptiveBatcher, BatchRequest
 from streamapp.scoring.commits import AtLeastOnce, ExactlyOnce
 from streamapp.scoring.decode import DecodedBatch, Record
+from streamapp.scoring.dlq_log import DeadLetterWarnings
 from streamapp.scoring.kafka_io import (
     bootstrap_servers,
     default_factory,
@@ -43,6 +47,7 @@ from streamapp.scoring.outcome import BatchOutcome
 from streamapp.scoring.ports import Fault, Sink, Source
 from streamapp.scoring.reload import ModelFactory, ModelWatcher, Slots
 from streamapp.scoring.router import Router
+from streamapp.status.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +63,10 @@ class ScoringWorker:
         factory: ModelFactory | None = None,
         registry: CollectorRegistry = REGISTRY,
         stop_event: threading.Event | None = None,
+        health: ConnectionHealth | None = None,
     ) -> None:
         self.settings, self.cfg = settings, settings.scoring
+        self.health = health
         self.source, self.sink = source, sink
         self.metrics = ScoringMetrics(registry)
         self.model_metrics = ModelMetrics(registry)
@@ -79,6 +86,10 @@ class ScoringWorker:
         self.ready = False
         self.http: HealthServer | None = None
         self._last_lag = 0.0
+        self.dead_letters = DeadLetterWarnings(settings.topics.dead_letter,
+                                               settings.log.repeat_interval_s)
+        self.totals: Counter[str] = Counter(consumed=0, predictions=0, dead_letter=0)
+        """consumed / predictions / dead_letter events since start (for heartbeats)."""
 
     @property
     def fatal(self) -> BaseException | None:
@@ -102,10 +113,19 @@ class ScoringWorker:
                 s.model.candidate_pointer if s.sampling.candidate_mode != "off" else None,
                 self.cfg.reload_poll_ms / 1000,
             ).start()
+        except MissingPointerError as exc:
+            log.error("configuration error: %s", exc)
+            return 2
         except (RegistryError, ModelLoadError) as exc:
             log.error("cannot load the serving model: %s", exc)
             return 1
-        self.http = HealthServer(s.http.host, s.http.port, self.prom_registry, lambda: self.ready)
+        try:
+            self.http = HealthServer(s.http.host, s.http.port, self.prom_registry,
+                                     self.ready_reason, self.live_reason)
+        except HttpBindError as exc:
+            log.error("configuration error: %s", exc.strerror)
+            self.watcher.stop()
+            return 2
         self.http.start()
         log.info("scoring worker metrics at %s/metrics", self.http.url,
                  extra={"metrics_url": self.http.url})
@@ -149,6 +169,35 @@ class ScoringWorker:
             return 1
         return 0
 
+    def ready_reason(self) -> str | None:
+        """None when serving (model loaded, partitions assigned, cluster reachable), else why."""
+        reason = self.health.ready_reason() if self.health is not None else None
+        if reason is None and not self.ready:
+            reason = "no partitions assigned yet (joining the consumer group)"
+        return reason
+
+    def live_reason(self) -> str | None:
+        """None unless the cluster has been unreachable past ``kafka.unreachable_liveness_s``."""
+        return self.health.live_reason() if self.health is not None else None
+
+    def status_snapshot(self) -> dict[str, Any]:
+        """What this worker serves and has done (the heartbeat's payload; any thread)."""
+        watcher = getattr(self, "watcher", None)
+        slots = watcher.slots if watcher is not None else None
+        primary = slots.primary if slots is not None else None
+        candidate = slots.candidate if slots is not None else None
+        return {
+            "model": self.settings.model.name,
+            "version": primary.version if primary is not None else None,
+            "candidate": candidate.version if candidate is not None else None,
+            "candidate_mode": self.settings.sampling.candidate_mode,
+            "runtime": primary.runtime if primary is not None else None,
+            "device": primary.device if primary is not None else None,
+            "group": self.cfg.group_id,
+            "ready": self.ready_reason() is None,
+            **{f"{k}_total": v for k, v in dict(self.totals).items()},
+        }
+
     # ---- phases ----------------------------------------------------------------------------
 
     def deliver(self, timeout: float = 0.0) -> None:
@@ -165,6 +214,9 @@ class ScoringWorker:
         for ticket in self.ledger.reap():
             if ticket.payload is not None:
                 ticket.payload.observe(self.metrics, model)
+                self.dead_letters.add(ticket.payload.dead)
+                self.totals["predictions"] += sum(ticket.payload.predictions.values())
+                self.totals["dead_letter"] += sum(ticket.payload.dead.values())
 
     def observe_lag(self) -> None:
         """Refresh the per-partition lag gauges about once a second."""
@@ -189,6 +241,7 @@ class ScoringWorker:
             self.metrics.consumed.labels(
                 topic=self.settings.topics.events, model=self.settings.model.name
             ).inc(len(records))
+            self.totals["consumed"] += len(records)
         return records
 
     def submit(self, records: list[Record]) -> None:
@@ -269,7 +322,13 @@ def run_worker(
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
     with bootstrap_servers(settings) as servers:
-        return kafka_worker(settings, servers, factory, registry, stop).run()
+        worker = kafka_worker(settings, servers, factory, registry, stop)
+        beat = Heartbeat(settings.kafka.librdkafka(servers), settings.topics.status, "score",
+                         worker.status_snapshot, settings.status.heartbeat_interval_s).start()
+        try:
+            return worker.run()
+        finally:
+            beat.stop()
 
 
 def kafka_worker(
@@ -279,7 +338,11 @@ def kafka_worker(
     registry: CollectorRegistry = REGISTRY,
     stop_event: threading.Event | None = None,
 ) -> ScoringWorker:
-    """A worker over the Kafka source and sink of ``settings`` (raises on a bad client config)."""
+    """A worker over the Kafka source and sink of ``settings`` (raises on a bad client config).
+
+    Its consumer feeds a :class:`ConnectionHealth`, which drives the worker's probes.
+    """
+    health = ConnectionHealth(bootstrap, settings.kafka.unreachable_liveness_s)
     sink = kafka_sink(settings, bootstrap)
-    return ScoringWorker(settings, kafka_source(settings, bootstrap), sink, factory, registry,
-                         stop_event)
+    return ScoringWorker(settings, kafka_source(settings, bootstrap, health), sink, factory,
+                         registry, stop_event, health)

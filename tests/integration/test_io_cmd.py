@@ -71,7 +71,9 @@ def test_produce_jsonl_and_csv_then_tail(
     ]
 
     result = runner.invoke(
-        app, ["tail", "labels", "--max", "2", "--timeout", "20", "--raw"], env=env
+        app,
+        ["tail", "labels", "--from-beginning", "--max", "2", "--timeout", "20", "--raw"],
+        env=env,
     )
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
@@ -92,5 +94,5 @@ def test_produce_rejects_a_bad_line_and_needs_a_broker(
     result = runner.invoke(
         app, ["tail", "events", "--max", "1"], env={"STREAMAPP_KAFKA__BOOTSTRAP_SERVERS": ""}
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "STREAMAPP_KAFKA__BOOTSTRAP_SERVERS" in result.output

@@ -7,6 +7,7 @@ verification is on) and a SASL_SSL listener with SCRAM-SHA-512 users.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -177,3 +178,31 @@ def test_wrong_password_fails_fast_naming_the_setting(
     assert "STREAMAPP_KAFKA__SASL_PASSWORD" in out.stderr
     assert "not-the-password" not in out.stdout + out.stderr
     assert took < 30, f"{command}: {took:.1f}s to fail"
+
+
+def test_monitor_over_sasl_ssl_with_every_security_setting_in_extra(
+    broker: ApacheKafka,
+    rtopics: TopicSettings,
+    unique: str,
+    spawn: Spawn,
+    record: Record,
+    tmp_path: Path,
+) -> None:
+    """Both planes of the monitor (librdkafka and faust/aiokafka) authenticate with SCRAM over
+    TLS when the whole security set-up is given as ``kafka.extra``, as MSK/Confluent guides do."""
+    from tests.reliability.test_monitor_faults import monitor_env
+
+    sasl = broker.client_conf("SASL_SSL", "streamapp")
+    servers = sasl["bootstrap.servers"]
+    env = monitor_env(servers, rtopics, unique, tmp_path / "state")
+    env["STREAMAPP_KAFKA__EXTRA"] = json.dumps(
+        {k: str(v) for k, v in sasl.items() if k != "bootstrap.servers"}
+    )
+    mon = spawn("monitor", ["monitor"], env)
+    waited = mon.wait_ready(120)  # data plane assigned and faust's table recovered, over SASL
+    logs = mon.log_text()
+    record(scenario="monitor over SASL_SSL / SCRAM-SHA-512, settings in kafka.extra",
+           load="start to ready", ready_s=round(waited, 1))
+    assert "cannot apply" not in logs, logs
+    assert sasl["sasl.password"] not in logs
+    assert mon.stop() == 0

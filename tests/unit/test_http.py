@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import socket
 import urllib.error
 import urllib.request
@@ -70,8 +71,33 @@ def test_metrics_in_openmetrics_when_asked(server: HealthServer) -> None:
     assert body.rstrip().endswith("# EOF")
 
 
-def test_liveness_is_always_ok(server: HealthServer) -> None:
+def test_liveness_is_ok_by_default(server: HealthServer) -> None:
     assert _get(server.url + "/health/live")[0] == 200
+
+
+def test_probes_answer_503_with_the_reason_their_check_returns(
+    registry: CollectorRegistry,
+) -> None:
+    why = {"ready": "Kafka unreachable for 12s", "live": "Kafka unreachable for 130s"}
+    srv = HealthServer(
+        "127.0.0.1", 0, registry, ready=lambda: why["ready"], live=lambda: why["live"]
+    ).start()
+    try:
+        assert _get(srv.url + "/health/ready")[::2] == (503, "Kafka unreachable for 12s\n")
+        assert _get(srv.url + "/health/live")[::2] == (503, "Kafka unreachable for 130s\n")
+        why["ready"] = why["live"] = None  # type: ignore[assignment]
+        assert _get(srv.url + "/health/ready")[::2] == (200, "ready\n")
+        assert _get(srv.url + "/health/live")[::2] == (200, "ok\n")
+    finally:
+        srv.stop()
+
+
+def test_metrics_are_gzipped_when_the_scraper_accepts_it(server: HealthServer) -> None:
+    request = urllib.request.Request(server.url + "/metrics", headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.headers["Content-Encoding"] == "gzip"
+        body = gzip.decompress(response.read()).decode()
+    assert 'streamapp_test_events_total{topic="events"} 3.0' in body
 
 
 def test_readiness_follows_the_ready_callback(

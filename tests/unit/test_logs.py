@@ -18,6 +18,7 @@ from streamapp.logs import (
     MASK,
     JsonFormatter,
     Redactor,
+    RepeatFilter,
     TextFormatter,
     configure_logging,
     log_context,
@@ -197,3 +198,27 @@ def test_cli_installs_the_configured_secrets(monkeypatch: pytest.MonkeyPatch) ->
     formatter = handler.formatter
     assert isinstance(formatter, JsonFormatter | TextFormatter)
     assert formatter.redactor.text(f"pw {PASSWORD}") == f"pw {MASK}"
+
+
+def test_repeat_filter_passes_the_first_then_one_summary_per_interval() -> None:
+    now = [0.0]
+    repeat = RepeatFilter(30.0, clock=lambda: now[0])
+
+    def record(name: str, msg: str, level: int = logging.ERROR) -> logging.LogRecord:
+        return logging.LogRecord(name, level, "", 0, msg, None, None)
+
+    fail = "FAIL [c#consumer-1] [thrd:b]: Connect to ipv4#127.0.0.1:1 failed: %s"
+    passed = []
+    for _ in range(100):
+        now[0] += 0.5
+        rec = logging.LogRecord("streamapp.kafka.librdkafka", logging.ERROR, "", 0, fail,
+                                ("Connection refused",), None)
+        if repeat.filter(rec):
+            passed.append(rec)
+    assert len(passed) == 2
+    assert passed[1].getMessage().endswith("(and 59 more like it in the last 30s)")
+    assert passed[1].repeated == 59  # type: ignore[attr-defined]
+    other = record("streamapp.kafka.librdkafka", "THROTTLE something")
+    assert repeat.filter(other)  # another kind passes
+    assert all(repeat.filter(record("streamapp.scoring.worker", "x")) for _ in range(3))
+    assert all(repeat.filter(record("aiokafka", "x", logging.INFO)) for _ in range(3))

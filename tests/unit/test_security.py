@@ -4,12 +4,14 @@ rendering for librdkafka and faust."""
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from streamapp.config import HttpSettings, KafkaSettings, Settings
+from streamapp.logs import MASK
 from streamapp.registry.registry import ModelRegistry
 from streamapp.runtime.base import ModelLoadError
 from streamapp.runtime.loader import load_model
@@ -142,3 +144,129 @@ def test_faust_app_verifies_tls_with_the_configured_ca(tmp_path: Path) -> None:
     assert isinstance(context, ssl.SSLContext)
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
     assert context.get_ca_certs(), "the configured CA is not loaded"
+
+
+def test_oauthbearer_oidc_is_accepted_rendered_and_validated() -> None:
+    kafka = KafkaSettings(
+        bootstrap_servers="kafka-1:9093",
+        security_protocol="SASL_SSL",
+        sasl_mechanism="OAUTHBEARER",
+        sasl_oauthbearer_method="oidc",
+        sasl_oauthbearer_client_id="streamapp",
+        sasl_oauthbearer_client_secret=SECRET,
+        sasl_oauthbearer_token_endpoint_url="https://idp.example/oauth2/token",
+        sasl_oauthbearer_scope="kafka",
+    )
+    conf = kafka.librdkafka()
+    assert conf["sasl.mechanism"] == "OAUTHBEARER"
+    assert conf["sasl.oauthbearer.method"] == "oidc"
+    assert conf["sasl.oauthbearer.client.secret"] == SECRET
+    assert conf["sasl.oauthbearer.token.endpoint.url"] == "https://idp.example/oauth2/token"
+    assert "sasl.username" not in conf  # OAUTHBEARER needs no user name or password
+    with pytest.raises(ValueError, match=r"kafka\.sasl_oauthbearer_client_secret"):
+        KafkaSettings(security_protocol="SASL_SSL", sasl_mechanism="OAUTHBEARER",
+                      sasl_oauthbearer_method="oidc", sasl_oauthbearer_client_id="x",
+                      sasl_oauthbearer_token_endpoint_url="https://idp/token")
+    with pytest.raises(ValueError, match="not an http"):
+        KafkaSettings(security_protocol="SASL_SSL", sasl_mechanism="OAUTHBEARER",
+                      sasl_oauthbearer_method="oidc", sasl_oauthbearer_client_id="x",
+                      sasl_oauthbearer_client_secret="y",
+                      sasl_oauthbearer_token_endpoint_url="idp/token")
+
+
+def test_security_written_in_extra_is_validated_like_fields() -> None:
+    with pytest.raises(ValueError, match=r'kafka.sasl_password'):
+        KafkaSettings(extra={"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN",
+                             "sasl.username": "u"})
+    ok = KafkaSettings(extra={"security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN",
+                              "sasl.username": "u", "sasl.password": SECRET})
+    assert ok.librdkafka("k:1")["sasl.password"] == SECRET
+
+
+def test_config_show_masks_secret_extras_as_the_logs_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from streamapp.cli import app
+    from streamapp.logs import Redactor
+
+    extra = {
+        "sasl.password": SECRET,
+        "sasl.oauthbearer.client.secret": "oidc-" + SECRET,
+        "sasl.jaas.config": f"org.Module required username=u password={SECRET};",
+        "sasl.oauthbearer.token.endpoint.url": "https://idp.example/token",
+        "client.dns.lookup": "use_all_dns_ips",
+    }
+    monkeypatch.setenv("STREAMAPP_KAFKA__EXTRA", json.dumps(extra))
+    result = CliRunner().invoke(app, ["config", "show"])
+    assert result.exit_code == 0, result.output
+    assert SECRET not in result.output
+    shown = json.loads(result.output)["kafka"]["extra"]
+    assert shown == {key: Redactor().field(key, value) for key, value in extra.items()}
+    assert shown["sasl.password"] == MASK and shown["sasl.oauthbearer.client.secret"] == MASK
+    assert shown["sasl.jaas.config"] == f"org.Module required username=u password={MASK};"
+    assert shown["sasl.oauthbearer.token.endpoint.url"] == "https://idp.example/token"
+    assert shown["client.dns.lookup"] == "use_all_dns_ips"
+
+
+def test_faust_app_honours_security_settings_given_only_in_extra() -> None:
+    from streamapp.monitoring.control import build_control
+
+    extra = {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "SCRAM-SHA-256",
+             "sasl.username": "monitor", "sasl.password": SECRET}
+    settings = Settings(kafka=KafkaSettings(bootstrap_servers="kafka-1:9093", extra=extra))
+    creds = build_control(settings, "kafka-1:9093", CollectorRegistry()).app.conf
+    credentials = creds.broker_credentials
+    assert getattr(credentials, "username", None) == "monitor"
+    assert getattr(credentials, "password", None) == SECRET
+    assert getattr(credentials, "mechanism", None).value == "SCRAM-SHA-256"
+
+
+def test_faust_oidc_provider_fetches_and_caches_a_client_credentials_token() -> None:
+    import asyncio
+    import base64
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from streamapp.monitoring.credentials import faust_credentials
+
+    requests: list[tuple[str | None, bytes]] = []
+
+    class TokenEndpoint(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            requests.append((self.headers["Authorization"], body))
+            payload = json.dumps({"access_token": "tok-1", "expires_in": 3600}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = HTTPServer(("127.0.0.1", 0), TokenEndpoint)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/token"
+        kafka = KafkaSettings(
+            security_protocol="SASL_PLAINTEXT", sasl_mechanism="OAUTHBEARER",
+            sasl_oauthbearer_method="oidc", sasl_oauthbearer_client_id="cid",
+            sasl_oauthbearer_client_secret=SECRET, sasl_oauthbearer_token_endpoint_url=url,
+            sasl_oauthbearer_scope="kafka",
+        )
+        credentials = faust_credentials(kafka.librdkafka("k:1"))
+        provider = getattr(credentials, "oauth_cb", None)
+        assert provider is not None
+
+        async def twice() -> list[str]:
+            return [await provider.token(), await provider.token()]
+
+        assert asyncio.run(twice()) == ["tok-1", "tok-1"]
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(requests) == 1  # cached until shortly before it expires
+    auth, body = requests[0]
+    assert auth == "Basic " + base64.b64encode(f"cid:{SECRET}".encode()).decode()
+    assert body == b"grant_type=client_credentials&scope=kafka"
