@@ -18,6 +18,7 @@ import numpy as np
 import orjson
 
 from streamapp.runtime.base import FloatMatrix
+from streamapp.scoring.columns import JsonText
 
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 _BOOL = (b"false", b"true")
@@ -98,10 +99,10 @@ def predictions(
     return [tmpl % row for row in zip(ids, nulls, nulls, values, flags, times, strict=True)]
 
 
-def with_features(record: bytes, features: dict[str, Any]) -> bytes:
-    """A prediction record extended with its features (the logged-prediction shape).
+def with_features(record: bytes, features: JsonText) -> bytes:
+    """A prediction record extended with its features' JSON text (the logged-prediction shape).
 
-    >>> with_features(b'{"a":1}', {"x": 2})
-    b'{"a":1,"features":{"x":2}}'
+    >>> with_features(b'{"a":1}', b'{"x": 2}')
+    b'{"a":1,"features":{"x": 2}}'
     """
-    return record[:-1] + b',"features":' + orjson.dumps(features) + b"}"
+    return record[:-1] + b',"features":' + features + b"}"

@@ -30,7 +30,7 @@ def test_predictions_are_valid_json_for_any_event_id(ids: list[str]) -> None:
     preds = [Prediction.model_validate_json(v) for v in values]
     assert [p.event_id for p in preds] == ids
     assert {p.model_name for p in preds} == {'m"%s\\'} and preds[0].predicted_label == 1
-    assert orjson.loads(encode.with_features(values[0], {"x": 1.5}))["features"] == {"x": 1.5}
+    assert orjson.loads(encode.with_features(values[0], b'{"x": 1.5}'))["features"] == {"x": 1.5}
 
 
 def test_typed_batch_decode_falls_back_per_record_and_keeps_reasons() -> None:
