@@ -39,22 +39,15 @@ class InFlightLedger:
 
         Segments come from C-level passes: ``map`` over the record class's
         accessors, and two ``dict`` builds that keep each partition's last and
-        first offset (offsets increase within a partition); keyed by partition
-        alone when the batch holds one topic (the usual case), so no per-record
-        tuple is built.
+        first offset (offsets increase within a partition).
         """
         cls: Any = type(records[0]) if records else object
-        topics = set(map(cls.topic, records))
-        parts: list[Any] = list(map(cls.partition, records))
-        if len(topics) > 1:
-            parts = list(zip(map(cls.topic, records), parts, strict=True))
+        tps = list(zip(map(cls.topic, records), map(cls.partition, records), strict=True))
         offsets = list(map(cls.offset, records))
-        last = dict(zip(parts, offsets, strict=True))
-        first = dict(zip(reversed(parts), reversed(offsets), strict=True))
-        topic = next(iter(topics)) if len(topics) == 1 else None
+        last = dict(zip(tps, offsets, strict=True))
+        first = dict(zip(reversed(tps), reversed(offsets), strict=True))
         segments: dict[TopicPartition, tuple[int, int]] = {
-            (topic, part) if topic is not None else part: (first[part], off)
-            for part, off in last.items()
+            tp: (first[tp], off) for tp, off in last.items()
         }
         nbytes = sum(map(len, records))  # type: ignore[arg-type]  # Message and fakes have __len__
         ticket: BatchTicket = Ticket(segments, len(records), nbytes, self._completed.append,
