@@ -21,6 +21,9 @@ from streamapp.registry.manifest import FeatureSpec
 from streamapp.schemas import DeadLetterReason
 
 _NUMBER_TYPES = frozenset({int, float})
+_Category = tuple[int, int, "npt.NDArray[np.int64] | None"]
+_Plan = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], list[_Category]]
+"""Per-column lower and upper bounds, and (position, lowest value, lookup or None) per category."""
 
 
 class FeatureError(ValueError):
@@ -42,6 +45,7 @@ class FeatureEncoder:
         self.allow_extra = allow_extra
         self._getter = operator.itemgetter(*self.names)
         self._tables: dict[int, tuple[int, npt.NDArray[np.int64]] | None] = {}
+        self._plan_cache: _Plan | tuple[()] | None = None
         self._category_index: list[dict[Any, int] | None] = []
         for spec in self.specs:
             if spec.type == "categorical":
@@ -131,7 +135,6 @@ class FeatureEncoder:
         if fast:
             if set(map(type, chain.from_iterable(fast))) <= _NUMBER_TYPES:
                 matrix = np.array(fast, dtype=np.float64).reshape(len(fast), width)
-                good = self._vector_checks(matrix)
             else:
                 typed = [all(type(v) in _NUMBER_TYPES for v in vals) for vals in fast]
                 nan_row = (math.nan,) * width
@@ -139,24 +142,66 @@ class FeatureEncoder:
                     [vals if ok else nan_row for vals, ok in zip(fast, typed, strict=True)],
                     dtype=np.float64,
                 ).reshape(len(fast), width)
-                good = self._vector_checks(matrix)
-            if not good.all():
-                slow.extend(fast_idx[j] for j in np.flatnonzero(~good))
-                matrix = matrix[good]
-                fast_idx = [fast_idx[j] for j in np.flatnonzero(good)]
-            matrix = self._encode_categories(matrix)
+            matrix, bad = self.encode_values(matrix)
+            if bad:
+                slow.extend(fast_idx[j] for j in bad)
+                rejected = set(bad)
+                fast_idx = [i for j, i in enumerate(fast_idx) if j not in rejected]
+        return self.finish(matrix, fast_idx, ((i, rows[i]) for i in sorted(slow)))
+
+    def vector_types(self) -> list[type] | None:
+        """The value type of each feature that :meth:`encode_values` takes, or None.
+
+        ``float`` for a numeric feature, ``int`` for a categorical one with small
+        integer categories; None when some feature (string categories) needs
+        :meth:`encode`.
+        """
+        types: list[type] = []
+        for pos, spec in enumerate(self.specs):
+            if spec.type != "categorical":
+                types.append(float)
+            elif self._int_table(pos) is not None:
+                types.append(int)
+            else:
+                return None
+        return types
+
+    def encode_values(
+        self, values: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.float64], list[int]]:
+        """Raw values in manifest order, one row per event → ``(codes of good rows, bad rows)``.
+
+        Checks finiteness, ranges and integer categories with numpy and encodes
+        the rows that pass (in order); the positions of the others are returned
+        for :meth:`finish`, whose :meth:`encode` names each one's reason.
+        """
+        good = self._vector_checks(values)
+        if good.all():
+            return self._encode_categories(values), []
+        return self._encode_categories(values[good]), np.flatnonzero(~good).tolist()
+
+    def finish(
+        self,
+        matrix: npt.NDArray[np.float64],
+        order: list[int],
+        rest: Iterable[tuple[int, Mapping[str, object]]],
+    ) -> tuple[npt.NDArray[np.float32], list[int], list[tuple[int, FeatureError]]]:
+        """``matrix`` (rows ``order``) plus the ``(index, row)`` pairs of ``rest`` encoded one by
+        one: ``(float32 matrix, row index of each matrix row, errors)``. Never raises for bad rows.
+        """
         errors: list[tuple[int, FeatureError]] = []
         extra_rows: list[list[float]] = []
-        for i in sorted(slow):
+        for i, row in rest:
             try:
-                extra_rows.append(self.encode(rows[i]))
-                fast_idx.append(i)
+                extra_rows.append(self.encode(row))
+                order.append(i)
             except FeatureError as exc:
                 errors.append((i, exc))
         out = matrix.astype(np.float32)
         if extra_rows:
+            width = len(self.names)
             out = np.vstack([out, np.asarray(extra_rows, dtype=np.float32).reshape(-1, width)])
-        return np.ascontiguousarray(out), fast_idx, errors
+        return np.ascontiguousarray(out), order, errors
 
     def _split(
         self, rows: Sequence[Mapping[str, object]], width: int
@@ -192,26 +237,48 @@ class FeatureEncoder:
         return fast, fast_idx, slow
 
     def _vector_checks(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.bool_]:
-        """Row mask: finite, in range, valid integer category — per the manifest."""
-        good: npt.NDArray[np.bool_] = np.asarray(np.isfinite(matrix).all(axis=1))
-        for pos, spec in enumerate(self.specs):
+        """Row mask: finite, in range, valid integer category — per the manifest.
+
+        One comparison of the whole matrix against per-column bounds (a
+        category's bounds are its table's), then, per categorical column, an
+        integer check and (for tables with gaps) the lookup.
+        """
+        plan = self._plan()
+        if plan is None:
+            return np.zeros(len(matrix), dtype=bool)
+        lows, highs, cats = plan
+        with np.errstate(invalid="ignore"):
+            good = np.asarray(((matrix >= lows) & (matrix <= highs)).all(axis=1))
+        for pos, lo, lookup in cats:
             col = matrix[:, pos]
+            good &= col == np.floor(col)
+            if lookup is not None:
+                idx = np.where(good, col - lo, 0).astype(np.int64)
+                good &= lookup[idx] >= 0
+        return good
+
+    def _plan(self) -> _Plan | None:
+        """Bounds and categorical columns for :meth:`_vector_checks` (None: not vectorisable)."""
+        if self._plan_cache is not None:
+            return self._plan_cache or None
+        top = float(np.finfo(np.float64).max)
+        lows, highs = [-top] * len(self.specs), [top] * len(self.specs)
+        cats: list[_Category] = []
+        for pos, spec in enumerate(self.specs):
             if spec.type == "categorical":
                 table = self._int_table(pos)
                 if table is None:
-                    return np.zeros(len(matrix), dtype=bool)
+                    self._plan_cache = ()
+                    return None
                 lo, lookup = table
-                with np.errstate(invalid="ignore"):
-                    shifted = col - lo
-                    ok = (shifted >= 0) & (shifted < len(lookup)) & (shifted == np.floor(shifted))
-                idx = np.where(ok, shifted, 0).astype(np.int64)
-                good &= ok & (lookup[idx] >= 0)
+                lows[pos], highs[pos] = lo, lo + len(lookup) - 1
+                cats.append((pos, lo, None if (lookup >= 0).all() else lookup))
             else:
-                if spec.min is not None:
-                    good &= col >= spec.min
-                if spec.max is not None:
-                    good &= col <= spec.max
-        return good
+                lows[pos] = -top if spec.min is None else max(-top, spec.min)
+                highs[pos] = top if spec.max is None else min(top, spec.max)
+        plan: _Plan = (np.array(lows), np.array(highs), cats)
+        self._plan_cache = plan
+        return plan
 
     def _encode_categories(self, matrix: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """Replace checked integer category values by their codes (in place)."""

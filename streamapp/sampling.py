@@ -17,6 +17,8 @@ salts, so the monitor's label filter and the scorer's log sample agree.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 
@@ -30,37 +32,38 @@ SALT_CANARY = "canary"
 
 _FIELDS = {SALT_HOLDOUT: 0, SALT_LOG: 1, SALT_CANARY: 2}
 _KEY = b"streamapp-sampling-v2"
+_KEYED = hashlib.blake2b(digest_size=16, key=_KEY)
+"""The keyed state every digest copies (never updated itself)."""
 _SCALE32 = float(1 << 32)
 _SCALE64 = float(1 << 64)
 BoolArray = np.ndarray[tuple[int], np.dtype[np.bool_]]
 
 
-def digests(event_ids: list[str]) -> np.ndarray[tuple[int, int], np.dtype[np.uint32]]:
+def digests(
+    event_ids: Sequence[str] | Sequence[bytes],
+) -> np.ndarray[tuple[int, int], np.dtype[np.uint32]]:
     """One keyed digest per event id as ``(n, 4)`` uint32 fields (big-endian words).
+
+    Ids are text or their UTF-8 bytes (the same digests). Each digest starts from
+    a copy of the keyed state, ~2.5x cheaper than a new keyed BLAKE2b object.
 
     >>> digests(["a", "b"]).shape
     (2, 4)
-    """
-    return digests_of_bytes([e.encode() for e in event_ids])
-
-
-_BASE = hashlib.blake2b(digest_size=16, key=_KEY)
-
-
-def digests_of_bytes(ids: list[bytes]) -> np.ndarray[tuple[int, int], np.dtype[np.uint32]]:
-    """:func:`digests` of UTF-8 encoded event ids (Kafka keys as consumed).
-
-    >>> (digests_of_bytes([b"a"]) == digests(["a"])).all()
+    >>> (digests(["é"]) == digests(["é".encode()])).all()
     np.True_
     """
-    base = _BASE
-    parts: list[bytes] = []
-    append = parts.append
-    for e in ids:  # copying a keyed state is ~3x cheaper than a new BLAKE2b object
+    if event_ids and isinstance(event_ids[0], str):
+        keys = [e.encode() for e in cast(Sequence[str], event_ids)]
+    else:
+        keys = cast(list[bytes], event_ids)
+    base = _KEYED
+    out: list[bytes] = []
+    append = out.append
+    for key in keys:
         h = base.copy()
-        h.update(e)
+        h.update(key)
         append(h.digest())
-    return np.frombuffer(b"".join(parts), dtype=">u4").reshape(len(ids), 4).astype(np.uint32)
+    return np.frombuffer(b"".join(out), dtype=">u4").reshape(len(keys), 4).astype(np.uint32)
 
 
 def _threshold(rate: float) -> int:
@@ -69,7 +72,8 @@ def _threshold(rate: float) -> int:
 
 
 def decide(
-    event_ids: list[str], holdout_rate: float, log_rate: float, canary_share: float
+    event_ids: Sequence[str] | Sequence[bytes], holdout_rate: float, log_rate: float,
+    canary_share: float,
 ) -> tuple[BoolArray, BoolArray, BoolArray]:
     """``(holdout, logged, canary)`` for a batch from one digest per event.
 
@@ -91,7 +95,7 @@ def decide_digests(
     digest: np.ndarray[tuple[int, int], np.dtype[np.uint32]],
     holdout_rate: float, log_rate: float, canary_share: float,
 ) -> tuple[BoolArray, BoolArray, BoolArray]:
-    """:func:`decide` on digests already computed (:func:`digests_of_bytes`)."""
+    """:func:`decide` on digests already computed (:func:`digests`)."""
     d = digest.astype(np.uint64)
     holdout = d[:, 0] < _threshold(holdout_rate)
     logged = holdout | (d[:, 1] < _threshold(log_rate))

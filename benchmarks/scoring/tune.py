@@ -50,13 +50,16 @@ CANDIDATES: dict[str, dict[str, str]] = {  # previous defaults → chosen defaul
     "previous": candidate(10, 5, UNBOUNDED, 20, 100),
     "inflight5": candidate(10, 5, 5, 20, 100),
     "inflight5+maxwait5": candidate(10, 5, 5, 5, 100),
-    "chosen": candidate(10, 1, 5, 5, 100),
-    "chosen+fetch100": candidate(100, 1, 5, 5, 100),
-    "chosen+commit1000": candidate(10, 1, 5, 5, 1000),
+    "maxwait5": candidate(10, 1, 5, 5, 100),
+    "chosen": candidate(10, 1, 5, 0, 100),
+    "chosen+linger0": candidate(10, 0, 5, 0, 100),
+    "chosen+fetch100": candidate(100, 1, 5, 0, 100),
+    "chosen+commit1000": candidate(10, 1, 5, 0, 1000),
     "eos+commit100": candidate(10, 1, 5, 5, 100, exactly_once=True),
     "eos+commit50": candidate(10, 1, 5, 5, 50, exactly_once=True),
     "eos+commit250": candidate(10, 1, 5, 5, 250, exactly_once=True),
     "eos+commit500": candidate(10, 1, 5, 5, 500, exactly_once=True),
+    "eos+maxwait0": candidate(10, 1, 5, 0, 100, exactly_once=True),
 }
 
 

@@ -86,9 +86,20 @@ class KafkaSource:
             self.topics, on_assign=self._assign, on_revoke=self._revoke, on_lost=self._lost
         )
 
-    def fetch(self, size: int, timeout_s: float) -> list[Message]:
-        """Up to ``size`` records within ``timeout_s``; broker errors are logged and skipped."""
+    def fetch(self, size: int, timeout_s: float, idle_s: float = 0.0) -> list[Message]:
+        """Up to ``size`` records within ``timeout_s``; broker errors are logged and skipped.
+
+        ``consume`` waits the whole ``timeout_s`` unless ``size`` records arrive.
+        With ``idle_s`` > ``timeout_s``, a fetch that found nothing waits for the
+        first record up to ``idle_s`` in all and returns at once with it and what
+        else is queued then: with ``timeout_s`` 0 no record waits for a batch to
+        fill, yet an idle loop does not spin.
+        """
         msgs = self.consumer.consume(size, timeout_s)
+        if not msgs and idle_s > timeout_s:
+            first = self.consumer.poll(idle_s - timeout_s)
+            if first is not None:
+                msgs = [first, *self.consumer.consume(size - 1, 0)] if size > 1 else [first]
         if msgs and any(m.error() is not None for m in msgs):
             good = []
             for m in msgs:

@@ -17,7 +17,7 @@ from streamapp.sampling import (
     SALT_HOLDOUT,
     SALT_LOG,
     decide_digests,
-    digests_of_bytes,
+    digests,
     selected,
 )
 
@@ -52,7 +52,7 @@ class SampleFilter:
             return list(records), 0
         keys = [r.key() for r in records]
         _h, logged, _c = decide_digests(
-            digests_of_bytes([k or b"" for k in keys]), self.holdout_rate, self.log_rate, 0.0
+            digests([k or b"" for k in keys]), self.holdout_rate, self.log_rate, 0.0
         )
         kept = [r for r, ok, k in zip(records, logged.tolist(), keys, strict=True)
                 if ok or k is None]

@@ -5,8 +5,11 @@ Errors are data: every record either lands in the batch or in ``errors`` with a
 The envelope is checked against :class:`~streamapp.schemas.Event` by one typed
 ``msgspec`` decode of the whole batch (newline-joined values), with a per-record
 ``orjson`` path for batches holding anything unusual, which names each reject's
-reason; the features go through :meth:`FeatureEncoder.encode_batch`, the
-training code path.
+reason. The envelope keeps each ``features`` object as raw JSON text:
+:class:`~.columns.FeatureColumns` decodes the batch's objects straight into
+the float32 matrix (no per-event dict), and the text is what prediction-log
+records carry. The per-record path goes through
+:meth:`FeatureEncoder.encode_batch`, the training code path.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 from typing import Annotated, Any, Protocol
 
 import msgspec
@@ -24,6 +28,7 @@ from streamapp.features import FeatureEncoder
 from streamapp.registry.manifest import Manifest
 from streamapp.runtime.base import FloatMatrix
 from streamapp.schemas import DeadLetterReason
+from streamapp.scoring.columns import Encoded, FeatureColumns, JsonText
 
 _ENVELOPE = frozenset({"event_id", "event_time", "key", "model", "features"})
 R = DeadLetterReason
@@ -58,7 +63,8 @@ class DecodedBatch:
     event_times: list[str] = field(default_factory=list)
     """RFC 3339 event times (the producer's text when already canonical)."""
     event_dts: list[datetime] = field(default_factory=list)
-    features: list[dict[str, Any]] = field(default_factory=list)
+    features: list[JsonText] = field(default_factory=list)
+    """The JSON text of each event's ``features`` object (as the producer wrote it)."""
     errors: list[Rejected] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -74,7 +80,7 @@ class _Envelope(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
     event_id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
     event_time: str
-    features: dict[str, Any]
+    features: msgspec.Raw
     key: str | None = None
     model: str | None = None
 
@@ -83,9 +89,8 @@ _LINES = msgspec.json.Decoder(_Envelope)
 _TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)"
 _CANONICAL_TIMES = re.compile(f"{_TIME}(?:\n{_TIME})*")
 """Newline-joined event times, every one canonical RFC 3339 with an offset."""
-_Parsed = tuple[
-    list[Rejected], list[Record], list[str], list[datetime], list[str], list[dict[str, Any]]
-]
+_COLUMNS = attrgetter("event_id", "event_time", "features", "model")
+_Parsed = tuple[list[Rejected], list[Record], list[str], list[datetime], list[str]]
 
 
 def _typed_batch(values: list[bytes | None], limit: int) -> list[_Envelope] | None:
@@ -94,13 +99,12 @@ def _typed_batch(values: list[bytes | None], limit: int) -> list[_Envelope] | No
     Values are joined by newlines; a value holding a newline itself (legal JSON
     whitespace) would shift the framing, so the count of newlines must match.
     """
-    if None in values:
+    try:
+        joined = b"\n".join(values)  # type: ignore[arg-type]  # a None (tombstone) raises
+    except TypeError:
         return None
-    raw: list[bytes] = values  # type: ignore[assignment]  # no None (checked above)
-    if max(map(len, raw)) > limit:
-        return None
-    joined = b"\n".join(raw)
-    if joined.count(b"\n") != len(raw) - 1:
+    raw: list[bytes] = values  # type: ignore[assignment]  # no None (join succeeded)
+    if max(map(len, raw)) > limit or joined.count(b"\n") != len(raw) - 1:
         return None
     try:
         envelopes = _LINES.decode_lines(joined)
@@ -115,49 +119,55 @@ class Decoder:
     def __init__(self, manifest: Manifest, max_event_bytes: int) -> None:
         self.model_name = manifest.name
         self.encoder = FeatureEncoder(manifest.features)
+        self.columns = FeatureColumns(self.encoder)
         self.max_event_bytes = max_event_bytes
 
     def decode(self, records: Sequence[Record]) -> DecodedBatch:
         """Split ``records`` into a scored-ready batch and rejects; never raises.
 
         Fast path: the batch's values joined by newlines and decoded by one typed
-        ``msgspec`` call; any record it cannot vouch for (a newline inside a value,
-        a tombstone, an oversized or invalid envelope) sends the whole batch to the
-        per-record path, which names each reject's reason.
+        ``msgspec`` call, the features by :class:`~.columns.FeatureColumns`; any
+        record it cannot vouch for (a newline inside a value, a tombstone, an
+        oversized or invalid envelope, features that are not an object) sends the
+        whole batch to the per-record path, which names each reject's reason.
         """
-        values = [rec.value() for rec in records]
+        cls: Any = type(records[0]) if records else None
+        values: list[bytes | None] = list(map(cls.value, records)) if records else []
         envelopes = _typed_batch(values, self.max_event_bytes) if values else None
         if envelopes is not None:
-            parsed = self._from_envelopes(records, envelopes)
-            if parsed is not None:
-                return self._encode(*parsed)
-        return self._encode(*self._per_record(records, values))
+            fast = self._from_envelopes(records, envelopes)
+            if fast is not None:
+                return fast
+        parsed, feats = self._per_record(records, values)
+        texts: list[JsonText] = [orjson.dumps(f) for f in feats]
+        return self._batch(*parsed, texts, self.encoder.encode_batch(feats))
 
     def _from_envelopes(
         self, records: Sequence[Record], envelopes: list[_Envelope]
-    ) -> _Parsed | None:
-        """Columns of a batch whose envelopes all decoded; None if any needs the slow path.
+    ) -> DecodedBatch | None:
+        """The batch whose envelopes all decoded; None if any needs the slow path.
 
         Event times are checked as canonical RFC 3339 with an offset by one regex
         over the joined column, then parsed with one ``map``; a batch with any
         other form takes the per-record path (which re-renders such times).
         """
-        texts = [env.event_time for env in envelopes]
+        ids, texts, raws, models = zip(*map(_COLUMNS, envelopes), strict=True)
         if _CANONICAL_TIMES.fullmatch("\n".join(texts)) is None:
             return None
-        if any(env.model is not None and env.model != self.model_name for env in envelopes):
+        if not set(models) <= {None, self.model_name}:
             return None
         try:
             times = list(map(datetime.fromisoformat, texts))
         except ValueError:  # e.g. day 31 of a 30-day month
             return None
-        ids = [env.event_id for env in envelopes]
-        feats = [env.features for env in envelopes]
-        return [], list(records), ids, times, texts, feats
+        encoded = self.columns.encode(raws)
+        if encoded is None:
+            return None
+        return self._batch([], list(records), list(ids), times, list(texts), list(raws), encoded)
 
     def _per_record(
         self, records: Sequence[Record], values: list[bytes | None]
-    ) -> _Parsed:
+    ) -> tuple[_Parsed, list[dict[str, Any]]]:
         """One ``orjson`` call per record; rejects carry their reason."""
         errors: list[Rejected] = []
         keep: list[Record] = []
@@ -197,19 +207,20 @@ class Decoder:
             times.append(when)
             texts.append(raw_time if _canonical(raw_time) else when.isoformat())
             feats.append(features)
-        return errors, keep, ids, times, texts, feats
+        return (errors, keep, ids, times, texts), feats
 
-    def _encode(
-        self,
+    @staticmethod
+    def _batch(
         errors: list[Rejected],
         keep: list[Record],
         ids: list[str],
         times: list[datetime],
         texts: list[str],
-        feats: list[dict[str, Any]],
+        feats: list[JsonText],
+        encoded: Encoded,
     ) -> DecodedBatch:
-        """Features of the valid envelopes → the float32 matrix (rows that fail are rejects)."""
-        matrix, order, bad = self.encoder.encode_batch(feats)
+        """The valid envelopes' columns in matrix row order; rows that failed are rejects."""
+        matrix, order, bad = encoded
         for i, exc in bad:
             errors.append(Rejected(keep[i], exc.reason, exc.detail))
         batch = DecodedBatch(matrix=matrix, errors=errors)

@@ -30,8 +30,12 @@ class Source(Protocol):
     ) -> None:
         """Start; the hooks run inside :meth:`fetch` (the worker's main thread) on rebalances."""
 
-    def fetch(self, size: int, timeout_s: float) -> Sequence[Record]:
-        """Up to ``size`` records within ``timeout_s`` (each also has ``len()``: value bytes)."""
+    def fetch(self, size: int, timeout_s: float, idle_s: float = 0.0) -> Sequence[Record]:
+        """Up to ``size`` records within ``timeout_s`` (each also has ``len()``: value bytes).
+
+        Nothing there after ``timeout_s``: wait up to ``idle_s`` in all for the first
+        record, then return it with whatever else is queued.
+        """
         ...
 
     def pause(self) -> None:

@@ -15,14 +15,14 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
 from streamapp.config import SamplingSettings, TopicSettings
 from streamapp.deadletter import dead_letter_value
 from streamapp.runtime.base import FloatMatrix, ScoringModel
-from streamapp.sampling import decide
+from streamapp.sampling import BoolArray, decide
 from streamapp.schemas import DeadLetterReason
 from streamapp.scoring import encode
 from streamapp.scoring.decode import DecodedBatch, Record, Rejected
@@ -84,10 +84,11 @@ class Router:
         out = Routed()
         s = self.sampling
         mode = s.candidate_mode if candidate is not None else "off"
+        keys = list(map(str.encode, batch.event_ids))
         holdout, logged, canary = decide(
-            batch.event_ids, s.holdout_rate, s.log_rate, s.canary_share if mode == "canary" else 0.0
+            keys, s.holdout_rate, s.log_rate, s.canary_share if mode == "canary" else 0.0
         )
-        view = _View(batch, holdout.tolist(), logged.tolist(), datetime.now(UTC).isoformat())
+        view = _View(batch, keys, holdout, logged, datetime.now(UTC).isoformat())
         main_rows = np.flatnonzero(~canary)
         self._emit(out, view, primary, main_rows, "primary", True)
         if candidate is not None and mode == "canary" and canary.any():
@@ -124,30 +125,34 @@ class Router:
                 out.dead[DeadLetterReason.MODEL_ERROR.value] += 1
             else:
                 out.shadow_failures[(name, version)] += 1
-        index: list[int] = rows[result.ok_rows].tolist() if result.failed else rows.tolist()
-        if not index:
+        scored = rows[result.ok_rows] if result.failed else rows
+        if not len(scored):
             return
+        every = len(scored) == len(batch)  # rows 0..n-1: the view's columns as they are
+        index: list[int] | None = None if every else scored.tolist()
+        keys = _take(view.keys, index)
         classes = model.manifest.output.classes
-        tmpl = encode.template(name, version, variant, view.scored_time, bool(classes))
-        holdout, logged = view.holdout, view.logged
+        holdout = view.holdout[scored]
         values = encode.predictions(
-            tmpl, [view.ids[i] for i in index], [view.times[i] for i in index],
-            result.outputs, list(classes) if classes else None, [holdout[i] for i in index],
+            encode.template(name, version, variant, view.scored_time, bool(classes)),
+            _take(view.ids, index), _take(view.times, index), result.outputs,
+            list(classes) if classes else None, holdout,
         )
-        keys = [view.keys[i] for i in index]
         if publish:
-            pub = range(len(index)) if self.sampling.publish_holdout else [
-                k for k, i in enumerate(index) if not holdout[i]
-            ]
-            column = Column(self.topics.predictions, [keys[k] for k in pub],
-                            [values[k] for k in pub])
+            if self.sampling.publish_holdout:
+                column = Column(self.topics.predictions, keys, values)
+            else:
+                pub = np.flatnonzero(~holdout).tolist()
+                column = Column(self.topics.predictions, [keys[k] for k in pub],
+                                [values[k] for k in pub])
             out.columns.append(column)
             out.predictions[(name, version, variant)] += len(column.values)
-        feats = batch.features
-        log = [k for k, i in enumerate(index) if logged[i]]
+        feats = _take(batch.features, index)
+        log = np.flatnonzero(view.logged[scored]).tolist()
+        with_features = encode.with_features
         out.columns.append(Column(
             self.topics.prediction_log, [keys[k] for k in log],
-            [encode.with_features(values[k], feats[index[k]]) for k in log],
+            [with_features(values[k], feats[k]) for k in log],
         ))
         out.logged[(name, version, variant)] += len(log)
 
@@ -166,16 +171,30 @@ class Router:
         return Outgoing(self.topics.dead_letter, key, body, headers)
 
 
+T = TypeVar("T")
+
+
+def _take(column: list[T], index: list[int] | None) -> list[T]:
+    """``column`` at the rows of ``index`` (None: every row, the list itself).
+
+    >>> _take(["a", "b", "c"], [2, 0]), _take(["a"], None)
+    (['c', 'a'], ['a'])
+    """
+    return column if index is None else [column[i] for i in index]
+
+
 class _View:
     """Per-batch columns the records are built from, rendered once for every model call."""
 
     def __init__(
-        self, batch: DecodedBatch, holdout: list[bool], logged: list[bool], scored_time: str
+        self, batch: DecodedBatch, keys: list[bytes], holdout: BoolArray, logged: BoolArray,
+        scored_time: str,
     ) -> None:
         self.batch = batch
+        self.keys = keys
+        """UTF-8 event ids: record keys (and what the sampling digests hashed)."""
         self.holdout = holdout
         self.logged = logged
         self.scored_time = scored_time
-        self.ids = encode.json_strings(batch.event_ids)
-        self.times = encode.json_strings(batch.event_times)
-        self.keys = [e.encode() for e in batch.event_ids]
+        self.ids = encode.json_bodies(batch.event_ids)
+        self.times = encode.json_bodies(batch.event_times)

@@ -50,8 +50,11 @@ def score_batch(model: ScoringModel, matrix: FloatMatrix) -> ScoreResult:
             continue
         outputs[lo:hi] = error
         ok[lo:hi] = True
-    rows = [int(i) for i in np.flatnonzero(ok)]
+    if not failed:
+        return ScoreResult(outputs=outputs, ok_rows=list(range(len(matrix))), failed=[],
+                           calls=calls)
     failed.sort()
+    rows: list[int] = np.flatnonzero(ok).tolist()
     return ScoreResult(outputs=outputs[ok], ok_rows=rows, failed=failed, calls=calls)
 
 

@@ -51,6 +51,10 @@ from streamapp.status.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
 
+IDLE_WAIT_S = 0.02
+"""How long a fetch that found nothing waits for the first record (it returns at once when
+one arrives): short, so that an idle loop still serves deliveries and commits promptly."""
+
 
 class ScoringWorker:
     """One process worth of scoring; :meth:`run` blocks until stopped and returns the exit code."""
@@ -230,11 +234,14 @@ class ScoringWorker:
                 ).set(lag)
 
     def fetch(self) -> list[Record]:
-        """The next batch the batcher asks for (a short poll while paused, for rebalances)."""
+        """The next batch the batcher asks for (a short poll while paused, for rebalances).
+
+        An empty source is waited on up to :data:`IDLE_WAIT_S`, returning at its first record.
+        """
         source, batcher = self.source, self.batcher
         req = BatchRequest(1, 0.05) if source.paused else batcher.next_request()
         started = time.monotonic()
-        records = list(source.fetch(req.size, req.timeout_s))
+        records = list(source.fetch(req.size, req.timeout_s, IDLE_WAIT_S))
         if not source.paused:
             batcher.observe(len(records), time.monotonic() - started)
         if records:

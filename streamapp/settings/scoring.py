@@ -39,8 +39,9 @@ class ScoringSettings(BaseModel):
     """Supervisor: first delay before restarting a crashed process (doubles, up to 30 s)."""
     max_batch_size: int = Field(default=512, ge=1)
     """Largest micro-batch handed to a scorer."""
-    max_wait_ms: float = Field(default=5.0, ge=0)
-    """Longest an event waits for its batch to fill (a full batch never waits)."""
+    max_wait_ms: float = Field(default=0.0, ge=0)
+    """Longest an event waits for its batch to fill (a full batch never waits); 0: a fetch
+    returns as soon as records are there, with all that is queued (up to the batch size)."""
     max_event_bytes: int = Field(default=64 * 1024, ge=64)
     """Events larger than this go to the dead-letter topic as too_large."""
     latency_target_ms: float = Field(default=50.0, gt=0)

@@ -68,7 +68,7 @@ class InMemorySource:
         """Remember the hooks; the first :meth:`fetch` announces the assignment."""
         self._hooks = (on_assign, on_revoke, on_lost)
 
-    def fetch(self, size: int, timeout_s: float) -> list[InMemoryRecord]:
+    def fetch(self, size: int, timeout_s: float, idle_s: float = 0.0) -> list[InMemoryRecord]:
         if not self._announced and self._hooks is not None:
             self._announced = True
             self._hooks[0](sorted(self.assigned))
@@ -80,7 +80,7 @@ class InMemorySource:
             take, q[:] = q[: size - len(out)], q[size - len(out):]
             out.extend(take)
         if not out:
-            threading.Event().wait(min(timeout_s, 0.005))
+            threading.Event().wait(min(max(timeout_s, idle_s), 0.005))
         return out
 
     def pause(self) -> None:

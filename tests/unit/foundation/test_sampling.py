@@ -55,3 +55,20 @@ def test_decide_matches_selected_and_fields_are_independent() -> None:
     assert canary.tolist() == [selected(e, SALT_CANARY, 0.3) for e in ids]
     both = sum(h and c for h, c in zip(holdout.tolist(), canary.tolist(), strict=True))
     assert abs(both / len(ids) - 0.03) < 0.012  # independent fields: P(h and c) = 0.1 * 0.3
+
+
+def test_digests_are_keyed_blake2b_of_the_utf8_id_whether_text_or_bytes() -> None:
+    import hashlib
+
+    import numpy as np
+
+    from streamapp.sampling import decide, digests
+
+    ids = [f"evt-{i}" for i in range(300)] + ["é", ""]
+    raw = b"".join(hashlib.blake2b(e.encode(), digest_size=16, key=b"streamapp-sampling-v2")
+                   .digest() for e in ids)
+    want = np.frombuffer(raw, dtype=">u4").reshape(len(ids), 4)
+    assert (digests(ids) == want).all() and (digests([e.encode() for e in ids]) == want).all()
+    by_text = decide(ids, 0.1, 0.2, 0.3)
+    by_bytes = decide([e.encode() for e in ids], 0.1, 0.2, 0.3)
+    assert all((a == b).all() for a, b in zip(by_text, by_bytes, strict=True))

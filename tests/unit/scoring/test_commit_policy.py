@@ -70,3 +70,15 @@ def test_revoke_drain_ends_when_the_revoked_batches_are_acknowledged() -> None:
     assert ledger.pending([TP]) == 1
     assert policy.revoked([TP]) is True and calls == [1]
     assert source.committed == {TP: 1}
+
+
+def test_ledger_segments_per_topic_partition_with_one_or_many_topics() -> None:
+    def rec(topic: str, part: int, off: int) -> InMemoryRecord:
+        return InMemoryRecord(topic, part, off, b"k", b"v")
+
+    ledger = InFlightLedger()
+    one = ledger.add([rec("a", 0, 5), rec("a", 1, 2), rec("a", 0, 6), rec("a", 0, 7)])
+    assert one.segments == {("a", 0): (5, 7), ("a", 1): (2, 2)}
+    two = ledger.add([rec("a", 0, 8), rec("b", 0, 1), rec("b", 0, 3), rec("a", 0, 9)])
+    assert two.segments == {("a", 0): (8, 9), ("b", 0): (1, 3)}
+    assert ledger.events == 8 and ledger.bytes == 8

@@ -24,13 +24,34 @@ def test_predictions_are_valid_json_for_any_event_id(ids: list[str]) -> None:
     tmpl = encode.template('m"%s\\', "1%", "primary", "2026-11-29T00:00:00+00:00", True)
     outputs = np.tile(np.array([[0.25, 0.75]], dtype=np.float32), (len(ids), 1))
     values = encode.predictions(
-        tmpl, encode.json_strings(ids), encode.json_strings(["2026-11-29T00:00:00Z"] * len(ids)),
-        outputs, [0, 1], [i % 2 == 0 for i in range(len(ids))],
+        tmpl, encode.json_bodies(ids), encode.json_bodies(["2026-11-29T00:00:00Z"] * len(ids)),
+        outputs, [0, 1], np.array([i % 2 == 0 for i in range(len(ids))]),
     )
     preds = [Prediction.model_validate_json(v) for v in values]
     assert [p.event_id for p in preds] == ids
     assert {p.model_name for p in preds} == {'m"%s\\'} and preds[0].predicted_label == 1
-    assert orjson.loads(encode.with_features(values[0], {"x": 1.5}))["features"] == {"x": 1.5}
+    assert orjson.loads(encode.with_features(values[0], b'{"x": 1.5}'))["features"] == {"x": 1.5}
+
+
+@given(st.lists(st.text(max_size=8), min_size=1, max_size=8), st.booleans())
+def test_records_are_byte_identical_to_a_plain_orjson_rendering(
+    ids: list[str], classes: bool
+) -> None:
+    n, scored = len(ids), "2026-11-29T00:00:01+00:00"
+    outputs = np.random.default_rng(n).random((n, 2 if classes else 1)).astype(np.float32)
+    holdout = np.arange(n) % 3 == 0
+    times = [f"2026-11-29T00:00:0{i % 10}Z" for i in range(n)]
+    got = encode.predictions(
+        encode.template("m", "1", "primary", scored, classes), encode.json_bodies(ids),
+        encode.json_bodies(times), outputs, ["no", "yes"] if classes else None, holdout)
+    want = [orjson.dumps({
+        "event_id": ids[i], "model_name": "m", "model_version": "1", "variant": "primary",
+        "scores": outputs[i] if classes else None,
+        "predicted_label": ["no", "yes"][int(outputs[i].argmax())] if classes else None,
+        "predicted_value": None if classes else outputs[i, 0], "holdout": bool(holdout[i]),
+        "event_time": times[i], "scored_time": scored}, option=orjson.OPT_SERIALIZE_NUMPY)
+        for i in range(n)]
+    assert got == want
 
 
 def test_typed_batch_decode_falls_back_per_record_and_keeps_reasons() -> None:
