@@ -37,13 +37,12 @@ from typing import Any
 import numpy as np
 from river import drift
 
-from benchmarks.drift.run import REPO, Row, agrawal, friedman, score, sea, sea_registry
+from benchmarks.drift.run import Row, agrawal, bench_registry, friedman, score, sea, write_table
 from streamapp.monitoring import policy as pol
 from streamapp.monitoring.calibration import calibrate, psi_rows, shares, sliding_counts
 from streamapp.monitoring.spec import _key
 from streamapp.monitoring.stats import bin_index
 from streamapp.registry.manifest import CategoricalProfile, ReferenceProfile, WindowCalibration
-from streamapp.registry.registry import ModelRegistry
 from streamapp.settings.monitoring import PolicySettings
 
 W = 2000
@@ -283,13 +282,7 @@ def main() -> None:
     at = n_drift // 2
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        for model in ("agrawal-clf", "friedman-reg"):
-            (root / model / "1").mkdir(parents=True)
-            for f in (REPO / "models" / model / "1").iterdir():
-                (root / model / "1" / f.name).write_bytes(f.read_bytes())
-        sea_registry(root)
-        registry = ModelRegistry(root)
+        registry = bench_registry(Path(tmp))
         setup: dict[str, tuple[ReferenceProfile, dict[float, WindowCalibration], dict[str, float]]]
         setup = {}
         cal_s = {}
@@ -383,10 +376,7 @@ def main() -> None:
         + ", ".join(f"{m} {s:.1f}" for m, s in cal_s.items())
         + f"; total {time.perf_counter() - started:.0f} s"
     )
-    table = header + "\n\n" + "\n".join(lines) + "\n"
-    print(table)
-    if args.out:
-        args.out.write_text(table)
+    write_table(header, lines, args.out)
 
 
 if __name__ == "__main__":

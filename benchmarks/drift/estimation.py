@@ -29,7 +29,7 @@ import numpy as np
 from river.datasets import synth
 
 from benchmarks.drift.calibrated import _bins
-from benchmarks.drift.run import REPO, Row, agrawal, friedman, score
+from benchmarks.drift.run import REPO, Row, agrawal, friedman, score, write_table
 from streamapp.features import FeatureEncoder
 from streamapp.monitoring import estimation, quality
 from streamapp.monitoring.spec import ESTIMATOR_SCORES, PREDICTION, ModelSpec, score_histogram
@@ -185,10 +185,7 @@ def main() -> None:
         f"events, {args.windows} per stream and seed, {args.seeds} seeds, estimator fitted on "
         f"{args.fit_rows} labelled rows; total {time.perf_counter() - started:.0f} s"
     )
-    table = header + "\n\n" + "\n".join(lines) + "\n"
-    print(table)
-    if args.out:
-        args.out.write_text(table)
+    write_table(header, lines, args.out)
 
 
 if __name__ == "__main__":

@@ -119,6 +119,24 @@ def sea_registry(root: Path) -> None:
     (version_dir / "profile.json").write_text(profile.model_dump_json())
 
 
+def bench_registry(root: Path) -> ModelRegistry:
+    """A registry under ``root``: copies of the committed demo models and the SEA rule."""
+    for model in ("agrawal-clf", "friedman-reg"):
+        (root / model / "1").mkdir(parents=True)
+        for f in (REPO / "models" / model / "1").iterdir():
+            (root / model / "1" / f.name).write_bytes(f.read_bytes())
+    sea_registry(root)
+    return ModelRegistry(root)
+
+
+def write_table(header: str, lines: list[str], out: Path | None) -> None:
+    """Print the result table (``header``, a blank line, ``lines``) and write it to ``out``."""
+    table = header + "\n\n" + "\n".join(lines) + "\n"
+    print(table)
+    if out:
+        out.write_text(table)
+
+
 def sea_scores(rows: list[Row]) -> np.ndarray:
     p1 = np.array([1.0 if x["f0"] + x["f1"] > 8 else 0.0 for x, _ in rows]) * 0.9 + 0.05
     return np.stack([1 - p1, p1], axis=1).astype(np.float32)
@@ -250,13 +268,7 @@ def main() -> None:
         ),
     }
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        for model in ("agrawal-clf", "friedman-reg"):
-            (root / model / "1").mkdir(parents=True)
-            for f in (REPO / "models" / model / "1").iterdir():
-                (root / model / "1" / f.name).write_bytes(f.read_bytes())
-        sea_registry(root)
-        registry = ModelRegistry(root)
+        registry = bench_registry(Path(tmp))
         streams = [
             Stream("Agrawal f0 stationary", "agrawal-clf", agrawal(n_stat, 1, None), None),
             Stream("Agrawal f0→f2 (concept)", "agrawal-clf", agrawal(n_drift, 2, at), at),
@@ -298,10 +310,7 @@ def main() -> None:
         f"({platform.processor() or platform.platform()}), scale {args.scale}; policy defaults: "
         f"{json.dumps(policy.model_dump())}"
     )
-    table = header + "\n\n" + "\n".join(lines) + "\n"
-    print(table)
-    if args.out:
-        args.out.write_text(table)
+    write_table(header, lines, args.out)
 
 
 if __name__ == "__main__":
