@@ -307,6 +307,15 @@ class Aggregator:
         totals = dict(self.state.get(_pkey(model, version)) or {})
         totals["policy"] = policy
         self.state[_pkey(model, version)] = totals
+        if not policy.get("open"):
+            # an operator closed the incident: heartbeats and the gauge say so at once, not
+            # only when the version's next summary is evaluated (a version that no longer
+            # gets traffic, e.g. after a promotion, would otherwise stay open forever)
+            latest = self.latest.get((model, version))
+            if latest is not None:
+                latest.update(incident_open=False, acknowledged_at=policy.get("acknowledged_at"))
+            if self.metrics is not None:
+                self.metrics.incident_active.labels(model, version).set(0.0)
 
     def _export(self, model: str, version: str, snap: dict[str, Any]) -> None:
         m = self.metrics

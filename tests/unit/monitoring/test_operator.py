@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from prometheus_client import CollectorRegistry
+
+from streamapp.metrics.monitoring import AggregateMetrics
 from streamapp.monitoring.aggregator import Aggregator
 from streamapp.monitoring.operator import apply_command, command_record, is_command
 from streamapp.monitoring.spec import SpecCache
@@ -42,6 +45,22 @@ def test_ack_closes_the_incident_and_holds_the_policy_quiet_for_the_cooldown() -
     still_bad = [r for s in _bad(1, 10_000) for r in agg.handle(s, 2000.0)]
     assert still_bad == []  # still failing, acknowledged: no new request
     assert agg.latest[("agrawal-clf", "1")]["incident_open"] is False
+
+
+def test_ack_closes_the_incident_in_heartbeats_and_gauge_without_new_traffic() -> None:
+    # found in the runbook walk-through: after a promotion the acked version gets no more
+    # summaries, so status and StreamappRetrainIncidentOpen must not wait for one
+    agg, _ = _open_incident()
+    registry = CollectorRegistry()
+    agg.metrics = AggregateMetrics(registry)
+    agg.metrics.incident_active.labels("agrawal-clf", "1").set(1.0)
+    apply_command(agg, command_record("ack", "agrawal-clf", "1")[1], 1000.0)
+    latest = agg.latest[("agrawal-clf", "1")]
+    assert latest["incident_open"] is False and latest["acknowledged_at"] is not None
+    assert latest["last_request"]["reason"]  # the evidence stays for the record
+    value = registry.get_sample_value(
+        "streamapp_retrain_incident_active", {"model": "agrawal-clf", "version": "1"})
+    assert value == 0.0
 
 
 def test_rebaseline_forgets_the_windows_and_closes_the_incident() -> None:
