@@ -67,9 +67,14 @@ def validate(
     name: Annotated[str | None, typer.Argument(help="Model (default: all).")] = None,
     version: Annotated[str | None, typer.Argument(help="Version (default: all).")] = None,
     registry: RegistryOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Load each artifact (checksum verified) and its processors, check the profile, and run
-    the conformance checks (``streamapp.testing``) on reference rows."""
+    the conformance checks (``streamapp.testing``) on reference rows.
+
+    One line per artifact as it is checked; ``--json`` prints them at the end as a list of
+    ``{model, version, runtime, device, status, error}`` (``status``: ok or invalid). Exit
+    code 1 when any is invalid, in both forms."""
     from streamapp.runtime.loader import load_model, reference_rows
     from streamapp.testing.checks import ConformanceError, check_scoring_model
 
@@ -79,12 +84,24 @@ def validate(
     names = [name] if name else reg.models()
     if not names:
         raise fail(f"no models under {reg.root}")
-    failures = 0
+    rows: list[dict[str, Any]] = []
+
+    def report(row: dict[str, Any]) -> None:
+        rows.append(row)
+        if as_json:
+            return
+        what = f"{row['model']}/{row['version']}"
+        if row["status"] == "ok":
+            typer.echo(f"ok      {what} {row['runtime']} on {row['device']}")
+        else:
+            typer.echo(f"INVALID {what}: {row['error']}")
+
     for model in names:
         versions = [version] if version else reg.versions(model)
         if not versions:
             raise fail(f"model {model!r} has no versions under {reg.root}")
         for ver in versions:
+            runtime: str | None = None
             try:
                 mv = reg.get(model, ver)
                 verified_profile(mv)
@@ -98,11 +115,15 @@ def validate(
                     runtime = entry.name
                     loaded = load_model(mv, runtime, cfg.device, runtimes=runtimes)
                     check_scoring_model(loaded, reference_rows(mv))
-                    typer.echo(f"ok      {model}/{ver} {runtime} on {loaded.device}")
+                    report({"model": model, "version": ver, "runtime": runtime,
+                            "device": loaded.device, "status": "ok", "error": None})
             except (RegistryError, ModelLoadError, ConformanceError) as exc:
-                failures += 1
-                typer.echo(f"INVALID {model}/{ver}: {exc}")
-    if failures:
+                report({"model": model, "version": ver, "runtime": runtime, "device": None,
+                        "status": "invalid", "error": str(exc)})
+    if as_json:
+        columns = ("model", "version", "runtime", "device", "status", "error")
+        emit(rows, columns, as_json=True)
+    if any(row["status"] != "ok" for row in rows):
         raise typer.Exit(1)
 
 
