@@ -8,20 +8,16 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-from prometheus_client.parser import text_string_to_metric_families
 from sklearn import metrics as skm
 
+from streamapp.child import Child, streamapp_command
 from streamapp.config import TopicSettings
 from streamapp.kafka.embedded import free_port
 from streamapp.schemas import JoinedOutcome, RetrainRequest
@@ -32,49 +28,17 @@ from tests.unit.monitoring.data import labels_for, predictions
 pytestmark = pytest.mark.integration
 
 
-class Monitor:
+def start_monitor(env: dict[str, str], log: Path) -> Child:
     """One ``streamapp monitor`` subprocess with its /metrics port."""
+    port = free_port()
+    env = {**env, "STREAMAPP_HTTP__PORT": str(port)}
+    argv = streamapp_command("monitor")
+    return Child("monitor", argv, env, log, http_port=port, cwd=log.parent).start()
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
-        self.log = log
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streamapp", "monitor"],
-            env={**env, "STREAMAPP_HTTP__PORT": str(self.port)},
-            stdout=subprocess.DEVNULL,
-            stderr=log.open("ab"),
-        )
 
-    def get(self, path: str) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=2) as r:
-                return int(r.status), r.read().decode()
-        except OSError as exc:
-            return getattr(exc, "code", 0) or 0, ""
-
-    def ready(self) -> bool:
-        assert self.proc.poll() is None, self.log.read_text()[-3000:]
-        return self.get("/health/ready")[0] == 200
-
-    def samples(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-        _, text = self.get("/metrics")
-        out = {}
-        for family in text_string_to_metric_families(text):
-            for s in family.samples:
-                out[(s.name, frozenset(s.labels.items()))] = s.value
-        return out
-
-    def value(self, name: str, **labels: str) -> float:
-        return self.samples().get((name, frozenset(labels.items())), 0.0)
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+def value(mon: Child, name: str, **labels: str) -> float:
+    """One sample of the monitor's /metrics (0 when absent)."""
+    return mon.metrics().get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 def wait_for(cond: Callable[[], bool], timeout: float = 90.0, what: str = "") -> None:
@@ -107,21 +71,18 @@ def read_topic(bootstrap: str, topic: str, partition: int = 0) -> list[bytes]:
     raise AssertionError(f"could not read {topic} to its end")
 
 
-def wait_ready(mon: Monitor) -> None:
-    """Wait for /health/ready; on timeout show the worker's log (readiness flags at DEBUG)."""
-    try:
-        wait_for(mon.ready, what="monitor ready")
-    except AssertionError:
-        print(mon.log.read_text()[-4000:])
-        raise
+def wait_ready(mon: Child) -> None:
+    """Wait for /health/ready; on timeout the error shows the worker's log (readiness flags
+    at DEBUG)."""
+    mon.wait_ready(90.0)
 
 
 @pytest.fixture
 def monitors(
     bootstrap: str, topic_settings: TopicSettings, unique: str, tmp_path: Path
-) -> Iterator[Callable[..., Monitor]]:
+) -> Iterator[Callable[..., Child]]:
     """Start monitor processes sharing one app id; all are stopped at the end."""
-    started: list[Monitor] = []
+    started: list[Child] = []
     env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMAPP_")}
     env.update(
         {
@@ -138,9 +99,9 @@ def monitors(
     for field, name in topic_settings.model_dump().items():
         env[f"STREAMAPP_TOPICS__{field.upper()}"] = str(name)
 
-    def start(**extra: str) -> Monitor:
+    def start(**extra: str) -> Child:
         state = {"STREAMAPP_MONITORING__STATE_DIR": str(tmp_path / f"state-{len(started)}")}
-        mon = Monitor({**env, **state, **extra}, tmp_path / f"monitor-{len(started)}.log")
+        mon = start_monitor({**env, **state, **extra}, tmp_path / f"monitor-{len(started)}.log")
         started.append(mon)
         return mon
 
@@ -156,7 +117,7 @@ def _records(items: list[Any]) -> list[tuple[bytes | None, bytes]]:
 
 
 def test_two_workers_give_the_global_numbers_and_one_retrain_request(
-    bootstrap: str, topic_settings: TopicSettings, monitors: Callable[..., Monitor]
+    bootstrap: str, topic_settings: TopicSettings, monitors: Callable[..., Child]
 ) -> None:
     workers = [monitors(), monitors()]
     for worker in workers:
@@ -168,7 +129,7 @@ def test_two_workers_give_the_global_numbers_and_one_retrain_request(
     produce_all(bootstrap, topic_settings.labels, _records(labels[100:] + labels[:30]))
 
     def total(name: str, **labels: str) -> float:
-        return sum(w.value(name, **labels) for w in workers)
+        return sum(value(w, name, **labels) for w in workers)
 
     model = {"model": "agrawal-clf", "version": "1"}
     wait_for(lambda: total("streamapp_outcomes_recorded", **model) == 300, what="300 outcomes")
@@ -177,7 +138,7 @@ def test_two_workers_give_the_global_numbers_and_one_retrain_request(
         total("streamapp_label_joins_total", **model, variant=v) for v in ("primary", "canary")
     )
     assert joins == 300
-    owners = [w for w in workers if w.value("streamapp_outcomes_recorded", **model) == 300]
+    owners = [w for w in workers if value(w, "streamapp_outcomes_recorded", **model) == 300]
     assert len(owners) == 1  # one policy agent holds the global view
     primary = [
         (lab.label, p.predicted_label)
@@ -187,7 +148,8 @@ def test_two_workers_give_the_global_numbers_and_one_retrain_request(
     y, y_hat = zip(*primary, strict=True)
 
     def accuracy() -> float:
-        return owners[0].value(
+        return value(
+            owners[0],
             "streamapp_model_metric",
             **model,
             variant="primary",
@@ -202,7 +164,7 @@ def test_two_workers_give_the_global_numbers_and_one_retrain_request(
     requests = read_topic(bootstrap, topic_settings.retrain_requests)
     assert len(requests) == 1
     assert total("streamapp_retrain_requests_total", **model, reason="accuracy_drop") == 1
-    assert owners[0].value("streamapp_retrain_incident_active", **model) == 1
+    assert value(owners[0], "streamapp_retrain_incident_active", **model) == 1
     req = RetrainRequest.model_validate_json(requests[0])
     assert req.reason.value == "accuracy_drop" and req.idempotency_key == "agrawal-clf/1/incident-1"
     outcomes = consume_n(bootstrap, topic_settings.joined_outcomes, 300)
@@ -211,7 +173,7 @@ def test_two_workers_give_the_global_numbers_and_one_retrain_request(
 
 
 def test_kill_9_mid_stream_recovers_held_predictions_and_counts(
-    bootstrap: str, topic_settings: TopicSettings, monitors: Callable[..., Monitor]
+    bootstrap: str, topic_settings: TopicSettings, monitors: Callable[..., Child]
 ) -> None:
     model = {"model": "agrawal-clf", "version": "1"}
     first = monitors()
@@ -220,8 +182,8 @@ def test_kill_9_mid_stream_recovers_held_predictions_and_counts(
     labels = labels_for(preds, correct=1.0, seed=22)
     produce_all(bootstrap, topic_settings.prediction_log, _records(preds))
     produce_all(bootstrap, topic_settings.labels, _records(labels[:80]))
-    wait_for(lambda: first.value("streamapp_outcomes_recorded", **model) == 80, what="80 joins")
-    first.stop(signal.SIGKILL)  # the held predictions now live only in the changelog
+    wait_for(lambda: value(first, "streamapp_outcomes_recorded", **model) == 80, what="80 joins")
+    first.kill()  # the held predictions now live only in the changelog
 
     second = monitors()
     # Produce only once the survivor owns the partitions: faust can skip records it
@@ -229,22 +191,22 @@ def test_kill_9_mid_stream_recovers_held_predictions_and_counts(
     wait_ready(second)
     produce_all(bootstrap, topic_settings.labels, _records(labels[80:] + labels[:40]))
     try:
-        wait_for(lambda: second.value("streamapp_outcomes_recorded", **model) == 200, what="200")
+        wait_for(lambda: value(second, "streamapp_outcomes_recorded", **model) == 200, what="200")
     except AssertionError:
         print(
-            {k[0]: v for k, v in second.samples().items() if "label" in k[0] or "outcome" in k[0]}
+            {k[0]: v for k, v in second.metrics().items() if "label" in k[0] or "outcome" in k[0]}
         )
-        print(second.log.read_text()[-5000:])
+        print(second.log_tail(5000))
         raise
     # labels 80..199 joined with predictions recovered from the join table's changelog;
     # the 40 re-sent labels are duplicates, and the persisted total did not double count
-    wait_for(lambda: second.value("streamapp_join_duplicates_total", kind="label") >= 40)
+    wait_for(lambda: value(second, "streamapp_join_duplicates_total", kind="label") >= 40)
     joined_after_restart = sum(
-        second.value("streamapp_label_joins_total", **model, variant=v)
+        value(second, "streamapp_label_joins_total", **model, variant=v)
         for v in ("primary", "canary")
     )
     assert joined_after_restart == 120
-    assert second.value("streamapp_outcomes_recorded", **model) == 200
+    assert value(second, "streamapp_outcomes_recorded", **model) == 200
     outcomes = consume_n(bootstrap, topic_settings.joined_outcomes, 200)
     assert {JoinedOutcome.model_validate_json(m.value()).event_id for m in outcomes} == {
         p.event_id for p in preds

@@ -20,15 +20,11 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,6 +32,7 @@ from typing import Any
 import pytest
 import yaml
 
+from streamapp.child import Child, streamapp_command
 from streamapp.config import TopicSettings
 from streamapp.kafka.embedded import free_port
 from streamapp.schemas import Event, Label
@@ -88,53 +85,28 @@ def _status(url: str) -> int:
 
 
 def wait_for(
-    what: str | Callable[[], str], check: Callable[[], Any], timeout: float, procs: list[Proc]
+    what: str | Callable[[], str], check: Callable[[], Any], timeout: float, procs: list[Child]
 ) -> Any:
     """Poll ``check`` until it returns something truthy; fail early if a process died."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for proc in procs:
-            proc.assert_alive()
+            if not proc.alive():
+                code = None if proc.popen is None else proc.popen.returncode
+                pytest.fail(f"{proc.name} exited with {code}\n{proc.log_tail()}")
         result = check()
         if result:
             return result
         time.sleep(0.25)  # polling interval of a readiness probe, not a wait on an outcome
-    logs = "\n".join(proc.tail() for proc in procs)
+    logs = "\n".join(f"--- {proc.name} log (tail) ---\n{proc.log_tail()}" for proc in procs)
     description = what() if callable(what) else what
     pytest.fail(f"timed out after {timeout}s waiting for {description}\n{logs}")
 
 
-@dataclass
-class Proc:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log: Path
-
-    def assert_alive(self) -> None:
-        if self.popen.poll() is not None:
-            pytest.fail(f"{self.name} exited with {self.popen.returncode}\n{self.tail()}")
-
-    def tail(self, chars: int = 3000) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return f"--- {self.name} log (tail) ---\n{text[-chars:]}"
-
-    def stop(self, timeout: float = 20.0) -> None:
-        if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGTERM)
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
-
-
-def _start(name: str, cmd: list[str], env: dict[str, str], tmp: Path) -> Proc:
-    log = tmp / f"{name}.log"
-    with log.open("wb") as out:
-        popen = subprocess.Popen(
-            cmd, env=env, cwd=tmp, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
-        )
-    return Proc(name, popen, log)
+def _start(
+    name: str, cmd: list[str], env: dict[str, str], tmp: Path, port: int | None = None
+) -> Child:
+    return Child(name, cmd, env, tmp / f"{name}.log", http_port=port, cwd=tmp).start()
 
 
 def _worker_env(
@@ -152,6 +124,9 @@ def _worker_env(
             "STREAMAPP_LOG__FORMAT": "json",
             "STREAMAPP_SAMPLING__LOG_RATE": "1.0",
             "STREAMAPP_SCORING__GROUP_ID": f"scoring-{unique}",
+            # one scoring process: Prometheus scrapes http.port only, not the supervisor's
+            # http.port + i children (on a 2-core host the DLQ landed on the unscraped one)
+            "STREAMAPP_SCORING__PROCESSES": "1",
             "STREAMAPP_MONITORING__APP_ID": f"monitor-{unique}",
             "STREAMAPP_MONITORING__DRIFT_WINDOW": str(WINDOW),
             "STREAMAPP_MONITORING__POLICY__PSI_THRESHOLD": str(PSI_THRESHOLD),
@@ -180,11 +155,11 @@ def _rules_with_short_for(target: Path) -> None:
 
 
 @pytest.fixture
-def prometheus(tmp_path: Path) -> Iterator[tuple[str, Callable[[list[str]], None], list[Proc]]]:
+def prometheus(tmp_path: Path) -> Iterator[tuple[str, Callable[[list[str]], None], list[Child]]]:
     """Yield (base url, start(targets), procs); Prometheus is started when targets are known."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    procs: list[Proc] = []
+    procs: list[Child] = []
 
     def start(targets: list[str]) -> None:
         rules = tmp_path / "alerts.yml"
@@ -332,23 +307,17 @@ def test_drift_alert_goes_from_inactive_to_firing(
     model_registry_dir: Path,
     unique: str,
     tmp_path: Path,
-    prometheus: tuple[str, Callable[[list[str]], None], list[Proc]],
+    prometheus: tuple[str, Callable[[list[str]], None], list[Child]],
 ) -> None:
     base, start_prometheus, prom_procs = prometheus
     ports = {role: free_port() for role in ROLES}
-    procs: list[Proc] = []
+    procs: list[Child] = []
     try:
         for role, port in ports.items():
             env = _worker_env(bootstrap, topic_settings, model_registry_dir, port, unique)
-            command = [sys.executable, "-m", "streamapp", ROLES[role]]
-            procs.append(_start(role, command, env, tmp_path))
-        for role, port in ports.items():
-            ready_url = f"http://127.0.0.1:{port}/health/ready"
-
-            def ready(url: str = ready_url) -> bool:
-                return _status(url) == 200
-
-            wait_for(f"{role} ready", ready, 120, procs)
+            procs.append(_start(role, streamapp_command(ROLES[role]), env, tmp_path, port))
+        for proc in procs:
+            wait_for(f"{proc.name} ready", proc.ready, 120, procs)
 
         start_prometheus([f"127.0.0.1:{ports[role]}" for role in ROLES])
         everything = procs + prom_procs
@@ -440,8 +409,8 @@ def test_drift_alert_goes_from_inactive_to_firing(
         # Every role logged structured JSON lines only (faust must not swap the handler).
         for proc in procs:
             proc.stop()
-            lines = [line for line in proc.log.read_text().splitlines() if line.strip()]
-            assert len(lines) >= 2, proc.tail()
+            lines = [line for line in proc.log_text().splitlines() if line.strip()]
+            assert len(lines) >= 2, proc.log_tail()
             for line in lines:
                 assert line.startswith("{"), f"{proc.name} wrote a non-JSON log line: {line}"
                 record = json.loads(line)
