@@ -38,7 +38,7 @@ def _env(settings: Settings) -> dict[str, str]:
 def _status(settings: Settings) -> dict[str, Any]:
     result = CliRunner().invoke(app, ["status", "--json"], env=_env(settings))
     assert result.exit_code == 0, result.output
-    return dict(json.loads(result.output))
+    return dict(json.loads(result.stdout))  # stderr: logs of the in-process worker thread
 
 
 def _until(read: Callable[[], dict[str, Any]], ok: Callable[[dict[str, Any]], bool],
