@@ -23,12 +23,13 @@ from river.datasets import synth
 from sklearn import metrics as skm
 from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor
 
+from streamapp.child import Child
 from streamapp.config import TopicSettings
 from streamapp.registration import register
 from streamapp.registry.registry import ModelRegistry
 from streamapp.schemas import Label
 from tests.integration.conftest import consume_n, produce_all
-from tests.integration.test_monitor import Monitor, monitors, wait_for, wait_ready  # noqa: F401
+from tests.integration.test_monitor import monitors, value, wait_for, wait_ready  # noqa: F401
 from tests.integration.test_scoring_process import _env, worker_process
 from tests.unit.registration import userpkg
 
@@ -91,7 +92,7 @@ def test_register_serve_measure_drift_retrain(
     unique: str,
     tmp_path: Path,
     kcat_env: dict[str, str],
-    monitors: Callable[..., Monitor],  # noqa: F811 - the fixture imported above
+    monitors: Callable[..., Child],  # noqa: F811 - the fixture imported above
 ) -> None:
     case = make()
     registry = tmp_path / "models"
@@ -117,16 +118,16 @@ def test_register_serve_measure_drift_retrain(
 
         wait_ready(mon)
         _labels(bootstrap, topic_settings, case.y, range(N), t0)
-        wait_for(lambda: mon.value("streamapp_outcomes_recorded", **ids) == N, what="joined")
+        wait_for(lambda: value(mon, "streamapp_outcomes_recorded", **ids) == N, what="joined")
         expected = case.metrics(case.y[TRAIN : TRAIN + N], served)
         window = {**ids, "variant": "primary", "holdout": "false", "window": f"count:{N}"}
 
         def metrics_match() -> bool:
-            got = {m: mon.value("streamapp_model_metric", **window, metric=m) for m in expected}
+            got = {m: value(mon, "streamapp_model_metric", **window, metric=m) for m in expected}
             return all(abs(got[m] - v) <= 1e-9 * max(1.0, abs(v)) for m, v in expected.items())
 
         wait_for(metrics_match, what=f"window metrics = {expected}")
-        assert mon.value("streamapp_reference_profile_loaded", **ids) == 1.0
+        assert value(mon, "streamapp_reference_profile_loaded", **ids) == 1.0
 
         retrainer = _retrainer(env, tmp_path)
         try:
@@ -135,7 +136,7 @@ def test_register_serve_measure_drift_retrain(
             subprocess.run([*kcat, str(drift_file)], env=kcat_env, check=True, timeout=60)
             consume_n(bootstrap, topic_settings.predictions, 3 * N, timeout=90)
             _labels(bootstrap, topic_settings, case.y, drifted, now)
-            wait_for(lambda: mon.value("streamapp_retrain_requests_total", **ids,
+            wait_for(lambda: value(mon, "streamapp_retrain_requests_total", **ids,
                                        reason="accuracy_drop") == 1, what="retrain request")
             pointer = registry / case.name / "production"
             wait_for(lambda: pointer.read_text().strip() == "2", timeout=180, what="v2 promoted")
