@@ -81,6 +81,7 @@ def build_control(
         f"{mon.app_id}-control",
         broker=faust_broker(bootstrap),
         store="memory://",
+        datadir=str(mon.state_dir / "faust"),  # not the working directory
         autodiscover=False,
         web_enabled=mon.web_port is not None,
         web_bind="127.0.0.1",
