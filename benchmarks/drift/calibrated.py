@@ -124,7 +124,17 @@ Sig = Callable[[Prepared, int], pol.Signals]
 def _calibrated(cal: WindowCalibration, features: bool, pred: bool, quality: bool) -> Sig:
     limits = cal.feature_drift.thresholds if cal.feature_drift else {}
     plimit = cal.prediction_drift.thresholds["prediction"] if cal.prediction_drift else None
+    return _signals(features, pred, quality, limits, plimit)
 
+
+def _fixed(features: bool, pred: bool, quality: bool) -> Sig:
+    """Today's policy: no calibrated limits (the fixed thresholds of the settings apply)."""
+    return _signals(features, pred, quality, {}, None)
+
+
+def _signals(
+    features: bool, pred: bool, quality: bool, limits: dict[str, float], plimit: float | None
+) -> Sig:
     def signals(p: Prepared, i: int) -> pol.Signals:
         return pol.Signals(
             accuracy=p.accuracy[i] if quality else None,
@@ -134,19 +144,6 @@ def _calibrated(cal: WindowCalibration, features: bool, pred: bool, quality: boo
             psi_limits=limits if features else {},
             prediction_psi=float(p.pred_psi[i]) if pred else None,
             prediction_psi_limit=plimit,
-        )
-
-    return signals
-
-
-def _fixed(features: bool, pred: bool, quality: bool) -> Sig:
-    def signals(p: Prepared, i: int) -> pol.Signals:
-        return pol.Signals(
-            accuracy=p.accuracy[i] if quality else None,
-            previous_accuracy=p.previous[i] if quality else None,
-            rmse=p.rmse[i] if quality else None,
-            psi=p.psi[i] if features else {},
-            prediction_psi=float(p.pred_psi[i]) if pred else None,
         )
 
     return signals
