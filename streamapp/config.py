@@ -178,6 +178,8 @@ class TopicSettings(_Section):
     """Rejected input with a reason code and the original bytes."""
     retrain_requests: str = "streamapp.retrain-requests"
     """One retrain request per incident."""
+    promotion_decisions: str = "streamapp.promotion-decisions"
+    """Canary / shadow verdicts: promote, roll back, keep collecting (one per change)."""
     monitoring_summaries: str = "streamapp.monitoring-summaries"
     """Mergeable monitoring summaries (key = model/version; ``partitions`` partitions)."""
     joined_outcomes: str = "streamapp.joined-outcomes"
@@ -190,7 +192,8 @@ class TopicSettings(_Section):
     """Replication factor for created topics."""
 
     def all_topics(self) -> dict[str, int]:
-        """Every configured topic with its partition count (retrain requests: one partition)."""
+        """Every configured topic with its partition count (retrain requests, promotion
+        decisions: one partition)."""
         keyed = (
             self.events,
             self.predictions,
@@ -201,6 +204,7 @@ class TopicSettings(_Section):
         )
         topics = dict.fromkeys(keyed, self.partitions)
         topics[self.retrain_requests] = 1
+        topics[self.promotion_decisions] = 1
         topics[self.monitoring_summaries] = self.partitions
         topics[self.status] = 1
         return topics

@@ -164,6 +164,48 @@ class RetrainRequest(_Wire):
     requested_at: AwareDatetime
 
 
+class Decision(StrEnum):
+    """What a canary / shadow verdict says to do with the candidate."""
+
+    PROMOTE = "promote"
+    ROLL_BACK = "roll_back"
+    KEEP_COLLECTING = "keep_collecting"
+
+
+class PromotionDecision(_Wire):
+    """A candidate-vs-primary verdict on joined labels (promotion-decisions topic, key = model).
+
+    One record per change of a candidate's decision, not per window.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="PromotionDecision")
+
+    model_name: str
+    candidate_version: str
+    primary_version: str
+    mode: Variant = Field(description="canary (matched buckets) or shadow (paired per event).")
+    decision: Decision
+    metric: str = Field(description="accuracy (classification) or mae (regression).")
+    test: str = Field(
+        description="mcnemar_exact, mcnemar_chi2, paired_bootstrap, z_test, fisher_exact, "
+        "welch_t."
+    )
+    effect: float = Field(
+        description="Candidate minus primary accuracy, or primary minus candidate MAE: "
+        "positive when the candidate is better."
+    )
+    ci_lower: float
+    ci_upper: float
+    confidence: float = Field(description="Confidence level of [ci_lower, ci_upper].")
+    p_value: float = Field(description="Two-sided p-value of 'no difference'.")
+    alpha: float = Field(description="Level of the look that decided (overall alpha / looks).")
+    samples: int = Field(description="Pairs (shadow) or candidate outcomes (canary).")
+    primary_samples: int = Field(description="Primary outcomes compared (= samples for shadow).")
+    look: int = Field(description="Look number (0-based); looks are at min_samples * 2**look.")
+    idempotency_key: str = Field(description="model/candidate/primary/mode/decision.")
+    decided_at: AwareDatetime
+
+
 WIRE_MODELS: tuple[type[BaseModel], ...] = (
     Event,
     Prediction,
@@ -172,6 +214,7 @@ WIRE_MODELS: tuple[type[BaseModel], ...] = (
     JoinedOutcome,
     DeadLetter,
     RetrainRequest,
+    PromotionDecision,
 )
 
 

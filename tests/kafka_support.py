@@ -26,6 +26,7 @@ def make_topics(prefix: str, unique: str) -> TopicSettings:
         labels=f"{prefix}-{unique}.labels",
         dead_letter=f"{prefix}-{unique}.dead-letter",
         retrain_requests=f"{prefix}-{unique}.retrain-requests",
+        promotion_decisions=f"{prefix}-{unique}.promotion-decisions",
         monitoring_summaries=f"{prefix}-{unique}.summaries",
         joined_outcomes=f"{prefix}-{unique}.joined",
         status=f"{prefix}-{unique}.status",

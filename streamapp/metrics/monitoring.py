@@ -245,3 +245,44 @@ class AggregateMetrics:
             ["model", "version", "trigger"],
             registry=registry,
         )
+        _cmp = ["model", "version", "primary_version", "mode"]
+        self.candidate_verdict = Gauge(
+            "streamapp_candidate_verdict",
+            "Canary / shadow verdict of a candidate version against the primary on joined "
+            "labels: 1 promote, 0 keep collecting, -1 roll back.",
+            _cmp,
+            registry=registry,
+        )
+        self.candidate_effect = Gauge(
+            "streamapp_candidate_effect",
+            "Candidate minus primary accuracy (or primary minus candidate MAE): positive when "
+            "the candidate is better; bound estimate / lower / upper (interval at the look level).",
+            [*_cmp, "metric", "bound"],
+            registry=registry,
+        )
+        self.candidate_p_value = Gauge(
+            "streamapp_candidate_p_value",
+            "Two-sided p-value of 'candidate and primary are equal' on the samples so far.",
+            _cmp,
+            registry=registry,
+        )
+        self.candidate_samples = Gauge(
+            "streamapp_candidate_samples",
+            "Samples in the comparison: labelled pairs (shadow) or outcomes in matched buckets "
+            "(canary), per arm (candidate / primary).",
+            [*_cmp, "arm"],
+            registry=registry,
+        )
+        self.candidate_looks = Gauge(
+            "streamapp_candidate_looks",
+            "Looks taken (tests at min_samples * 2**k samples); at monitoring.verdicts.looks "
+            "without a difference the verdict stays keep collecting.",
+            _cmp,
+            registry=registry,
+        )
+        self.promotion_decisions = Counter(
+            "streamapp_promotion_decisions_total",
+            "Promotion decisions published (one per change of a candidate's verdict).",
+            ["model", "version", "mode", "decision"],
+            registry=registry,
+        )

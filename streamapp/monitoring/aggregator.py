@@ -23,14 +23,15 @@ from typing import Any
 import numpy as np
 
 from streamapp.metrics.monitoring import AggregateMetrics
-from streamapp.monitoring import estimation, quality
+from streamapp.monitoring import estimation, quality, verdicts
 from streamapp.monitoring import policy as pol
 from streamapp.monitoring.calibration import calibrated, export_calibration
 from streamapp.monitoring.detectors import ErrorRateAdwin, RiverDetector, page_hinkley
 from streamapp.monitoring.spec import ModelSpec, SpecCache
 from streamapp.monitoring.summary import SCALE, Stats, Summary
+from streamapp.monitoring.verdicts import Verdicts
 from streamapp.monitoring.windows import Buckets, count_window_label, joined, logged
-from streamapp.schemas import RetrainRequest
+from streamapp.schemas import PromotionDecision, RetrainRequest
 from streamapp.settings.monitoring import MonitoringSettings
 
 State = MutableMapping[str, Any]
@@ -64,6 +65,9 @@ class Aggregator:
         self._changed: set[tuple[str, str]] = set()
         self.latest: dict[tuple[str, str], dict[str, Any]] = {}
         """Per version: the last evaluated quality, drift and incident (for heartbeats)."""
+        self.verdicts = Verdicts(settings.verdicts, state, metrics)
+        self.decisions: list[PromotionDecision] = []
+        """Promotion decisions taken since the caller last took them (:meth:`take_decisions`)."""
 
     def forget(self) -> None:
         """Drop the in-memory view (after a rebalance); it is rebuilt from ``state`` on demand."""
@@ -101,6 +105,7 @@ class Aggregator:
             seen[str(summary.partition)] = summary.seq
             self.state[bkey] = {"stats": group.items[bucket].to_dict(), "seq": seen}
             self._count(summary, holdout, s, ver.spec)
+        self._compare(summary, ver.spec, now)
         for name, value in (("outcomes", total.joined), ("expired", total.expired),
                             ("logged", total.logged)):
             totals[name] = int(totals.get(name, 0)) + value
@@ -114,6 +119,22 @@ class Aggregator:
         self._prune(model, version, ver)
         request = self.evaluate(model, version, now)
         return [request] if request is not None else []
+
+    def _compare(self, summary: Summary, spec: ModelSpec | None, now: float) -> None:
+        """Merge a candidate summary's comparison counts (canary / shadow verdicts)."""
+        if not summary.versus or spec is None or not self.settings.verdicts.enabled:
+            return
+        for primary, counts in verdicts.split(summary.versus).items():
+            c = verdicts.Comparison(summary.model, summary.version, summary.variant, primary,
+                                    spec.classes is not None)
+            decision = self.verdicts.update(c, counts, summary.partition, summary.seq, now)
+            if decision is not None:
+                self.decisions.append(decision)
+
+    def take_decisions(self) -> list[PromotionDecision]:
+        """The promotion decisions taken since the last call (to publish)."""
+        out, self.decisions = self.decisions, []
+        return out
 
     def _detect(self, model: str, version: str, ver: _Version, s: Stats, seq: int) -> None:
         """Feed the streaming detectors, one value per outcome / logged prediction.
@@ -203,6 +224,7 @@ class Aggregator:
         (every window of every group, every drift statistic) costs more than the policy's
         own signals, which :meth:`evaluate` computes on each summary.
         """
+        self.verdicts.export_gauges()
         changed, self._changed = self._changed, set()
         for model, version in sorted(changed):
             snap = self.snapshot(model, version)

@@ -1,7 +1,8 @@
 """The monitor's control plane: a faust agent over the summaries topic.
 
 The ``policy`` agent merges summaries (:class:`~streamapp.monitoring.aggregator.Aggregator`)
-and sends retrain requests. Summaries are keyed by model version, so one
+and sends retrain requests and promotion decisions (canary / shadow verdicts,
+:mod:`streamapp.monitoring.verdicts`). Summaries are keyed by model version, so one
 summaries partition (and one agent instance across N monitor workers) sees
 every summary of a version: exactly one retrain request per incident. Its state
 (applied checkpoint sequence numbers, totals, incidents) is in the
@@ -101,6 +102,7 @@ def build_control(
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw"}
     summaries = app.topic(topics.monitoring_summaries, partitions=topics.partitions, **raw)
     retrain = app.topic(topics.retrain_requests, partitions=1, **raw)
+    decisions = app.topic(topics.promotion_decisions, partitions=1, **raw)
     table = app.Table("policy", partitions=topics.partitions)
     metrics = AggregateMetrics(registry)
     aggregator = Aggregator(
@@ -127,6 +129,16 @@ def build_control(
                 )
                 await retrain.send(
                     key=request.idempotency_key.encode(), value=request.model_dump_json().encode()
+                )
+            for decision in aggregator.take_decisions():
+                log.info(
+                    "promotion decision",
+                    extra={"model": decision.model_name, "version": decision.candidate_version,
+                           "decision": decision.decision.value, "p_value": decision.p_value,
+                           "effect": decision.effect, "samples": decision.samples},
+                )
+                await decisions.send(
+                    key=decision.model_name.encode(), value=decision.model_dump_json().encode()
                 )
             await _changelog_handed_over(app)
 

@@ -220,7 +220,7 @@ class JoinWorker:
             part.last_arrival = now_mono
         result = join_batch(
             part.store, list(zip(preds.items, preds.raw, strict=True)), label_pairs,
-            mon.label_ttl_s, part.event_time,
+            mon.label_ttl_s, part.event_time, self.settings.sampling.candidate_mode == "shadow",
         )
         out: list[tuple[str, bytes | None, bytes | None, Any]] = []
         joined_at = now_utc()
@@ -265,7 +265,7 @@ class JoinWorker:
             pend = part.pending
             seq = part.meta.seq + 1
             summaries = self.folder.fold(
-                part.partition, seq, pend.first_seen, pend.joined, pend.expired
+                part.partition, seq, pend.first_seen, pend.joined, pend.expired, pend.pairs
             )
             cp.summaries.extend(summaries)
             held = dict(part.held)

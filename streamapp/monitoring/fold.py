@@ -16,6 +16,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from streamapp.monitoring.comparison import Pair, versus
 from streamapp.monitoring.records import LabelRecord, Logged, LoggedRecord
 from streamapp.monitoring.spec import SCORE_BINS, ModelSpec, SpecCache
 from streamapp.monitoring.summary import Stats, Summary, fixed
@@ -42,14 +43,20 @@ class Folder:
         logged: Iterable[LoggedRecord],
         joined: Iterable[tuple[Logged, LabelRecord]],
         expired: Iterable[Logged],
+        pairs: Iterable[Pair] = (),
     ) -> list[Summary]:
-        """Summaries of everything since the last checkpoint (empty when nothing happened)."""
+        """Summaries of everything since the last checkpoint (empty when nothing happened).
+
+        A candidate's summary carries its comparison counts against the primary
+        (``versus``): from ``pairs`` (shadow) and the matched buckets of ``joined`` (canary).
+        """
+        outcomes = list(joined)
         stats: dict[GroupKey, Stats] = defaultdict(Stats)
         by_logged: dict[GroupKey, list[LoggedRecord]] = defaultdict(list)
         by_joined: dict[GroupKey, list[tuple[Logged, LabelRecord]]] = defaultdict(list)
         for p in logged:
             by_logged[self._key(p)].append(p)
-        for pair in joined:
+        for pair in outcomes:
             by_joined[self._key(pair[0])].append(pair)
         for gone in expired:
             stats[self._key(gone)].expired += 1
@@ -59,12 +66,12 @@ class Folder:
             spec = self.specs.get(key[0], key[1])
             if spec is not None:
                 s.hist, s.quality = spec.histograms(preds)
-        for key, pairs in by_joined.items():
+        for key, group in by_joined.items():
             spec = self.specs.get(key[0], key[1])
             s = stats[key]
-            s.joined = len(pairs)
+            s.joined = len(group)
             if spec is not None:
-                _fold_outcomes(spec, pairs, s)
+                _fold_outcomes(spec, group, s)
         out: dict[tuple[str, str, str], Summary] = {}
         for (model, version, variant, holdout, bucket), s in sorted(stats.items()):
             summary = out.get((model, version, variant))
@@ -73,6 +80,15 @@ class Folder:
                     model, version, variant, partition, seq
                 )
             summary.groups[(holdout, bucket)] = s
+        for (model, version, variant), counts in versus(
+            self.specs, self.bucket_s, pairs, outcomes
+        ).items():
+            summary = out.get((model, version, variant))
+            if summary is None:
+                summary = out[(model, version, variant)] = Summary(
+                    model, version, variant, partition, seq
+                )
+            summary.versus = counts
         return list(out.values())
 
 

@@ -5,7 +5,9 @@ Keys (bytes): ``d<event id>`` → entry, ``i<deadline><event id>`` → expiry in
 big-endian float, event-time epoch seconds) + payload``; the tags are
 :data:`PENDING_PREDICTION` (payload: the logged prediction as consumed),
 :data:`PENDING_LABEL` (payload: the label), :data:`JOINED` and :data:`EXPIRED`
-(tombstones kept one more TTL so duplicates and late labels are recognised).
+(tombstones kept one more TTL so duplicates and late labels are recognised), and
+:data:`VARIANTS` (several predictions of one event, e.g. primary and shadow: the
+pending ones, or the label and the ones it joined; payload: msgpack).
 
 Writes go to an in-memory write set. :meth:`PartitionStore.seal` closes it for a
 checkpoint: the sealed set stays readable while the checkpoint's changelog is in
@@ -30,6 +32,8 @@ PENDING_PREDICTION = b"P"
 PENDING_LABEL = b"L"
 JOINED = b"J"
 EXPIRED = b"X"
+VARIANTS = b"V"
+"""Several predictions of one event (primary and shadow; see :mod:`streamapp.monitoring.join`)."""
 META_KEY = b"m"
 _HEAD = struct.Struct(">cd")
 HEAD_SIZE = _HEAD.size

@@ -155,6 +155,9 @@ class Summary:
     """Checkpoint sequence number of the join partition (strictly increasing)."""
     groups: dict[tuple[bool, int], Stats] = field(default_factory=dict)
     """(holdout, event-time bucket index) → stats."""
+    versus: dict[str, int] = field(default_factory=dict)
+    """A candidate's comparison counts against the primary, ``<primary version>/<count>``
+    (canary and shadow summaries; see :mod:`streamapp.monitoring.comparison`)."""
 
     @property
     def key(self) -> bytes:
@@ -162,16 +165,17 @@ class Summary:
         return f"{self.model}/{self.version}".encode()
 
     def to_json(self) -> bytes:
-        return orjson.dumps(
-            {
-                "model": self.model,
-                "version": self.version,
-                "variant": self.variant,
-                "partition": self.partition,
-                "seq": self.seq,
-                "groups": [[h, b, s.to_dict()] for (h, b), s in sorted(self.groups.items())],
-            }
-        )
+        out: dict[str, Any] = {
+            "model": self.model,
+            "version": self.version,
+            "variant": self.variant,
+            "partition": self.partition,
+            "seq": self.seq,
+            "groups": [[h, b, s.to_dict()] for (h, b), s in sorted(self.groups.items())],
+        }
+        if self.versus:
+            out["versus"] = self.versus
+        return orjson.dumps(out)
 
     @classmethod
     def from_json(cls, raw: bytes) -> Summary:
@@ -184,4 +188,5 @@ class Summary:
             partition=int(d["partition"]),
             seq=int(d["seq"]),
             groups={(bool(h), int(b)): Stats.from_dict(s) for h, b, s in d["groups"]},
+            versus={str(k): int(v) for k, v in (d.get("versus") or {}).items()},
         )

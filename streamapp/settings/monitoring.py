@@ -48,6 +48,34 @@ class PolicySettings(BaseModel):
     """A still-open incident is re-requested (new incident) only after this many seconds."""
 
 
+class VerdictSettings(BaseModel):
+    """Canary and shadow verdicts: candidate vs primary on joined labels (docs/monitoring.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    """Compare a candidate (canary or shadow) with the primary and publish decisions."""
+    alpha: float = Field(default=0.05, gt=0, lt=1)
+    """Overall chance of a wrong promote / roll back when the versions are equal (two-sided),
+    spread evenly over the looks (Bonferroni)."""
+    min_samples: int = Field(default=400, ge=10)
+    """Samples (shadow: labelled pairs; canary: candidate outcomes) at the first look; look k
+    is at ``min_samples * 2**k``."""
+    looks: int = Field(default=8, ge=1, le=30)
+    """Looks at most; without a significant difference by the last one the decision stays
+    ``keep_collecting`` (no detectable difference)."""
+    bootstrap_resamples: int = Field(default=4000, ge=200)
+    """Resamples of the paired bootstrap (regression shadow verdicts)."""
+
+    def look_alpha(self) -> float:
+        """The two-sided level each look tests at.
+
+        >>> VerdictSettings(alpha=0.05, looks=5).look_alpha()
+        0.01
+        """
+        return self.alpha / self.looks
+
+
 class MonitoringSettings(BaseModel):
     """Label join (data plane), windows and retraining policy (control plane) of the monitor."""
 
@@ -82,6 +110,8 @@ class MonitoringSettings(BaseModel):
     """Default retraining policy."""
     policies: dict[str, PolicySettings] = Field(default_factory=dict)
     """Per-model policy overrides (model name -> policy)."""
+    verdicts: VerdictSettings = Field(default_factory=VerdictSettings)
+    """Canary and shadow verdicts (promotion decisions)."""
     session_timeout_ms: int = Field(default=6000, ge=1000)
     """Data-plane consumer session timeout (failover time after a crash)."""
     heartbeat_interval_ms: int = Field(default=1000, ge=100)

@@ -30,6 +30,10 @@ class RetrainSettings(BaseModel):
     """Required gain: accuracy points (classification) or relative RMSE reduction (regression)."""
     promote_to: Literal["production", "candidate"] = "production"
     """Pointer moved on success: directly to production, or candidate for a canary share."""
+    promotion_actor: Literal["operator", "retrainer"] = "operator"
+    """Who acts on the monitor's promotion decisions (canary / shadow verdicts): ``retrainer``
+    moves the production pointer to a promoted candidate and clears the candidate pointer on
+    promote and roll back; ``operator`` leaves both to ``streamapp models promote``."""
     epochs: int = Field(default=40, ge=1)
     """Training epochs."""
     seed: int = 0
