@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 
@@ -112,3 +115,50 @@ def summaries_for(
             joined = [(p_recs[i], l_recs[i]) for i in idx if i < len(l_recs)]
             out.extend(folder.fold(part, seq, logged, joined, []))
     return out
+
+
+def add_candidate(registry: Path, model: str = "agrawal-clf", version: str = "2") -> Path:
+    """Copy version 1 of ``model`` in ``registry`` (a writable copy) as ``version``."""
+    src, dst = registry / model / "1", registry / model / version
+    shutil.copytree(src, dst)
+    manifest = json.loads((dst / "manifest.json").read_text(encoding="utf-8"))
+    manifest["version"] = version
+    (dst / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return dst
+
+
+def shadow_events(
+    n: int, primary: float, candidate: float, seed: int = 0, model: str = "agrawal-clf",
+    candidate_version: str = "2", variant: Variant = Variant.SHADOW, prefix: str = "s",
+) -> tuple[list[LoggedPrediction], list[LoggedPrediction], list[Label]]:
+    """Primary and candidate predictions of the same ``n`` events, and their labels.
+
+    Classification: each version is right with probability ``primary`` / ``candidate``,
+    their errors correlated (70 % shared randomness). Regression: errors are normal with
+    standard deviation ``primary`` / ``candidate``.
+    """
+    rng = np.random.default_rng(seed)
+    base = predictions(n, seed=seed, prefix=prefix, model=model)
+    prim_out, cand_out, labels = [], [], []
+    for p in base:
+        shared = rng.uniform()
+        u_p = shared if rng.uniform() < 0.7 else rng.uniform()
+        u_c = shared if rng.uniform() < 0.7 else rng.uniform()
+        if model == "agrawal-clf":
+            y = int(rng.uniform() < 0.5)
+            value: int | float = y
+            preds = [y if u_p < primary else 1 - y, y if u_c < candidate else 1 - y]
+            extras = [{"predicted_label": k, "scores": [0.2, 0.8] if k else [0.8, 0.2]}
+                      for k in preds]
+        else:
+            value = float(rng.normal(10, 3))
+            z = float(rng.normal())
+            extras = [{"predicted_value": value + z * primary},
+                      {"predicted_value": value + float(rng.normal()) * candidate}]
+        common = {"variant": Variant.PRIMARY, "holdout": False}
+        prim_out.append(p.model_copy(update={**common, **extras[0]}))
+        cand_out.append(p.model_copy(update={**common, **extras[1], "variant": variant,
+                                             "model_version": candidate_version}))
+        labels.append(Label(event_id=p.event_id, label=value,
+                            label_time=p.event_time + timedelta(minutes=1)))
+    return prim_out, cand_out, labels
