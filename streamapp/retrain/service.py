@@ -1,9 +1,12 @@
 """The long-running retrainer: Kafka in (requests, outcomes), registry out.
 
 It reads the joined-outcomes topic from the beginning into a bounded buffer and
-the retrain-requests topic as a consumer group. Requests are handled one at a
-time, in order; each is deduplicated on its idempotency key (also persisted in
-the registry, so a restart does not retrain twice), skipped when it is about a
+the retrain-requests topic as a consumer group (and, with
+``retrain.promotion_actor = "retrainer"``, the promotion-decisions topic, moving
+the registry pointers on promote / roll back: :mod:`streamapp.retrain.promotion`).
+Requests are handled one at a time, in order; each is deduplicated on its
+idempotency key (also persisted in the registry, so a restart does not retrain
+twice), skipped when it is about a
 version that no longer serves, and otherwise waits until enough outcomes since
 the incident have arrived. A request's offset is committed only after it was
 handled; a crash re-delivers it and the persisted key makes the replay a no-op.
@@ -31,7 +34,8 @@ from streamapp.registry.registry import ModelRegistry, RegistryError
 from streamapp.retrain.buffer import OutcomeBuffer
 from streamapp.retrain.events import log_event
 from streamapp.retrain.job import RetrainError, RetrainResult, retrain
-from streamapp.schemas import JoinedOutcome, RetrainRequest
+from streamapp.retrain.promotion import apply_decision
+from streamapp.schemas import JoinedOutcome, PromotionDecision, RetrainRequest
 
 log = logging.getLogger(__name__)
 SEEN_FILE = ".retrainer-handled.json"
@@ -101,7 +105,16 @@ class RetrainService:
             },
             self.health,
         ))
+        decisions = (
+            Consumer(with_client_logging({
+                **self.conf, "group.id": f"{self.cfg.group_id}-decisions",
+                "enable.auto.commit": False, "auto.offset.reset": "earliest",
+            }))
+            if self.cfg.promotion_actor == "retrainer" else None
+        )
         try:
+            if decisions is not None:
+                decisions.subscribe([topics.promotion_decisions])
             parts = outcomes.list_topics(topics.joined_outcomes, timeout=15).topics
             meta = parts[topics.joined_outcomes].partitions
             outcomes.assign(
@@ -114,6 +127,8 @@ class RetrainService:
             while not stop.is_set() and (max_requests is None or handled < max_requests):
                 self._read_outcomes(outcomes)
                 self._read_requests(requests)
+                if decisions is not None:
+                    self._read_decisions(decisions)
                 if self._queue and self._step(requests):
                     handled += 1
                 self._gauges()
@@ -121,6 +136,8 @@ class RetrainService:
             self.ready = False
             requests.close()
             outcomes.close()
+            if decisions is not None:
+                decisions.close()
 
     def _read_outcomes(self, consumer: Consumer) -> None:
         for msg in consumer.consume(1000, 0.1):
@@ -142,6 +159,24 @@ class RetrainService:
                 consumer.commit(message=msg, asynchronous=False)
                 continue
             self._queue.append((request, msg, time.monotonic()))
+
+    def _read_decisions(self, consumer: Consumer) -> None:
+        """Act on promotion decisions (``retrain.promotion_actor = "retrainer"``), in order;
+        each offset is committed once its decision was applied (a replay is stale)."""
+        model = self.settings.model
+        for msg in consumer.consume(10, 0.01):
+            if msg.error() is not None:
+                continue
+            try:
+                decision = PromotionDecision.model_validate_json(msg.value() or b"")
+            except ValidationError as exc:
+                self.emit("invalid_decision", offset=msg.offset(), error=str(exc)[:200])
+            else:
+                kind, fields = apply_decision(
+                    self.registry, decision, model.pointer, model.candidate_pointer
+                )
+                self.emit(kind, **fields)
+            consumer.commit(message=msg, asynchronous=False)
 
     def _step(self, consumer: Consumer) -> bool:
         """Advance the head request; True when it was handled (and its offset committed)."""
