@@ -27,7 +27,7 @@ from scipy import stats
 
 EXACT_BELOW = 25
 """McNemar: discordant pairs below this use the exact binomial test."""
-HIST_ACCURACY = 0.01
+HIST_ACCURACY = 0.02
 """Relative accuracy of the paired-difference histogram bins (DDSketch-style)."""
 _GAMMA = (1 + HIST_ACCURACY) / (1 - HIST_ACCURACY)
 _LOG_GAMMA = math.log(_GAMMA)

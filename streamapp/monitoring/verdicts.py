@@ -18,6 +18,7 @@ of decision (the first ``keep_collecting`` included) yields one
 
 from __future__ import annotations
 
+import math
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +33,7 @@ from streamapp.settings.monitoring import VerdictSettings
 State = MutableMapping[str, Any]
 PREFIX = "verdict:"
 _FINAL = (Decision.PROMOTE.value, Decision.ROLL_BACK.value)
+_BOUND = {"effect": "estimate", "lower": "lower", "upper": "upper"}
 _SIGN = {Decision.PROMOTE.value: 1.0, Decision.KEEP_COLLECTING.value: 0.0,
          Decision.ROLL_BACK.value: -1.0}
 
@@ -77,6 +79,22 @@ def test(c: Comparison, counts: dict[str, int], level: float, resamples: int) ->
         g("cn", 0), g("cabs", 0) / SCALE, g("csq", 0) / SCALE,
         g("pn", 0), g("pabs", 0) / SCALE, g("psq", 0) / SCALE, level,
     )
+
+
+def estimate(c: Comparison, counts: dict[str, int]) -> float:
+    """The effect on the counts so far (cheap: no test), NaN without samples."""
+    g = counts.get
+    if c.mode == Variant.SHADOW.value:
+        n = g("n", 0)
+        if not n:
+            return math.nan
+        return (g("b", 0) - g("c", 0)) / n if c.classification else g("d", 0) / SCALE / n
+    n_c, n_p = g("cn", 0), g("pn", 0)
+    if not (n_c and n_p):
+        return math.nan
+    if c.classification:
+        return g("cright", 0) / n_c - g("pright", 0) / n_p
+    return (g("pabs", 0) / n_p - g("cabs", 0) / n_c) / SCALE
 
 
 def split(versus: dict[str, int]) -> dict[str, dict[str, int]]:
@@ -137,6 +155,8 @@ class Verdicts:
         if due > look:
             record["look"] = due
             result = test(c, counts, 1 - alpha, cfg.bootstrap_resamples)
+            record["last"] = {"p_value": result.p_value, "lower": result.lower,
+                              "upper": result.upper, "test": result.test}
             if result.p_value < alpha and result.effect != 0:
                 decision = (Decision.PROMOTE if result.effect > 0 else Decision.ROLL_BACK).value
         if decision == record.get("decision"):
@@ -158,16 +178,20 @@ class Verdicts:
         )
 
     def snapshot(self, c: Comparison) -> dict[str, Any]:
-        """The comparison's current numbers (what the gauges show, heartbeats, tests)."""
+        """What the gauges show: the effect and samples now, the interval and p-value of
+        the latest look (NaN before the first; decisions change only at looks, and a paired
+        bootstrap is too dear to rerun on every refresh)."""
         record = self.state.get(c.key) or {}
         counts = dict(record.get("counts") or {})
-        cfg = self.settings
-        result = test(c, counts, 1 - cfg.look_alpha(), cfg.bootstrap_resamples)
+        last = record.get("last") or {}
         n, n_primary = samples(c.mode, counts)
         return {
             "decision": record.get("decision") or Decision.KEEP_COLLECTING.value,
             "looks": int(record.get("look", 0)), "samples": n, "primary_samples": n_primary,
-            "result": result,
+            "effect": estimate(c, counts),
+            "lower": float(last.get("lower", math.nan)),
+            "upper": float(last.get("upper", math.nan)),
+            "p_value": float(last.get("p_value", math.nan)),
         }
 
     def export_gauges(self) -> None:
@@ -179,12 +203,11 @@ class Verdicts:
         for c in changed.values():
             snap = self.snapshot(c)
             ids = (c.model, c.candidate, c.primary, c.mode)
-            r: vs.TestResult = snap["result"]
             metric = "accuracy" if c.classification else "mae"
             m.candidate_verdict.labels(*ids).set(_SIGN[snap["decision"]])
-            for bound, value in (("estimate", r.effect), ("lower", r.lower), ("upper", r.upper)):
-                m.candidate_effect.labels(*ids, metric, bound).set(value)
-            m.candidate_p_value.labels(*ids).set(r.p_value)
+            for bound in ("effect", "lower", "upper"):
+                m.candidate_effect.labels(*ids, metric, _BOUND[bound]).set(snap[bound])
+            m.candidate_p_value.labels(*ids).set(snap["p_value"])
             m.candidate_samples.labels(*ids, "candidate").set(snap["samples"])
             m.candidate_samples.labels(*ids, "primary").set(snap["primary_samples"])
             m.candidate_looks.labels(*ids).set(snap["looks"])

@@ -64,7 +64,7 @@ class VerdictSettings(BaseModel):
     looks: int = Field(default=8, ge=1, le=30)
     """Looks at most; without a significant difference by the last one the decision stays
     ``keep_collecting`` (no detectable difference)."""
-    bootstrap_resamples: int = Field(default=4000, ge=200)
+    bootstrap_resamples: int = Field(default=2000, ge=200)
     """Resamples of the paired bootstrap (regression shadow verdicts)."""
 
     def look_alpha(self) -> float:
