@@ -55,6 +55,8 @@ NOT_IN_SCENARIO = (
     # test_estimation.py cover the gauges).
     "streamapp_drift_calibrated_threshold", "streamapp_drift_target_run_length",
     "streamapp_model_metric_estimat",
+    # No candidate serves in this scenario (tests/integration/test_verdicts.py covers verdicts).
+    "streamapp_candidate_", "streamapp_promotion_decisions",
 )
 ROLES = {"scoring": "score", "monitor": "monitor", "retrain": "retrain"}
 GRAFANA_VARIABLES = {
