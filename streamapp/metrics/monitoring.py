@@ -104,6 +104,11 @@ class JoinMetrics:
             buckets=(0.01, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300),
             registry=registry,
         )
+        self.voided = Counter(
+            "streamapp_monitor_voided_writes",
+            "Changelog writes of a previous owner's unfinished checkpoint, voided on restore.",
+            registry=registry,
+        )
         self.summaries = Counter(
             "streamapp_monitor_summaries_total",
             "Summaries emitted by the data plane (re-emitted after a restore included).",

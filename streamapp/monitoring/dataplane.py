@@ -418,7 +418,9 @@ class JoinWorker:
         )
         if new:
             self.metrics.restore.observe(time.perf_counter() - started)
-        for p, (part, restored) in opened.items():
+        for p, found in opened.items():
+            part, restored = found.state, found.from_changelog
+            self._void(part, found.orphans)
             self.parts[p] = part
             self._emit([Summary.from_json(s.encode()) for s in part.meta.summaries])
             self._gauges(part)
@@ -426,6 +428,26 @@ class JoinWorker:
                      p, part.meta.seq, restored, part.held,
                      extra={"partition": p, "seq": part.meta.seq, "restored": restored})
         self.ready = True
+
+    def _void(self, part: PartitionState, keys: list[bytes]) -> None:
+        """Overwrite a previous owner's unmarked changelog writes with the restored values
+        and mark them, so no later restore applies them (see :mod:`.partition`).
+
+        Waits for the acknowledgements; a failed delivery raises (the worker stops and
+        the next owner voids them)."""
+        if not keys:
+            return
+        p, changelog = part.partition, self.mon.changelog_topic
+        values = [None if v is None else bytes(v) for v in part.store.db.get(keys)]
+        writes: Ticket[None] = Ticket({}, 0, 0, lambda _t: None)
+        self.sink.send(writes, columns=[(changelog, keys, values)], partition=p)
+        marker = _MarkerTicket()
+        self.sink.send(marker, [(changelog, META_KEY, part.meta.to_json(), None)], partition=p)
+        while not self._acked([writes, marker]):
+            self.sink.poll(0.01)
+        part.meta.changelog_next = marker.last[p] + 1
+        part.store.commit(part.meta.to_json())
+        self.metrics.voided.inc(len(keys))
 
     def _on_revoke(self, tps: list[TopicPartition]) -> None:
         """Checkpoint the revoked partitions, commit their offsets, close their stores."""

@@ -6,6 +6,14 @@ checkpoint's metadata: sequence number, next input offsets, watermark, held
 counts and the summaries of that checkpoint. A marker is the commit point: on
 restore, writes after the last marker belong to an unfinished checkpoint and
 are discarded, and the inputs are consumed again from the marker's offsets.
+
+Discarded writes are still in the log, though, and a later marker would apply
+them on the next restore (a dead owner's half-written checkpoint resurrected
+under its successor's marker: a joined tombstone that turns a later label
+into a "duplicate"). So a restore returns those *orphan* keys, and the new owner
+overwrites them with their restored values and writes a marker again before
+it consumes anything (:meth:`~streamapp.monitoring.dataplane.JoinWorker`'s
+assign hook). This is compaction-safe: the rewrite is newer than the orphan.
 """
 
 from __future__ import annotations
@@ -52,6 +60,17 @@ class Meta:
 
 
 @dataclass
+class Restored:
+    """What opening one partition found."""
+
+    state: PartitionState
+    from_changelog: bool
+    """The changelog held a checkpoint newer than the local store."""
+    orphans: list[bytes]
+    """Keys written after the last marker (an unfinished checkpoint): to be voided."""
+
+
+@dataclass
 class PartitionState:
     """A partition's store, checkpointed metadata and progress since the checkpoint."""
 
@@ -94,12 +113,11 @@ class PartitionState:
 def open_partitions(
     paths: dict[int, Path], options: Any, consumer_conf: dict[str, Any], changelog: str,
     timeout_s: float = 300.0,
-) -> dict[int, tuple[PartitionState, bool]]:
+) -> dict[int, Restored]:
     """Open local stores and catch them up with their changelog partitions (one consumer).
 
-    Returns, per partition, the state and whether the changelog held a checkpoint
-    newer than the local store. Blocks until every changelog partition was read
-    to its end; raises TimeoutError after ``timeout_s``.
+    Blocks until every changelog partition was read to its end; raises
+    TimeoutError after ``timeout_s``.
     """
     stores: dict[int, PartitionStore] = {}
     metas: dict[int, Meta] = {}
@@ -111,16 +129,22 @@ def open_partitions(
             store = PartitionStore(path, options)
         stores[p] = store
         metas[p] = Meta.from_json(raw) if raw is not None else Meta()
-    newer = _catch_up(stores, metas, consumer_conf, changelog, timeout_s)
-    return {p: (PartitionState(p, stores[p], newer.get(p, metas[p])), p in newer) for p in paths}
+    newer, orphans = _catch_up(stores, metas, consumer_conf, changelog, timeout_s)
+    return {
+        p: Restored(PartitionState(p, stores[p], newer.get(p, metas[p])), p in newer,
+                    sorted(orphans.get(p, ())))
+        for p in paths
+    }
 
 
 def _catch_up(
     stores: dict[int, PartitionStore], metas: dict[int, Meta], conf: dict[str, Any], topic: str,
     timeout_s: float,
-) -> dict[int, Meta]:
+) -> tuple[dict[int, Meta], dict[int, dict[bytes, bytes | None]]]:
+    """Apply every marked checkpoint after each store's own; returns the newest metas and
+    the writes after the last marker per partition (orphans)."""
     if not stores:
-        return {}
+        return {}, {}
     consumer = Consumer({**conf, "enable.auto.commit": False, "enable.partition.eof": True,
                          "auto.offset.reset": "earliest"})
     consumer.assign([TopicPartition(topic, p, metas[p].changelog_next) for p in stores])
@@ -158,4 +182,8 @@ def _catch_up(
         log.info("restored partition %d from the changelog: %d writes up to checkpoint %d",
                  p, applied[p], meta.seq,
                  extra={"partition": p, "writes": applied[p], "seq": meta.seq})
-    return newest
+    for p, orphan in buffered.items():
+        if orphan:
+            log.info("partition %d: %d changelog writes of an unfinished checkpoint to void",
+                     p, len(orphan), extra={"partition": p, "orphans": len(orphan)})
+    return newest, {p: b for p, b in buffered.items() if b}

@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from sklearn import metrics as skm
 
 from streamapp.child import Child, streamapp_command
 from streamapp.config import TopicSettings
 from streamapp.kafka.embedded import free_port
+from streamapp.monitoring.store import JOINED, data_key, entry
 from streamapp.schemas import JoinedOutcome, RetrainRequest
 from tests.conftest import MODELS
 from tests.integration.conftest import consume_n, produce_all
@@ -211,3 +212,44 @@ def test_kill_9_mid_stream_recovers_held_predictions_and_counts(
     assert {JoinedOutcome.model_validate_json(m.value()).event_id for m in outcomes} == {
         p.event_id for p in preds
     }
+
+
+def test_a_dead_owners_unfinished_checkpoint_is_never_applied_by_a_later_restore(
+    bootstrap: str, topic_settings: TopicSettings, unique: str, monitors: Callable[..., Child]
+) -> None:
+    """Changelog writes after the last marker (a SIGKILLed owner's half-sent checkpoint) are
+    voided by the next owner, so the restore after *that* owner's marker does not apply them."""
+    model = {"model": "agrawal-clf", "version": "1"}
+    preds = predictions(41, seed=41, prefix=f"orphan{unique}")
+    labels = labels_for(preds, correct=1.0, seed=42)
+    victim = preds[40].event_id
+
+    def join(mon: Child, rows: slice) -> None:
+        """Join ``rows`` (20 events reach every partition: each gets a new marker)."""
+        wait_ready(mon)
+        produce_all(bootstrap, topic_settings.prediction_log, _records(preds[rows]))
+        produce_all(bootstrap, topic_settings.labels, _records(labels[rows]))
+        want = rows.stop
+        wait_for(lambda: value(mon, "streamapp_outcomes_recorded", **model) == want,
+                 what=f"{want} outcomes")
+
+    first = monitors()
+    join(first, slice(0, 20))  # the changelog has a marker on every partition
+    first.kill()
+    changelog = f"mon-{unique}-join-changelog"
+    reader = Consumer({"bootstrap.servers": bootstrap, "group.id": "meta"})
+    partitions = reader.list_topics(changelog, timeout=10).topics[changelog].partitions
+    reader.close()
+    # a dead owner's half-sent checkpoint: the victim already joined (on every partition)
+    producer = Producer({"bootstrap.servers": bootstrap})
+    for p in partitions:
+        producer.produce(changelog, entry(JOINED, time.time() + 1e6), data_key(victim), partition=p)
+    assert producer.flush(10) == 0
+
+    second = monitors()  # an empty disk: restores from the changelog, skips the orphan
+    join(second, slice(20, 40))  # ...and writes markers after it
+    assert value(second, "streamapp_monitor_voided_writes_total") == len(partitions)
+    second.kill()
+    third = monitors()  # restores again: the victim must not come back as "already joined"
+    join(third, slice(40, 41))
+    assert value(third, "streamapp_join_duplicates_total", kind="prediction") == 0
