@@ -194,8 +194,8 @@ class PromotionDecision(_Wire):
         description="Candidate minus primary accuracy, or primary minus candidate MAE: "
         "positive when the candidate is better."
     )
-    ci_lower: float
-    ci_upper: float
+    ci_lower: float | None = Field(description="None while the interval is unbounded.")
+    ci_upper: float | None = Field(description="None while the interval is unbounded.")
     confidence: float = Field(description="Confidence level of [ci_lower, ci_upper].")
     p_value: float = Field(description="Two-sided p-value of 'no difference'.")
     alpha: float = Field(description="Level of the look that decided (overall alpha / looks).")

@@ -155,8 +155,8 @@ class Verdicts:
         if due > look:
             record["look"] = due
             result = test(c, counts, 1 - alpha, cfg.bootstrap_resamples)
-            record["last"] = {"p_value": result.p_value, "lower": result.lower,
-                              "upper": result.upper, "test": result.test}
+            record["last"] = {"p_value": _finite(result.p_value), "lower": _finite(result.lower),
+                              "upper": _finite(result.upper), "test": result.test}
             if result.p_value < alpha and result.effect != 0:
                 decision = (Decision.PROMOTE if result.effect > 0 else Decision.ROLL_BACK).value
         if decision == record.get("decision"):
@@ -170,7 +170,7 @@ class Verdicts:
             model_name=c.model, candidate_version=c.candidate, primary_version=c.primary,
             mode=Variant(c.mode), decision=Decision(decision),
             metric="accuracy" if c.classification else "mae", test=result.test,
-            effect=result.effect, ci_lower=result.lower, ci_upper=result.upper,
+            effect=result.effect, ci_lower=_finite(result.lower), ci_upper=_finite(result.upper),
             confidence=result.level, p_value=result.p_value, alpha=alpha, samples=n,
             primary_samples=n_primary, look=max(0, int(record.get("look", 0)) - 1),
             idempotency_key=f"{c.model}/{c.candidate}/{c.primary}/{c.mode}/{decision}",
@@ -189,9 +189,9 @@ class Verdicts:
             "decision": record.get("decision") or Decision.KEEP_COLLECTING.value,
             "looks": int(record.get("look", 0)), "samples": n, "primary_samples": n_primary,
             "effect": estimate(c, counts),
-            "lower": float(last.get("lower", math.nan)),
-            "upper": float(last.get("upper", math.nan)),
-            "p_value": float(last.get("p_value", math.nan)),
+            "lower": _number(last.get("lower")),
+            "upper": _number(last.get("upper")),
+            "p_value": _number(last.get("p_value")),
         }
 
     def export_gauges(self) -> None:
@@ -211,3 +211,13 @@ class Verdicts:
             m.candidate_samples.labels(*ids, "candidate").set(snap["samples"])
             m.candidate_samples.labels(*ids, "primary").set(snap["primary_samples"])
             m.candidate_looks.labels(*ids).set(snap["looks"])
+
+
+def _finite(value: float) -> float | None:
+    """None for an infinite or NaN value (JSON in the Table and on the topic has no such)."""
+    return value if math.isfinite(value) else None
+
+
+def _number(value: Any) -> float:
+    """A stored number back as a float (NaN for None / absent)."""
+    return math.nan if value is None else float(value)

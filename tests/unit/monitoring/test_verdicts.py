@@ -228,3 +228,16 @@ def test_a_better_canary_is_promoted_on_matched_buckets(specs: SpecCache) -> Non
     assert decisions[-1].decision == Decision.PROMOTE
     assert decisions[-1].test == "z_test" and decisions[-1].mode == Variant.CANARY
     assert decisions[-1].primary_samples > decisions[-1].samples
+
+
+def test_an_unbounded_interval_is_published_as_null() -> None:
+    from streamapp.monitoring.verdicts import Comparison, Verdicts
+
+    verdicts = Verdicts(VerdictSettings(), {})
+    c = Comparison("friedman-reg", "2", "shadow", "1", classification=False)
+    first = verdicts.update(c, {"n": 1, "d": 5, "h0": 1}, 0, 1, 0.0)
+    assert first is not None and first.decision == Decision.KEEP_COLLECTING
+    assert first.ci_lower is None and first.ci_upper is None
+    assert PromotionDecision.model_validate_json(first.model_dump_json()) == first
+    assert verdicts.update(c, {"n": 1, "d": 5, "h0": 1}, 0, 1, 0.0) is None  # replayed seq
+    assert verdicts.state[c.key]["counts"]["n"] == 1
