@@ -62,7 +62,7 @@ def samples(mode: str, counts: dict[str, int]) -> tuple[int, int]:
     return counts.get("cn", 0), counts.get("pn", 0)
 
 
-def test(c: Comparison, counts: dict[str, int], level: float, resamples: int) -> vs.TestResult:
+def run_test(c: Comparison, counts: dict[str, int], level: float, resamples: int) -> vs.TestResult:
     """The comparison's test on its merged counts (see :mod:`.verdict_stats`)."""
     g = counts.get
     if c.mode == Variant.SHADOW.value:
@@ -154,7 +154,7 @@ class Verdicts:
         result = None
         if due > look:
             record["look"] = due
-            result = test(c, counts, 1 - alpha, cfg.bootstrap_resamples)
+            result = run_test(c, counts, 1 - alpha, cfg.bootstrap_resamples)
             record["last"] = {"p_value": _finite(result.p_value), "lower": _finite(result.lower),
                               "upper": _finite(result.upper), "test": result.test}
             if result.p_value < alpha and result.effect != 0:
@@ -163,7 +163,7 @@ class Verdicts:
             return None
         record["decision"] = decision
         if result is None:
-            result = test(c, counts, 1 - alpha, cfg.bootstrap_resamples)
+            result = run_test(c, counts, 1 - alpha, cfg.bootstrap_resamples)
         if self.metrics is not None:
             self.metrics.promotion_decisions.labels(c.model, c.candidate, c.mode, decision).inc()
         return PromotionDecision(
