@@ -101,10 +101,12 @@ class Monitor:
         self.sampler = Sampler(self.proc.pid).start()
         self.spy: subprocess.Popen[bytes] | None = None
         if spy is not None:  # sampling profiler, every thread, collapsed stacks
+            # BENCH_PYSPY_ACTIVE=1: CPU time only (no idle frames), for per-stage shares
+            idle = [] if os.environ.get("BENCH_PYSPY_ACTIVE") else ["--idle"]
             spy.parent.mkdir(parents=True, exist_ok=True)
             self.spy = subprocess.Popen(
                 [str(Path(sys.executable).parent / "py-spy"), "record", "--pid",
-                 str(self.proc.pid), "--rate", "200", "--format", "raw", "--threads", "--idle",
+                 str(self.proc.pid), "--rate", "200", "--format", "raw", "--threads", *idle,
                  "--nonblocking", "--output", str(spy)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

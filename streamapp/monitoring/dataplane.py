@@ -39,6 +39,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from streamapp.config import Settings
 from streamapp.deadletter import dead_letter_value
+from streamapp.gc_tuning import tune_for_batches
 from streamapp.kafka.commit import Ticket, TopicPartition
 from streamapp.kafka.health import ConnectionHealth
 from streamapp.kafka.sink import KafkaSink, delivery_failure
@@ -130,6 +131,7 @@ class JoinWorker:
     # ---- lifecycle -------------------------------------------------------------------------
     def run(self) -> None:
         """Consume, join and checkpoint until the stop event; a final checkpoint on the way out."""
+        tune_for_batches()
         self.sink = KafkaSink(self.conf, poll_when_full=True)
         self.source = KafkaSource(
             {
@@ -147,7 +149,8 @@ class JoinWorker:
         try:
             last = time.monotonic()
             while not self.stop_event.is_set():
-                msgs = self.source.fetch(self.mon.fetch_size, 0.1)
+                # what is queued now (a full batch is never waited for), or the first record
+                msgs = self.source.fetch(self.mon.fetch_size, 0.0, 0.1)
                 if msgs:
                     self._process(msgs)
                 self.sink.poll(0)
