@@ -59,6 +59,8 @@ CANDIDATES: dict[str, dict[str, str]] = {  # previous defaults → chosen defaul
     "chosen+nagle_off": candidate(10, 1, 5, 0, 100, nagle_off=True),
     "chosen+linger0+nagle_off": candidate(10, 0, 5, 0, 100, nagle_off=True),
     "chosen+inline": candidate(10, 1, 5, 0, 100, scorer_threads=0),
+    "chosen+inline+linger0": candidate(10, 0, 5, 0, 100, scorer_threads=0),
+    "chosen+inline+nagle_off": candidate(10, 1, 5, 0, 100, nagle_off=True, scorer_threads=0),
     "chosen+inline+linger0+nagle_off": candidate(10, 0, 5, 0, 100, nagle_off=True,
                                                  scorer_threads=0),
     "chosen+fetch100": candidate(100, 1, 5, 0, 100),
