@@ -302,12 +302,12 @@ def _all_canonical(texts: Sequence[str]) -> bool:
     (True, False)
     """
     first = texts[0]
-    width, n = len(first), len(texts)
+    n = len(texts)
     joined = "".join(texts)
-    if (n >= _LAYOUT_MIN_ROWS and joined.isascii() and len(joined) == width * n
-            and _ONE_TIME.fullmatch(first) and len(set(map(len, texts))) == 1):
+    if (n >= _LAYOUT_MIN_ROWS and joined.isascii() and len(set(map(len, texts))) == 1
+            and _ONE_TIME.fullmatch(first)):
         layout = np.frombuffer(first.encode(), np.uint8)
-        grid = np.frombuffer(joined.encode(), np.uint8).reshape(n, width)
+        grid = np.frombuffer(joined.encode(), np.uint8).reshape(n, len(first))
         digit = (layout >= 0x30) & (layout <= 0x39)
         if (grid[:, ~digit] == layout[~digit]).all() and ((grid[:, digit] - 0x30) <= 9).all():
             return True
