@@ -33,14 +33,17 @@ from streamapp.kafka.topics import ensure_topics
 
 
 def candidate(fetch_wait: int, linger: int, in_flight: int, max_wait: float, commit: float,
-              exactly_once: bool = False) -> dict[str, str]:
+              exactly_once: bool = False, nagle_off: bool = False,
+              scorer_threads: int = 2) -> dict[str, str]:
     """Every tuned value explicitly (as ``STREAMAPP_*`` env), so no result depends on defaults."""
     env = {
         "STREAMAPP_SCORING__FETCH_WAIT_MAX_MS": str(fetch_wait),
         "STREAMAPP_SCORING__MAX_WAIT_MS": str(max_wait),
         "STREAMAPP_SCORING__COMMIT_INTERVAL_MS": str(commit),
+        "STREAMAPP_SCORING__SCORER_THREADS": str(scorer_threads),
         "STREAMAPP_KAFKA__EXTRA": json.dumps(
-            {"linger.ms": str(linger), "max.in.flight.requests.per.connection": str(in_flight)}),
+            {"linger.ms": str(linger), "max.in.flight.requests.per.connection": str(in_flight),
+             "socket.nagle.disable": str(nagle_off).lower()}),
     }
     return {**env, **EXACTLY_ONCE} if exactly_once else env
 
@@ -53,6 +56,13 @@ CANDIDATES: dict[str, dict[str, str]] = {  # previous defaults → chosen defaul
     "maxwait5": candidate(10, 1, 5, 5, 100),
     "chosen": candidate(10, 1, 5, 0, 100),
     "chosen+linger0": candidate(10, 0, 5, 0, 100),
+    "chosen+nagle_off": candidate(10, 1, 5, 0, 100, nagle_off=True),
+    "chosen+linger0+nagle_off": candidate(10, 0, 5, 0, 100, nagle_off=True),
+    "chosen+inline": candidate(10, 1, 5, 0, 100, scorer_threads=0),
+    "chosen+inline+linger0": candidate(10, 0, 5, 0, 100, scorer_threads=0),
+    "chosen+inline+nagle_off": candidate(10, 1, 5, 0, 100, nagle_off=True, scorer_threads=0),
+    "chosen+inline+linger0+nagle_off": candidate(10, 0, 5, 0, 100, nagle_off=True,
+                                                 scorer_threads=0),
     "chosen+fetch100": candidate(100, 1, 5, 0, 100),
     "chosen+commit1000": candidate(10, 1, 5, 0, 1000),
     "eos+commit100": candidate(10, 1, 5, 5, 100, exactly_once=True),

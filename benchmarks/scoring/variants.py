@@ -6,7 +6,8 @@ phase), writes one output per input to ``OUT_TOPIC`` and prints one JSON line
 ``{"first": t0, "last": t1, "n": n}`` (wall clock of the first record consumed
 and of the last output acknowledged). Prints ``ready`` once it can consume.
 
-The confluent-kafka variants use streamapp's producer defaults (``PRODUCER_DEFAULTS``),
+The confluent-kafka variants use streamapp's producer defaults (``PRODUCER_DEFAULTS``) and,
+like its consumer, TCP_NODELAY (``socket.nagle.disable``),
 so the comparison is about the processing, not the client settings.
 
 - ``relay``:   confluent-kafka batch consume → orjson decode → produce (no model; the ceiling)
@@ -64,7 +65,8 @@ def confluent_variant(name: str, bootstrap: str, src: str, dst: str, n: int) -> 
 
     model, encoder = _model() if name == "permsg" else (None, None)
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-{name}",
-                         "enable.auto.commit": False, "fetch.wait.max.ms": 10})
+                         "enable.auto.commit": False, "fetch.wait.max.ms": 10,
+                         "socket.nagle.disable": True})  # as streamapp's consumer
     producer = Producer({**PRODUCER_DEFAULTS, "bootstrap.servers": bootstrap})
     _assign_all(consumer, src)
     print("ready", flush=True)

@@ -33,6 +33,9 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     # loaded broker). Measured in benchmarks/README.md (scoring, chosen defaults).
     "linger.ms": 1,
     "max.in.flight.requests.per.connection": 5,
+    # TCP_NODELAY, as the Java clients always set it: with Nagle's algorithm a small request
+    # behind an unacknowledged one waits for the ACK (benchmarks/README.md, nagle).
+    "socket.nagle.disable": True,
     "batch.num.messages": 10000,
     "queue.buffering.max.messages": 1_000_000,
     "queue.buffering.max.kbytes": 256 * 1024,

@@ -60,6 +60,7 @@ class KafkaSource:
                     "partition.assignment.strategy": "cooperative-sticky",
                     "enable.partition.eof": False,
                     "fetch.wait.max.ms": 10,
+                    "socket.nagle.disable": True,  # TCP_NODELAY, as for the producer
                     **conf,
                 },
                 health,

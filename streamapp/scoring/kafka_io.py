@@ -45,15 +45,20 @@ def kafka_source(
 
 
 def kafka_sink(settings: Settings, bootstrap: str) -> KafkaSink:
-    """The producer; transactional (a fresh or configured id) under exactly_once."""
+    """The producer; transactional (a fresh or configured id) under exactly_once.
+
+    Without a scorer pool the main loop produces itself, so a full local queue is
+    waited out by serving delivery callbacks there (``poll_when_full``).
+    """
     cfg = settings.scoring
     conf = settings.kafka.librdkafka(bootstrap)
+    inline = cfg.scorer_threads == 0
     if cfg.processing_guarantee != "exactly_once":
-        return KafkaSink(conf)
+        return KafkaSink(conf, poll_when_full=inline)
     txn_id = cfg.transactional_id or f"{cfg.group_id}-{uuid.uuid4().hex}"
     log.info("exactly-once: transactional id %s", txn_id, extra={"transactional_id": txn_id})
     return KafkaSink(conf, transactional_id=txn_id,
-                     transaction_timeout_ms=cfg.transaction_timeout_ms)
+                     transaction_timeout_ms=cfg.transaction_timeout_ms, poll_when_full=inline)
 
 
 def default_factory(settings: Settings) -> ModelFactory:

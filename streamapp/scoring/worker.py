@@ -133,7 +133,8 @@ class ScoringWorker:
         self.http.start()
         log.info("scoring worker metrics at %s/metrics", self.http.url,
                  extra={"metrics_url": self.http.url})
-        self.pool = ThreadPoolExecutor(self.cfg.scorer_threads, thread_name_prefix="scorer")
+        self.pool = (ThreadPoolExecutor(self.cfg.scorer_threads, thread_name_prefix="scorer")
+                     if self.cfg.scorer_threads else None)
         self.source.subscribe(self._on_assign, self._on_revoke, self._on_lost)
         try:
             self._loop()
@@ -163,7 +164,8 @@ class ScoringWorker:
             self.source.close()
         except Exception:  # closing after a broker loss must not hide the exit code
             log.exception("consumer close failed")
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
         self.sink.flush(5)
         self.watcher.stop()
         if self.http is not None:
@@ -252,11 +254,18 @@ class ScoringWorker:
         return records
 
     def submit(self, records: list[Record]) -> None:
-        """Open a ticket, decode here, then route + produce in the scorer pool."""
+        """Open a ticket, decode here, then route + produce in the scorer pool (or here, with
+        ``scorer_threads`` 0)."""
         ticket = self.ledger.add(records)
         slots = self.watcher.slots
         self.watcher.leases.acquire(slots.primary, slots.candidate)
         batch = slots.decoder.decode(records)
+        if self.pool is None:
+            try:
+                self._score(ticket, batch, slots)
+            except Exception as exc:  # as from the pool: fatal, nothing of it is committed
+                self._failed(exc)
+            return
         future = self.pool.submit(self._score, ticket, batch, slots)
         future.add_done_callback(self._check_future)
 
@@ -276,7 +285,11 @@ class ScoringWorker:
     def _check_future(self, future: Future[None]) -> None:
         """A scorer-pool batch raised: record it as fatal (the worker stops, exit 1)."""
         exc = future.exception()
-        if exc is not None and self.fault.error is None:
+        if exc is not None:
+            self._failed(exc)
+
+    def _failed(self, exc: BaseException) -> None:
+        if self.fault.error is None:
             log.error("scoring batch failed: %r", exc)
             self.fault.set(exc)
 

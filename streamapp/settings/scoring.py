@@ -46,8 +46,10 @@ class ScoringSettings(BaseModel):
     """Events larger than this go to the dead-letter topic as too_large."""
     latency_target_ms: float = Field(default=50.0, gt=0)
     """Batch fill time + inference the adaptive batcher aims to stay under."""
-    scorer_threads: int = Field(default=2, ge=1, le=64)
-    """Scorer pool size (inference releases the GIL and overlaps with decoding)."""
+    scorer_threads: int = Field(default=2, ge=0, le=64)
+    """Scorer pool size (inference releases the GIL and overlaps with decoding); 0: route,
+    score and produce on the main loop's thread (no hand-off; for models whose inference
+    costs little next to decoding)."""
     intra_op_threads: int = Field(default=1, ge=1)
     """Threads per model call inside onnxruntime / torch."""
     max_inflight_events: int = Field(default=50_000, ge=1)

@@ -133,3 +133,30 @@ def test_event_time_is_echoed_only_when_canonical() -> None:
     assert batch.event_times == [texts[0], texts[1], "2026-11-24T05:00:00+00:00"]
     assert [dt.timestamp() for dt in batch.event_dts] == [1795496400.0, 1795496400.25,
                                                          1795496400.0]
+
+
+_TIME_CHARS = st.sampled_from([*"0123456789-+:.TZ tz\n", "\u0663", "é"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    base=st.sampled_from(["2026-11-24T05:00:00Z", "2026-11-24T07:00:00.250+02:00",
+                          "2026-11-24T07:00:00.123456789-05:30"]),
+    edits=st.lists(st.tuples(st.integers(0, 40), _TIME_CHARS), max_size=3),
+    rows=st.integers(1, 80),
+    at=st.integers(0, 79),
+)
+def test_column_time_check_agrees_with_the_regex(
+    base: str, edits: list[tuple[int, str]], rows: int, at: int
+) -> None:
+    """The numpy layout check of a batch's event times decides exactly as the regex."""
+    from streamapp.scoring.decode import _CANONICAL_TIMES, _all_canonical
+
+    odd = list(base)
+    for pos, char in edits:
+        odd[pos % len(odd)] = char
+    texts = [base] * rows
+    texts[at % rows] = "".join(odd)
+    for column in (texts, texts[::-1]):
+        expected = _CANONICAL_TIMES.fullmatch("\n".join(column)) is not None
+        assert _all_canonical(column) == expected

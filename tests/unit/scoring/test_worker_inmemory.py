@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from prometheus_client import CollectorRegistry
 
 from streamapp.config import Settings
@@ -46,10 +47,11 @@ def _run(worker: ScoringWorker, until: Callable[[], bool]) -> int:
     return result[0]
 
 
-def test_commits_every_offset_after_acknowledgement(model_registry_dir: Path) -> None:
+@pytest.mark.parametrize("threads", [2, 0], ids=["scorer-pool", "inline"])
+def test_commits_every_offset_after_acknowledgement(model_registry_dir: Path, threads: int) -> None:
     records = good_events(1000)
     source, sink = InMemorySource(records, 4, TOPIC), InMemorySink()
-    worker = _worker(_settings(model_registry_dir), source, sink)
+    worker = _worker(_settings(model_registry_dir, scorer_threads=threads), source, sink)
     preds = worker.settings.topics.predictions
     assert _run(worker, lambda: worker.inflight_events == 0 and len(
         {orjson.loads(v)["event_id"] for v in sink.values(preds)}) == 1000) == 0
@@ -71,10 +73,14 @@ def test_unacknowledged_work_is_never_committed_and_pauses_the_source(
     assert 300 <= worker.inflight_events <= 300 + 64
 
 
-def test_a_failed_delivery_is_fatal_and_never_committed(model_registry_dir: Path) -> None:
+@pytest.mark.parametrize("threads", [2, 0], ids=["scorer-pool", "inline"])
+def test_a_failed_delivery_is_fatal_and_never_committed(
+    model_registry_dir: Path, threads: int
+) -> None:
     # librdkafka's idempotent producer retried it already: the worker stops on it.
     source = InMemorySource(good_events(200), 4, TOPIC)
-    worker = _worker(_settings(model_registry_dir), source, InMemorySink(fail_first=5))
+    worker = _worker(_settings(model_registry_dir, scorer_threads=threads), source,
+                     InMemorySink(fail_first=5))
     assert _run(worker, lambda: worker.fatal is not None) == 1
     assert "undeliverable within delivery.timeout.ms (broker down)" in str(worker.fatal)
     assert worker.metrics.delivery_errors.labels(
