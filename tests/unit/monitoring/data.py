@@ -6,12 +6,19 @@ import json
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
 from streamapp.features import FeatureEncoder
 from streamapp.monitoring.fold import Folder
-from streamapp.monitoring.records import LabelRecord, LoggedRecord, decode_label, decode_prediction
+from streamapp.monitoring.records import (
+    LabelRecord,
+    LoggedRecord,
+    decode_label,
+    decode_prediction,
+    encode,
+)
 from streamapp.monitoring.spec import SpecCache
 from streamapp.monitoring.summary import Summary
 from streamapp.registry.manifest import Manifest, NumericProfile, ReferenceProfile
@@ -20,6 +27,15 @@ from streamapp.schemas import Label, LoggedPrediction, Variant
 from tests.conftest import MODELS
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
+T0 = START.timestamp()
+TTL = 60.0
+"""The join tests' label TTL (seconds)."""
+R = TypeVar("R")
+
+
+def with_raw(items: list[R]) -> list[tuple[R, bytes]]:
+    """Records with their wire bytes, as the data plane hands them to ``join_batch``."""
+    return [(r, encode(r)) for r in items]
 
 
 def reference_rows(model: str = "agrawal-clf", version: str = "1") -> list[dict[str, object]]:

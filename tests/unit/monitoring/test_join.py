@@ -3,48 +3,31 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypeVar
-
-import pytest
 
 from streamapp.monitoring import store as st
 from streamapp.monitoring.join import expire, join_batch
-from streamapp.monitoring.records import encode
 from streamapp.monitoring.store import PartitionStore, rocks_options
-from tests.unit.monitoring.data import START, labels_for, predictions, records
-
-T = TypeVar("T")
-TTL = 60.0
-T0 = START.timestamp()
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> PartitionStore:
-    return PartitionStore(tmp_path / "p0", rocks_options(8))
-
-
-def _raw(items: list[T]) -> list[tuple[T, bytes]]:
-    return [(r, encode(r)) for r in items]
+from tests.unit.monitoring.data import T0, TTL, labels_for, predictions, records, with_raw
 
 
 def test_prediction_then_label_and_label_then_prediction_join_once(store: PartitionStore) -> None:
     preds, labels = records(predictions(4), labels_for(predictions(4), 1.0))
-    first = join_batch(store, _raw(preds[:2]), _raw(labels[2:]), TTL, T0)
+    first = join_batch(store, with_raw(preds[:2]), with_raw(labels[2:]), TTL, T0)
     assert first.joined == []
     assert first.counts["held_prediction"] == 2 and first.counts["held_label"] == 2
     store.commit(b"{}")
-    second = join_batch(store, _raw(preds[2:]), _raw(labels[:2]), TTL, T0)
+    second = join_batch(store, with_raw(preds[2:]), with_raw(labels[:2]), TTL, T0)
     assert sorted(p.event_id for p, _ in second.joined) == sorted(p.event_id for p in preds)
     assert [p.event_id for p in second.first_seen] == [p.event_id for p in preds[2:]]
     assert second.held_delta() == {"prediction": -2, "label": -2}
-    again = join_batch(store, _raw(preds), _raw(labels), TTL, T0)  # replayed / resent
+    again = join_batch(store, with_raw(preds), with_raw(labels), TTL, T0)  # replayed / resent
     assert again.joined == []
     assert again.counts["duplicate_prediction"] == 4 and again.counts["duplicate_label"] == 4
 
 
 def test_writes_are_invisible_to_rocksdb_until_commit(store: PartitionStore) -> None:
     preds, _ = records(predictions(1), [])
-    join_batch(store, _raw(preds), [], TTL, T0)
+    join_batch(store, with_raw(preds), [], TTL, T0)
     key = st.data_key(preds[0].event_id)
     assert store.db.get(key) is None and store.get_many([key])[0] is not None
     store.commit(b'{"seq": 1}')
@@ -53,7 +36,7 @@ def test_writes_are_invisible_to_rocksdb_until_commit(store: PartitionStore) -> 
 
 def test_expiry_runs_on_the_watermark_late_and_unmatched_labels(store: PartitionStore) -> None:
     preds, labels = records(predictions(3), labels_for(predictions(3), 1.0))
-    join_batch(store, _raw(preds[:2]), _raw(labels[2:]), TTL, T0)
+    join_batch(store, with_raw(preds[:2]), with_raw(labels[2:]), TTL, T0)
     store.commit(b"{}")
     early = expire(store, T0 + 1, TTL, 100)
     assert early.expired == [] and not early.counts
@@ -63,7 +46,7 @@ def test_expiry_runs_on_the_watermark_late_and_unmatched_labels(store: Partition
     assert res.counts["unmatched_label"] == 1
     assert res.held_delta() == {"prediction": -2, "label": -1}
     store.commit(b"{}")
-    late = join_batch(store, [], _raw(labels[:2]), TTL, label_deadline)
+    late = join_batch(store, [], with_raw(labels[:2]), TTL, label_deadline)
     assert late.counts["late_label"] == 2 and late.joined == []
     store.commit(b"{}")
     # tombstones go one TTL later; then the same id is new again
@@ -75,9 +58,9 @@ def test_expiry_runs_on_the_watermark_late_and_unmatched_labels(store: Partition
 
 def test_stale_index_keys_are_dropped(store: PartitionStore) -> None:
     preds, labels = records(predictions(1), labels_for(predictions(1), 1.0))
-    join_batch(store, _raw(preds), [], TTL, T0)
+    join_batch(store, with_raw(preds), [], TTL, T0)
     store.commit(b"{}")
-    join_batch(store, [], _raw(labels), TTL, T0 + 1000)  # joined: new deadline
+    join_batch(store, [], with_raw(labels), TTL, T0 + 1000)  # joined: new deadline
     store.commit(b"{}")
     res = expire(store, preds[0].event_time.timestamp() + TTL, TTL, 100)
     assert res.expired == []  # the old deadline's index key is stale

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import pytest
@@ -14,23 +13,20 @@ from streamapp.monitoring import store as st
 from streamapp.monitoring.aggregator import Aggregator
 from streamapp.monitoring.fold import Folder
 from streamapp.monitoring.join import expire, join_batch
-from streamapp.monitoring.records import encode
 from streamapp.monitoring.spec import SpecCache
-from streamapp.monitoring.store import PartitionStore, rocks_options
+from streamapp.monitoring.store import PartitionStore
 from streamapp.monitoring.summary import SCALE, Summary
 from streamapp.registry.registry import ModelRegistry
 from streamapp.schemas import Decision, PromotionDecision, Variant
 from streamapp.settings.monitoring import MonitoringSettings, VerdictSettings
-from tests.unit.monitoring.data import START, add_candidate, records, shadow_events
-
-T = TypeVar("T")
-TTL = 60.0
-T0 = START.timestamp()
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> PartitionStore:
-    return PartitionStore(tmp_path / "p0", rocks_options(8))
+from tests.unit.monitoring.data import (
+    T0,
+    TTL,
+    add_candidate,
+    records,
+    shadow_events,
+    with_raw,
+)
 
 
 @pytest.fixture
@@ -40,25 +36,21 @@ def specs(model_registry_dir: Path) -> SpecCache:
     return SpecCache(ModelRegistry(model_registry_dir))
 
 
-def _raw(items: list[T]) -> list[tuple[T, bytes]]:
-    return [(r, encode(r)) for r in items]
-
-
 def test_one_label_joins_primary_and_shadow_and_pairs_them(store: PartitionStore) -> None:
     prim, cand, labels = shadow_events(6, 0.8, 0.9)
     p, _ = records(prim, [])
     c, lab = records(cand, labels)
-    first = join_batch(store, _raw(p + c), [], TTL, T0, keep_label=True)
+    first = join_batch(store, with_raw(p + c), [], TTL, T0, keep_label=True)
     assert first.counts["held_prediction"] == 12 and first.counts["duplicate_prediction"] == 0
     store.commit(b"{}")
-    again = join_batch(store, _raw(c[:2]), [], TTL, T0, keep_label=True)  # re-sent shadow
+    again = join_batch(store, with_raw(c[:2]), [], TTL, T0, keep_label=True)  # re-sent shadow
     assert again.counts["duplicate_prediction"] == 2
-    second = join_batch(store, [], _raw(lab), TTL, T0, keep_label=True)
+    second = join_batch(store, [], with_raw(lab), TTL, T0, keep_label=True)
     assert len(second.joined) == 12 and second.held_delta()["prediction"] == -12
     assert sorted((a.event_id, a.variant, b.variant) for a, b, _ in second.pairs) == sorted(
         (x.event_id, "primary", "shadow") for x in p
     )
-    dup = join_batch(store, _raw(p), _raw(lab), TTL, T0, keep_label=True)
+    dup = join_batch(store, with_raw(p), with_raw(lab), TTL, T0, keep_label=True)
     assert dup.joined == [] and dup.counts["duplicate_prediction"] == 6
     assert dup.counts["duplicate_label"] == 6
 
@@ -74,7 +66,7 @@ def test_a_prediction_after_the_label_still_pairs_in_shadow_mode(
     pairs, joined = [], 0
     for step in order.split("-"):
         preds, labs = steps[step]
-        res = join_batch(store, _raw(preds), _raw(labs), TTL, T0, keep_label=True)
+        res = join_batch(store, with_raw(preds), with_raw(labs), TTL, T0, keep_label=True)
         pairs += res.pairs
         joined += len(res.joined)
         store.commit(b"{}")
@@ -87,7 +79,7 @@ def test_a_prediction_after_the_label_still_pairs_in_shadow_mode(
 def test_without_shadow_mode_a_joined_event_is_a_bare_tombstone(store: PartitionStore) -> None:
     prim, _, labels = shadow_events(2, 0.8, 0.9)
     p, lab = records(prim, labels)
-    res = join_batch(store, _raw(p), _raw(lab), TTL, T0)
+    res = join_batch(store, with_raw(p), with_raw(lab), TTL, T0)
     assert len(res.joined) == 2
     assert all(v is not None and v[:1] == st.JOINED
                for v in store.get_many([st.data_key(x.event_id) for x in p]))
@@ -96,7 +88,7 @@ def test_without_shadow_mode_a_joined_event_is_a_bare_tombstone(store: Partition
 def test_both_pending_predictions_of_an_event_expire(store: PartitionStore) -> None:
     prim, cand, _ = shadow_events(2, 0.8, 0.9)
     (p, _), (c, _) = records(prim, []), records(cand, [])
-    join_batch(store, _raw(p + c), [], TTL, T0, keep_label=True)
+    join_batch(store, with_raw(p + c), [], TTL, T0, keep_label=True)
     store.commit(b"{}")
     res = expire(store, T0 + 10 * TTL, TTL, 100)
     assert sorted((r.event_id, r.variant) for r in res.expired) == sorted(
