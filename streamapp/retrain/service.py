@@ -73,12 +73,13 @@ class RetrainService:
         return self.health.ready_reason() or "starting: waiting for the cluster and consumers"
 
     def emit(self, kind: str, **fields: Any) -> None:
-        """Log an event (one JSON line in JSON log format: :mod:`streamapp.retrain.events`)."""
-        log_event(log, kind, fields)
+        """Count a decision, then log the event (one JSON line in JSON log format:
+        :mod:`streamapp.retrain.events`): whoever sees the line sees the counter too."""
         if kind in DECISIONS:
             self.last_decision = {"ts": datetime.now(UTC).isoformat(), "event": kind, **fields}
             if self.metrics is not None:
                 self.metrics.decided(str(fields.get("model", "")), kind)
+        log_event(log, kind, fields)
 
     def run(self, stop: threading.Event, max_requests: int | None = None) -> None:
         """Serve until ``stop`` is set (or ``max_requests`` were handled); closes its consumers.
