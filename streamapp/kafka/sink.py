@@ -189,6 +189,11 @@ class KafkaSink:
         """Serve delivery callbacks (main loop thread)."""
         return int(self.producer.poll(timeout))
 
+    def idle(self) -> bool:
+        """Nothing queued, in flight or waiting to be reported: every record produced so far
+        was acknowledged or its failure reported (:meth:`poll` serves failure reports)."""
+        return len(self.producer) == 0
+
     def flush(self, timeout: float) -> int:
         """Wait for outstanding deliveries; returns how many are still queued."""
         return int(self.producer.flush(timeout))

@@ -14,11 +14,17 @@ computes the PSI of the windows ending in the second half, one every
 events), against the drawn reference, and keeps the block maximum. A block of ``W``
 events may alarm with probability ``W / ERT``, so blocks with an alarm come once
 per ERT events; the columns of one trigger share that by Šidák
-(``1 - (1 - a) ** (1 / k)``). The ``1 - alpha`` quantile of the block maxima is
-read from the bootstrap when it resolves it (``alpha * B >= 10``), else from a
-Gumbel fit to the maxima (never below the largest maximum seen). Block maxima
-of a PSI are in the Gumbel domain; a free-shape GEV fit on 200 maxima is
-unstable (shape estimates swing between light and very heavy tails).
+(``1 - (1 - a) ** (1 / k)``). A column gets enough replicates to read its
+``1 - alpha`` quantile from the bootstrap itself (``alpha * B >= 10``) when the
+trigger's columns need at most :data:`REPLICATE_BUDGET` in all (the one-column
+prediction trigger at 1 per 1M events and ``W = 2000``: 5,000); the threshold is then an upper
+:data:`CONFIDENCE` bound of the quantile (an order statistic: the realised
+false-alarm rate is at or below the target with that confidence). Otherwise (many
+feature columns at a rare target) it comes from a Gumbel fit to the ``B`` maxima,
+never below the largest one seen; measured conservative for multi-column triggers
+(``benchmarks/README.md``). Block maxima of a PSI are in the Gumbel domain; a
+free-shape GEV fit on 200 maxima is unstable (shape estimates swing between light
+and very heavy tails).
 """
 
 from __future__ import annotations
@@ -53,7 +59,12 @@ DEFAULT_BOOTSTRAP = 200
 DEFAULT_WINDOWS = (MonitoringSettings().drift_window,)
 """Window sizes calibrated at registration unless told: the default drift window."""
 MIN_TAIL = 10
-"""Bootstrap maxima beyond a quantile needed to read it empirically (else a tail fit)."""
+"""Bootstrap maxima expected beyond a quantile to read it empirically (else a tail fit)."""
+REPLICATE_BUDGET = 5_000
+"""Most replicates a trigger spends, over its columns, to reach :data:`MIN_TAIL` (each
+~0.3 ms at W=2000 on one core, so a trigger takes ~2 s at most)."""
+CONFIDENCE = 0.9
+"""Confidence that an empirically read threshold's false-alarm rate is at most its target."""
 _CHUNK = 25
 
 
@@ -114,10 +125,28 @@ def block_maxima(
     return out
 
 
+def replicates(alpha: float, columns: int, bootstrap: int, budget: int = REPLICATE_BUDGET) -> int:
+    """Replicates per column: enough to read the quantile empirically when the budget allows.
+
+    >>> replicates(0.002, 1, 200), replicates(0.002, 9, 200), replicates(0.1, 1, 200)
+    (5000, 200, 200)
+    """
+    need = math.ceil(MIN_TAIL / alpha)
+    return need if bootstrap < need and need * columns <= budget else bootstrap
+
+
 def quantile(maxima: FloatArray, alpha: float) -> float:
-    """The ``1 - alpha`` quantile of block maxima: empirical, or from a Gumbel fit (see module)."""
-    if alpha * len(maxima) >= MIN_TAIL:
-        return float(np.quantile(maxima, 1 - alpha))
+    """Threshold whose exceedance probability is ``alpha``, from block maxima (see module).
+
+    Empirically (``alpha * B >= MIN_TAIL``): the ``j``-th largest maximum for the
+    largest ``j`` with ``P(Binomial(B, alpha) >= j) >= CONFIDENCE``, so the true
+    exceedance probability of the threshold is at most ``alpha`` with that
+    confidence. Else a Gumbel fit, never below the largest maximum.
+    """
+    b = len(maxima)
+    if alpha * b >= MIN_TAIL:
+        j = int(sps.binom.isf(CONFIDENCE, b, alpha))  # least j: P(X > j) <= CONFIDENCE
+        return float(np.sort(maxima)[b - max(j, 1)])
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         value = float(sps.gumbel_r.ppf(1 - alpha, *sps.gumbel_r.fit(maxima)))
@@ -130,13 +159,13 @@ def _trigger(
     target: float,
     bootstrap: int,
     rng: np.random.Generator,
+    budget: int,
 ) -> TriggerCalibration:
     block_alpha = min(window / target, 0.5)
     column_alpha = 1 - (1 - block_alpha) ** (1 / len(columns))
+    b = replicates(column_alpha, len(columns), bootstrap, budget)
     thresholds = {
-        name: quantile(
-            block_maxima(shares(prof), prof.count, window, bootstrap, rng), column_alpha
-        )
+        name: quantile(block_maxima(shares(prof), prof.count, window, b, rng), column_alpha)
         for name, prof in columns.items()
     }
     return TriggerCalibration(
@@ -144,6 +173,7 @@ def _trigger(
         block_alpha=block_alpha,
         column_alpha=column_alpha,
         thresholds=thresholds,
+        replicates=b,
     )
 
 
@@ -153,8 +183,13 @@ def calibrate(
     target_run_length: float = DEFAULT_TARGET,
     bootstrap: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
+    budget: int = REPLICATE_BUDGET,
 ) -> DriftCalibration:
-    """Thresholds of the feature-drift and prediction-drift triggers for each window size."""
+    """Thresholds of the feature-drift and prediction-drift triggers for each window size.
+
+    ``bootstrap`` replicates at least per column; more, within ``budget`` per trigger,
+    where that reads the quantile from the bootstrap (see module).
+    """
     rng = np.random.default_rng(seed)
     features: dict[str, NumericProfile | CategoricalProfile] = {
         **profile.numeric,
@@ -166,12 +201,17 @@ def calibrate(
             WindowCalibration(
                 window=window,
                 feature_drift=(
-                    _trigger(features, window, target_run_length, bootstrap, rng)
+                    _trigger(features, window, target_run_length, bootstrap, rng, budget)
                     if features
                     else None
                 ),
                 prediction_drift=_trigger(
-                    {"prediction": profile.prediction}, window, target_run_length, bootstrap, rng
+                    {"prediction": profile.prediction},
+                    window,
+                    target_run_length,
+                    bootstrap,
+                    rng,
+                    budget,
                 ),
             )
         )
@@ -225,7 +265,9 @@ def describe(calibration: DriftCalibration | None) -> str:
             if trig is not None:
                 low, high = min(trig.thresholds.values()), max(trig.thresholds.values())
                 span = f"{low:.3g}" if math.isclose(low, high) else f"{low:.3g}-{high:.3g}"
-                parts.append(f"{name} psi>{span}")
+                b = trig.replicates or calibration.bootstrap
+                more = f" (B={b})" if b != calibration.bootstrap else ""
+                parts.append(f"{name} psi>{span}{more}")
         target = w.prediction_drift.target_run_length if w.prediction_drift else math.nan
         rate = f"1 per {target:.3g} events, B={calibration.bootstrap}"
         lines.append(f"W={w.window}: {', '.join(parts)} ({rate})")

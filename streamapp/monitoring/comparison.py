@@ -60,7 +60,9 @@ def versus(
     """The comparison counts of one checkpoint of one join partition, per candidate summary."""
     out: dict[Key, dict[str, int]] = defaultdict(dict)
     _shadow(specs, pairs, out)
-    _canary(specs, bucket_s, joined, out)
+    outcomes = joined if isinstance(joined, list) else list(joined)
+    if any(pred.variant == "canary" for pred, _label in outcomes):  # else no cell has both arms
+        _canary(specs, bucket_s, outcomes, out)
     return {k: v for k, v in out.items() if v}
 
 

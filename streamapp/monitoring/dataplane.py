@@ -12,7 +12,9 @@ a checkpoint makes the work durable without stopping the loop (one in flight):
    to the changelog; consuming and joining go on;
 2. when every outcome and dead letter sent before the seal and every changelog
    write is acknowledged, a marker (offsets, watermark, summaries) is produced
-   on each changelog partition;
+   on each changelog partition (the writes go through a producer of their own
+   that reports only failures: they are acknowledged once its queue is empty,
+   which saves a delivery report per write);
 3. when the markers are acknowledged (the checkpoint is committed), the sealed
    writes go to the local store in one batch with the marker, the results are
    counted, the summaries sent and the consumer offsets committed
@@ -133,6 +135,10 @@ class JoinWorker:
         """Consume, join and checkpoint until the stop event; a final checkpoint on the way out."""
         tune_for_batches()
         self.sink = KafkaSink(self.conf, poll_when_full=True)
+        self.changelog = KafkaSink(
+            {**self.conf, "delivery.report.only.error": True}, poll_when_full=True
+        )
+        """The seals' changelog writes only (acknowledged when idle: :meth:`_written`)."""
         self.source = KafkaSource(
             {
                 **self.conf,
@@ -172,6 +178,7 @@ class JoinWorker:
             except Exception:  # closing after a broker loss must not hide the first error
                 log.exception("consumer close failed")
             self.sink.flush(10)
+            self.changelog.flush(10)
             for part in self.parts.values():
                 part.store.close()
 
@@ -284,8 +291,9 @@ class JoinWorker:
             sealed = part.store.sealed or {}
             if sealed:
                 ticket: Ticket[None] = Ticket({}, 0, 0, lambda _t: None)
-                self.sink.send(ticket, columns=[(changelog, list(sealed), list(sealed.values()))],
-                               partition=p)
+                self.changelog.send(
+                    ticket, columns=[(changelog, list(sealed), list(sealed.values()))], partition=p
+                )
                 cp.writes.append(ticket)
         self.inflight = cp
 
@@ -295,7 +303,7 @@ class JoinWorker:
         if cp is None:
             return
         if cp.markers is None:
-            if not self._acked(cp.outputs) or not self._acked(cp.writes):
+            if not self._acked(cp.outputs) or not self._written(cp.writes):
                 return
             cp.markers = {}
             changelog = self.mon.changelog_topic
@@ -342,6 +350,16 @@ class JoinWorker:
                 raise delivery_failure(ticket)
             done = done and ticket.done
         return done
+
+    def _written(self, writes: list[Ticket[Any]]) -> bool:
+        """Changelog writes all acknowledged? Their producer reports only failures (final,
+        raised as for :meth:`_acked`), so: none failed and nothing is left in its queue. No
+        seal sends more writes before this checkpoint's markers are acknowledged."""
+        self.changelog.poll(0)
+        for ticket in writes:
+            if ticket.failed:
+                raise delivery_failure(ticket)
+        return self.changelog.idle()
 
     def _expire(self, parts: list[PartitionState]) -> None:
         """Timer: expire entries due at each partition's watermark (right after a seal, with

@@ -223,6 +223,8 @@ class TriggerCalibration(_Strict):
     """Per column, after the Sidak correction for the number of columns monitored."""
     thresholds: dict[str, float]
     """Column → the statistic's threshold (alarm when above)."""
+    replicates: int | None = None
+    """Bootstrap replicates per column (None: calibrated before this was recorded)."""
 
 
 class WindowCalibration(_Strict):
@@ -236,7 +238,9 @@ class WindowCalibration(_Strict):
 class DriftCalibration(_Strict):
     """Calibrated drift thresholds (``streamapp.monitoring.calibration``), per window size."""
 
-    method: str = "bootstrap block-max, GEV/Gumbel tail, Sidak over columns"
+    method: str = (
+        "bootstrap block-max, upper-confidence order statistic or Gumbel tail, Sidak over columns"
+    )
     bootstrap: int = Field(ge=20)
     seed: int = 0
     windows: list[WindowCalibration]

@@ -13,9 +13,12 @@ from streamapp.metrics.monitoring import AggregateMetrics
 from streamapp.monitoring import stats
 from streamapp.monitoring.aggregator import Aggregator
 from streamapp.monitoring.calibration import (
+    CONFIDENCE,
     calibrate,
     describe,
     psi_rows,
+    quantile,
+    replicates,
     sliding_counts,
 )
 from streamapp.monitoring.policy import Signals, recovered, triggers
@@ -86,6 +89,26 @@ def test_thresholds_follow_target_window_and_sidak_and_round_trip_in_the_profile
     assert again.calibration == cal
     assert "W=500: features psi>" in describe(cal) and "1 per 1e+06 events, B=60" in describe(cal)
     assert describe(None) == "-"
+
+
+def test_an_empirical_threshold_holds_its_rate_with_the_stated_confidence() -> None:
+    """Thresholds from 1,000 exponential maxima: P(true exceedance <= alpha) ~ CONFIDENCE."""
+    rng = np.random.default_rng(5)
+    alpha, b = 0.02, 1000
+    exceed = np.array([np.exp(-quantile(rng.exponential(size=b), alpha)) for _ in range(400)])
+    held = float(np.mean(exceed <= alpha))
+    assert CONFIDENCE - 0.06 <= held <= 0.98  # 400 draws: about +-0.015 sd
+    assert float(np.mean(exceed)) < alpha  # conservative on average, but not absurdly
+    assert float(np.mean(exceed)) > alpha / 2
+
+
+def test_a_one_column_trigger_gets_enough_replicates_to_read_its_tail() -> None:
+    cal = calibrate(_profile(count=5_000), [500], target_run_length=1e5, bootstrap=40)
+    (w,) = cal.windows
+    assert w.prediction_drift is not None and w.feature_drift is not None
+    assert w.prediction_drift.replicates == replicates(500 / 1e5, 1, 40) == 2000
+    assert w.feature_drift.replicates == 40  # two columns at 1e5 would need ~4,000 each
+    assert "prediction psi>" in describe(cal) and "(B=2000)" in describe(cal)
 
 
 def test_stationary_false_alarms_stay_below_the_target() -> None:
