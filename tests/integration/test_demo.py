@@ -64,8 +64,10 @@ def _port_closed(address: str) -> bool:
 def test_short_demo_closes_the_loop_and_writes_the_report(tmp_path: Path) -> None:
     out = tmp_path / "report"
     models_before = sorted(p.name for p in (REPO / "models" / "agrawal-clf").iterdir())
+    # 100 s: under load the retrainer's first torch import alone can take 20 s, and the
+    # promoted version needs time left to score 100 drifted events after the shadow phase.
     proc = subprocess.run(
-        _demo(out, "--duration", "80", "--rate", "100", "--drift-at", "20", "--seed", "3"),
+        _demo(out, "--duration", "100", "--rate", "100", "--drift-at", "20", "--seed", "3"),
         env=_env(),
         capture_output=True,
         text=True,
