@@ -29,11 +29,12 @@ def demo(
         float, typer.Option(help="Accuracy the new version must reach for exit code 0.")
     ] = 0.85,
 ) -> None:
-    """Events scored, labels joined, drift detected, a new version trained and promoted.
+    """Events scored, labels joined, drift detected, a new version trained, shadowed, promoted.
 
     Starts the embedded broker (unless kafka.bootstrap_servers is set), the
     scorer, monitor and retrainer as separate processes, and a traffic generator
-    with a concept drift at a known point. Shows a live view, writes plots and a
+    with a concept drift at a known point. The retrained version is scored in
+    shadow; the monitor's verdict on labels promotes it. Shows a live view, writes plots and a
     summary into OUT, and exits 0 only if the loop closed. Ctrl-C / SIGTERM stop
     everything cleanly and still write the report.
     """

@@ -2,8 +2,9 @@
 
 Each tick builds a :class:`Sample` from the scorer's and the monitor's
 ``/metrics`` plus the observer's own numbers, appends the retrainer's new
-events (its JSON-lines file), marks drift detection, retrain requests and
-promotions, and updates the view. It ends when the traffic is done and the
+events (its JSON-lines file), marks drift detection, retrain requests, a new
+version entering shadow, the monitor's verdict on it and the promotion of
+production, and updates the view. It ends when the traffic is done and the
 last predictions arrived (or ``drain_s`` passed), or when the demo is stopped.
 """
 
@@ -13,12 +14,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from streamapp.demo.observer import SeenDecision
 from streamapp.demo.producer import TrafficProducer
 from streamapp.demo.result import Marker, Sample
 from streamapp.demo.scrape import Scrape, delta, fetch, minus
 from streamapp.monitoring.windows import count_window_label
 from streamapp.registry.registry import ModelRegistry
 from streamapp.retrain.events import events
+from streamapp.schemas import Decision, PromotionDecision
 from streamapp.training.synthetic import AGRAWAL_MODEL
 
 if TYPE_CHECKING:
@@ -27,6 +30,27 @@ if TYPE_CHECKING:
 PSI_THRESHOLD = 0.25
 MIN_DRIFT_SAMPLES = 200
 TICK_S = 1.0
+
+
+def verdict_text(d: PromotionDecision) -> str:
+    """One line for a promotion decision: what, test, effect, p-value, samples.
+
+    >>> from datetime import UTC, datetime
+    >>> d = PromotionDecision(model_name="m", candidate_version="2", primary_version="1",
+    ...     mode="shadow", decision="promote", metric="accuracy", test="mcnemar", effect=0.4812,
+    ...     ci_lower=0.43, ci_upper=0.53, confidence=0.99375, p_value=3.2e-41, alpha=0.00625,
+    ...     samples=212, primary_samples=212, look=0, idempotency_key="k",
+    ...     decided_at=datetime(2026, 1, 1, tzinfo=UTC))
+    >>> verdict_text(d)
+    'promote v2 vs v1: mcnemar, accuracy effect +0.481, p=3.2e-41 < 0.00625, 212 pairs'
+    """
+    unit = "pairs" if d.mode.value == "shadow" else "candidate outcomes"
+    cmp = "<" if d.p_value < d.alpha else "≥"
+    return (
+        f"{d.decision.value} v{d.candidate_version} vs v{d.primary_version}: {d.test}, "
+        f"{d.metric} effect {d.effect:+.3f}, p={d.p_value:.2g} {cmp} {d.alpha:g}, "
+        f"{d.samples} {unit}"
+    )
 
 
 class Loop:
@@ -53,6 +77,7 @@ class Loop:
         self._offset = 0
         self._serving = registry.pointer(AGRAWAL_MODEL) or "1"
         self._requests_seen: set[str] = set()
+        self._decisions_seen = 0
         self._detected = False
         self._alarms_at_drift: float | None = None
 
@@ -170,15 +195,25 @@ class Loop:
         if kind == "training":
             self.retrain_status = f"training on {event['samples']} outcomes"
         elif kind in ("promoted", "rejected"):
+            what = "in shadow" if event.get("pointer") == "candidate" else kind
             self.retrain_status = (
-                f"v{event['new_version']} {kind}: {event['metric']} {event['candidate']:.3f} "
+                f"v{event['new_version']} {what}: {event['metric']} {event['candidate']:.3f} "
                 f"vs serving {event['serving']:.3f}"
             )
         elif kind in ("skipped", "failed", "duplicate"):
             self.retrain_status = f"{kind}: {event.get('why', event.get('key'))}"
+        elif kind in ("candidate_promoted", "candidate_rolled_back"):
+            action = "production moved to" if kind == "candidate_promoted" else "rolled back"
+            self.retrain_status = f"{action} v{event['version']} (verdict {event['decision']})"
+        elif kind in ("decision_stale", "decision_failed"):
+            self.retrain_status = f"{kind}: {event.get('why')}"
         if kind == "promoted" and event.get("pointer") == "production":
             self.run_.markers.append(Marker(event["t"], "promotion", str(event["new_version"])))
-        if kind != "ready":
+        elif kind == "promoted" and event.get("pointer") == "candidate":
+            self.run_.markers.append(Marker(event["t"], "shadow", str(event["new_version"])))
+        elif kind == "candidate_promoted":
+            self.run_.markers.append(Marker(event["t"], "promotion", str(event["version"])))
+        if kind not in ("ready", "decision_noted"):
             self._note(event["t"], f"retrainer: {self.retrain_status}")
 
     def _note(self, t: float, text: str) -> None:
@@ -192,6 +227,10 @@ class Loop:
         assert obs is not None
         with obs.lock:
             requests = list(obs.requests)
+            decisions = obs.decisions[self._decisions_seen:]
+        self._decisions_seen += len(decisions)
+        for seen_decision in decisions:
+            self._on_decision(seen_decision)
         for seen in requests:
             key = seen.request.idempotency_key
             if key not in self._requests_seen:
@@ -222,6 +261,14 @@ class Loop:
             )
             self.run_.markers.append(Marker(t, "detected", what))
             self._note(t, f"drift detected: {what}")
+
+    def _on_decision(self, seen: SeenDecision) -> None:
+        """Note every verdict; mark the final ones (promote / roll back) with their numbers."""
+        d = seen.decision
+        text = verdict_text(d)
+        if d.decision != Decision.KEEP_COLLECTING:
+            self.run_.markers.append(Marker(seen.t, "verdict", text))
+        self._note(seen.t, f"{d.mode.value} verdict: {text}")
 
     def accuracy_series(
         self, bucket_s: float | None = None

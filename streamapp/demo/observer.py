@@ -1,10 +1,12 @@
 """The demo's independent view of the loop: predictions scored against the known truth.
 
-Reads the predictions, retrain-requests and dead-letter topics from the
-beginning (partitions assigned, no group join) and keeps per-second buckets of
-predictions and correct ones per model version, plus consumer-side end-to-end
-latency (event time → prediction read). Everything is bounded by the demo's
-length; nothing here trusts the monitor, so the plots cross-check it.
+Reads the predictions, prediction-log, retrain-requests, promotion-decisions and
+dead-letter topics from the beginning (partitions assigned, no group join) and
+keeps per-second buckets of predictions and correct ones per model version
+(shadow predictions, which only the prediction log carries, under
+``<version>-shadow``), plus consumer-side end-to-end latency (event time →
+prediction read). Everything is bounded by the demo's length; nothing here
+trusts the monitor, so the plots cross-check it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from streamapp.config import TopicSettings
 from streamapp.demo.producer import Truth
-from streamapp.schemas import RetrainRequest
+from streamapp.schemas import PromotionDecision, RetrainRequest, Variant
+
+SHADOW_SUFFIX = "-shadow"
+"""Appended to a version's key in the accuracy buckets for its shadow predictions."""
 
 
 @dataclass
@@ -40,6 +45,15 @@ class SeenRequest:
 
     t: float
     request: RetrainRequest
+
+
+@dataclass(frozen=True)
+class SeenDecision:
+    """A promotion decision (canary / shadow verdict) read from its topic, at the demo time
+    it was decided (``decided_at``; reading it may lag behind)."""
+
+    t: float
+    decision: PromotionDecision
 
 
 class Observer(threading.Thread):
@@ -61,6 +75,7 @@ class Observer(threading.Thread):
         self.start_mono = t0
         self.buckets: dict[int, Bucket] = defaultdict(Bucket)
         self.requests: list[SeenRequest] = []
+        self.decisions: list[SeenDecision] = []
         self.dead_letters: dict[str, int] = defaultdict(int)
         self.first_seen: dict[str, float] = {}
         """model version → demo time of its first prediction."""
@@ -85,7 +100,9 @@ class Observer(threading.Thread):
             assignment = []
             for topic in (
                 self.topics.predictions,
+                self.topics.prediction_log,
                 self.topics.retrain_requests,
+                self.topics.promotion_decisions,
                 self.topics.dead_letter,
             ):
                 meta = consumer.list_topics(topic, timeout=15).topics[topic]
@@ -102,6 +119,10 @@ class Observer(threading.Thread):
         t = self.now()
         if topic == self.topics.predictions:
             self._prediction(t, orjson.loads(value))
+        elif topic == self.topics.prediction_log:
+            record = orjson.loads(value)
+            if record.get("variant") == Variant.SHADOW.value:
+                self._shadow(record)
         elif topic == self.topics.retrain_requests:
             try:
                 request = RetrainRequest.model_validate_json(value)
@@ -109,6 +130,15 @@ class Observer(threading.Thread):
                 return
             with self.lock:
                 self.requests.append(SeenRequest(t, request))
+        elif topic == self.topics.promotion_decisions:
+            try:
+                decision = PromotionDecision.model_validate_json(value)
+            except ValueError:
+                return
+            # demo time of the decision itself (the monitor's clock is this host's)
+            age = (datetime.now(UTC) - decision.decided_at).total_seconds()
+            with self.lock:
+                self.decisions.append(SeenDecision(t - max(0.0, age), decision))
         else:
             reason = orjson.loads(value).get("reason", "unknown")
             with self.lock:
@@ -129,6 +159,17 @@ class Observer(threading.Thread):
                 return
             bucket.n[version] += 1
             bucket.correct[version] += int(record.get("predicted_label") == truth[0])
+
+    def _shadow(self, record: dict[str, Any]) -> None:
+        """Count a shadow prediction's correctness only (it is never served: no latency)."""
+        truth = self.truth.labels.get(str(record.get("event_id")))
+        if truth is None:
+            return
+        key = f"{record.get('model_version')}{SHADOW_SUFFIX}"
+        with self.lock:
+            bucket = self.buckets[int(self.now())]
+            bucket.n[key] += 1
+            bucket.correct[key] += int(record.get("predicted_label") == truth[0])
 
     def accuracy(self, since: float, until: float | None = None) -> dict[str, tuple[float, int]]:
         """Accuracy and count per version over predictions read in ``[since, until)``."""

@@ -17,6 +17,8 @@ StatusFn = Callable[[str, int, int], None]
 DEMO_LOG_RATE = 0.5
 DEMO_COUNT_WINDOW = 500
 """The monitor's count window in the demo (the live view follows its accuracy)."""
+DEMO_VERDICT_MIN_SAMPLES = 200
+"""Labelled shadow pairs at the monitor's first verdict look (a few seconds of traffic)."""
 LABEL_SHARE = 0.9
 
 
@@ -119,6 +121,12 @@ def child_env(
         "STREAMAPP_RETRAIN__MIN_SAMPLES": str(options.retrain_min_samples()),
         "STREAMAPP_RETRAIN__MIN_EVAL_SAMPLES": "50",
         "STREAMAPP_RETRAIN__MAX_WAIT_S": str(max(60.0, options.duration_s)),
+        # a retrained version goes to the candidate pointer, is scored in shadow next to the
+        # primary, and the retrainer acts on the monitor's verdict (promote: production moves)
+        "STREAMAPP_RETRAIN__PROMOTE_TO": "candidate",
+        "STREAMAPP_RETRAIN__PROMOTION_ACTOR": "retrainer",
+        "STREAMAPP_SAMPLING__CANDIDATE_MODE": "shadow",
+        "STREAMAPP_MONITORING__VERDICTS__MIN_SAMPLES": str(DEMO_VERDICT_MIN_SAMPLES),
     }
     for key, value in tuning.items():
         env.setdefault(key, value)

@@ -22,8 +22,15 @@ MARKER_STYLE = {
     "drift": ("tab:red", "drift starts"),
     "detected": ("tab:orange", "drift detected"),
     "request": ("tab:purple", "retrain requested"),
+    "shadow": ("tab:cyan", "new version in shadow"),
+    "verdict": ("tab:olive", "shadow verdict"),
     "promotion": ("tab:green", "new version promoted"),
 }
+RETRAINER_DECISIONS = (
+    "promoted", "rejected", "skipped", "failed", "candidate_promoted", "candidate_rolled_back",
+    "decision_stale", "decision_failed",
+)
+"""Retrainer events listed in ``summary.md``."""
 ACCURACY_PNG = "accuracy_drift.png"
 THROUGHPUT_PNG = "throughput_latency.png"
 
@@ -33,8 +40,9 @@ def _mark(ax: Any, markers: list[Marker], legend: bool) -> None:
     for m in markers:
         color, text = MARKER_STYLE.get(m.kind, ("grey", m.kind))
         label = text if legend and m.kind not in used else None
-        if m.kind == "promotion":
-            label = f"v{m.text} promoted" if legend else None
+        if m.kind in ("promotion", "shadow"):
+            label = f"v{m.text} {'promoted' if m.kind == 'promotion' else 'in shadow'}"
+            label = label if legend else None
         ax.axvline(m.t, color=color, linestyle="--", linewidth=1.2, label=label)
         used.add(m.kind)
 
@@ -135,8 +143,17 @@ def paragraph(result: DemoResult) -> str:
     parts[-1] += "."
     if v.retrain_requested:
         parts.append(f"Retrain requested at t={first['request']:.0f}s.")
+    if "shadow" in first:
+        shadow = next(m for m in result.markers if m.kind == "shadow")
+        parts.append(f"Version {shadow.text} trained at t={shadow.t:.0f}s and scored in shadow.")
+    if "verdict" in first:
+        parts.append(f"Shadow verdict at t={first['verdict']:.0f}s: {_verdict_text(result)}.")
     if v.new_version:
-        parts.append(f"Version {v.new_version} trained and promoted at t={first['promotion']:.0f}s")
+        what = (
+            f"Production moved to version {v.new_version}" if v.shadowed
+            else f"Version {v.new_version} trained and promoted"
+        )
+        parts.append(f"{what} at t={first['promotion']:.0f}s")
         if v.recovered_accuracy is not None:
             parts[-1] += (
                 f"; its accuracy on drifted traffic: {v.recovered_accuracy:.3f} "
@@ -149,12 +166,18 @@ def paragraph(result: DemoResult) -> str:
         for name, ok in (
             ("drift detected", v.drift_detected),
             ("retrain requested", v.retrain_requested),
+            *([("shadow verdict promote", v.shadow_verdict == "promote")] if v.shadowed else []),
             ("promoted", v.promoted),
             (f"recovered ≥ {v.threshold:.2f}", v.recovered),
         )
     )
     tail = " (interrupted)" if result.interrupted else ""
     return " ".join(parts) + f" {verdict}{tail}: {stages}."
+
+
+def _verdict_text(result: DemoResult) -> str:
+    """The first final verdict marker's text (decision, test, effect, p-value, samples)."""
+    return next(m.text for m in result.markers if m.kind == "verdict")
 
 
 def render(result: DemoResult, out: Path) -> list[Path]:
@@ -171,6 +194,16 @@ def render(result: DemoResult, out: Path) -> list[Path]:
     (out / "summary.md").write_text(markdown(result), encoding="utf-8")
     files.append(out / "summary.md")
     return files
+
+
+def _retrainer_decision(event: dict[str, Any]) -> str:
+    """One list item: a retrain outcome (with its reason) or an action on a verdict."""
+    kind = event["event"]
+    if kind.startswith(("candidate_", "decision_")):
+        why = event.get("why", "")
+        return f"{kind}: v{event.get('version')} (verdict {event.get('decision')}) {why}".rstrip()
+    where = f" → {event['pointer']}" if event.get("pointer") else ""
+    return f"{kind}{where}: {event.get('why', '')}"
 
 
 def markdown(result: DemoResult) -> str:
@@ -205,14 +238,19 @@ def markdown(result: DemoResult) -> str:
     lines += ["", "## Timeline", "", "| t (s) | event |", "|---|---|"]
     for m in sorted(result.markers, key=lambda m: m.t):
         lines.append(f"| {m.t:.1f} | {MARKER_STYLE.get(m.kind, ('', m.kind))[1]}: {m.text} |")
-    decisions = [
-        e
-        for e in result.retrain_events
-        if e.get("event") in ("promoted", "rejected", "skipped", "failed")
-    ]
+    decisions = [e for e in result.retrain_events if e.get("event") in RETRAINER_DECISIONS]
     if decisions:
         lines += ["", "## Retrainer decisions", ""]
-        lines += [f"- {e['event']}: {e.get('why', '')}" for e in decisions]
+        lines += [f"- {_retrainer_decision(e)}" for e in decisions]
+    if result.decisions:
+        lines += ["", "## Monitor verdicts", "", "| t (s) | candidate | mode | decision | test "
+                  "| effect | p-value | alpha | samples |", "|---|---|---|---|---|---|---|---|---|"]
+        lines += [
+            f"| {d['t']:.1f} | v{d['candidate_version']} vs v{d['primary_version']} | "
+            f"{d['mode']} | {d['decision']} | {d['test']} | {d['effect']:+.3f} | "
+            f"{d['p_value']:.2g} | {d['alpha']:g} | {d['samples']} |"
+            for d in result.decisions
+        ]
     lines += [
         "",
         "## Plots",

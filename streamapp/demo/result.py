@@ -3,7 +3,9 @@
 The loop is closed when drift was detected after the drift point, a retrain
 request was emitted, a new version was promoted and served (its predictions
 seen), and that version's accuracy on the drifted traffic reached the stated
-level over enough predictions. :func:`judge` is pure, so it is unit-tested.
+level over enough predictions. When the new version went through a shadow
+phase first (the demo's default), the monitor's verdict on it must also have
+been ``promote``. :func:`judge` is pure, so it is unit-tested.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ class Sample:
 
 @dataclass(frozen=True)
 class Marker:
-    """A moment worth marking on the plots: drift, detection, request, promotion."""
+    """A moment worth marking on the plots: drift, detection, request, shadow, verdict,
+    promotion (``shadow`` and ``promotion`` name the version in ``text``)."""
 
     t: float
     kind: str
@@ -58,10 +61,18 @@ class Verdict:
     recovered_accuracy: float | None
     recovered_n: int
     threshold: float
+    shadowed: bool = False
+    """The new version was scored in shadow before it was promoted."""
+    shadow_verdict: str | None = None
+    """The monitor's last decision on the new version (``promote``, ``keep_collecting``, …)."""
 
     @property
     def closed(self) -> bool:
-        return self.drift_detected and self.retrain_requested and self.promoted and self.recovered
+        by_verdict = not self.shadowed or self.shadow_verdict == "promote"
+        return (
+            self.drift_detected and self.retrain_requested and self.promoted and self.recovered
+            and by_verdict
+        )
 
 
 def judge(
@@ -71,10 +82,12 @@ def judge(
     accuracy: dict[str, tuple[float, int]],
     threshold: float,
     min_predictions: int,
+    decisions: dict[str, str] | None = None,
 ) -> Verdict:
     """The verdict from the markers, the versions seen serving and post-promotion accuracy.
 
-    ``accuracy`` maps version → (accuracy, predictions) on drifted traffic.
+    ``accuracy`` maps version → (accuracy, predictions) on drifted traffic;
+    ``decisions`` candidate version → the monitor's last decision on it.
 
     >>> ms = [Marker(10, "drift", ""), Marker(14, "detected", ""), Marker(15, "request", ""),
     ...       Marker(30, "promotion", "2")]
@@ -92,7 +105,11 @@ def judge(
     promoted = new_version is not None and new_version in served_versions
     acc, n = accuracy.get(new_version or "", (None, 0))
     recovered = promoted and acc is not None and n >= min_predictions and acc >= threshold
-    return Verdict(detected, requested, promoted, recovered, new_version, acc, n, threshold)
+    shadowed = any(m.kind == "shadow" and m.text == new_version for m in markers)
+    decided = (decisions or {}).get(new_version or "")
+    return Verdict(
+        detected, requested, promoted, recovered, new_version, acc, n, threshold, shadowed, decided
+    )
 
 
 @dataclass
@@ -107,6 +124,9 @@ class DemoResult:
     counts: dict[str, float]
     verdict: Verdict
     retrain_events: list[dict[str, Any]] = field(default_factory=list)
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    """The monitor's promotion decisions (``PromotionDecision`` fields) with the demo time
+    ``t`` each was taken."""
     interrupted: bool = False
     error: str | None = None
     started_at: str = ""

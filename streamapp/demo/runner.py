@@ -176,6 +176,10 @@ class DemoRun:
         accuracy: dict[str, tuple[float, int]] = {}
         if obs is not None and promo_t is not None:
             accuracy = obs.accuracy(promo_t + 1.0)
+        decisions = [
+            {"t": round(seen.t, 2), **seen.decision.model_dump(mode="json")}
+            for seen in (obs.decisions if obs else [])
+        ]
         verdict = judge(
             markers,
             set(obs.first_seen) if obs else set(),
@@ -183,6 +187,7 @@ class DemoRun:
             accuracy,
             self.options.recovery_threshold,
             self.options.min_recovery_predictions,
+            {d["candidate_version"]: d["decision"] for d in decisions},
         )
         counts: dict[str, float] = {
             "events_sent": self.truth.events_sent,
@@ -202,6 +207,7 @@ class DemoRun:
             counts=counts,
             verdict=verdict,
             retrain_events=loop.retrain_events if loop else [],
+            decisions=decisions,
             interrupted=self.stop.is_set(),
             error=self.error,
             started_at=started.isoformat(),

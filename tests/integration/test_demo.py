@@ -1,7 +1,9 @@
 """``streamapp demo`` end to end, as a user runs it: its own embedded broker and workers.
 
-The short run must close the loop (drift detected, retrain requested, new
-version promoted and serving, accuracy recovered) and write non-empty PNG plots.
+The short run must close the loop (drift detected, retrain requested, the new
+version trained onto the candidate pointer and scored in shadow, the monitor's
+shadow verdict ``promote``, production moved to it by the retrainer acting on
+that decision, accuracy recovered) and write non-empty PNG plots.
 SIGTERM must stop every child by PID, the broker last, and still write the report.
 """
 
@@ -19,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from streamapp.demo.prepare import DEMO_VERDICT_MIN_SAMPLES
+from streamapp.registry.registry import ModelRegistry
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
@@ -60,8 +64,10 @@ def _port_closed(address: str) -> bool:
 def test_short_demo_closes_the_loop_and_writes_the_report(tmp_path: Path) -> None:
     out = tmp_path / "report"
     models_before = sorted(p.name for p in (REPO / "models" / "agrawal-clf").iterdir())
+    # 100 s: under load the retrainer's first torch import alone can take 20 s, and the
+    # promoted version needs time left to score 100 drifted events after the shadow phase.
     proc = subprocess.run(
-        _demo(out, "--duration", "70", "--rate", "100", "--drift-at", "20", "--seed", "3"),
+        _demo(out, "--duration", "100", "--rate", "100", "--drift-at", "20", "--seed", "3"),
         env=_env(),
         capture_output=True,
         text=True,
@@ -74,7 +80,27 @@ def test_short_demo_closes_the_loop_and_writes_the_report(tmp_path: Path) -> Non
     assert verdict["closed"] and verdict["new_version"] == "2"
     assert verdict["recovered_accuracy"] >= 0.85 and verdict["recovered_n"] >= 100
     kinds = [m["kind"] for m in summary["markers"]]
-    assert kinds.index("drift") < kinds.index("request") < kinds.index("promotion")
+    assert kinds.index("drift") < kinds.index("request") < kinds.index("shadow")
+    assert kinds.index("shadow") < kinds.index("verdict") < kinds.index("promotion")
+    assert verdict["shadowed"] and verdict["shadow_verdict"] == "promote"
+    # The monitor's shadow verdict: McNemar on labelled pairs, v2 better than v1.
+    final = [d for d in summary["decisions"] if d["decision"] != "keep_collecting"]
+    assert len(final) == 1, summary["decisions"]
+    decision = final[0]
+    assert (decision["candidate_version"], decision["primary_version"]) == ("2", "1")
+    assert (decision["mode"], decision["decision"]) == ("shadow", "promote")
+    assert decision["test"] in ("mcnemar_exact", "mcnemar_chi2")
+    assert decision["effect"] > 0 and decision["p_value"] < decision["alpha"]
+    assert decision["samples"] >= DEMO_VERDICT_MIN_SAMPLES
+    # The retrainer put v2 on the candidate pointer only; production moved by the decision.
+    events = summary["retrain_events"]
+    trained = [e for e in events if e["event"] == "promoted"]
+    assert [(e["new_version"], e["pointer"]) for e in trained] == [("2", "candidate")]
+    acted = [e for e in events if e["event"] == "candidate_promoted"]
+    assert [(e["version"], e["decision"]) for e in acted] == [("2", "promote")]
+    registry = ModelRegistry(out / "models")
+    assert registry.pointer("agrawal-clf") == "2"
+    assert registry.pointer("agrawal-clf", "candidate") is None
     assert summary["counts"]["dead_letters"] == summary["counts"]["malformed_sent"] > 0
     assert 0 < summary["counts"]["labels_dropped"] < summary["counts"]["labels_sent"]
     for name in PLOTS:
@@ -88,10 +114,13 @@ def test_short_demo_closes_the_loop_and_writes_the_report(tmp_path: Path) -> Non
     pids = json.loads((out / "pids.json").read_text())
     assert set(pids) == {"score", "monitor", "retrain"}
     assert all(_gone(pid) for pid in pids.values())
-    # The monitor keeps up without ever filling a producer buffer.
-    monitor_log = (out / "logs" / "monitor.log").read_text(encoding="utf-8", errors="replace")
-    assert "buffer full" not in monitor_log.lower()
-    assert '"level":"ERROR"' not in monitor_log
+    # Every worker keeps up without ever filling a producer buffer; the monitor logs no error.
+    logs = {
+        role: (out / "logs" / f"{role}.log").read_text(encoding="utf-8", errors="replace")
+        for role in ("score", "monitor", "retrain")
+    }
+    assert not [role for role, text in logs.items() if "buffer full" in text.lower()]
+    assert '"level":"ERROR"' not in logs["monitor"]
 
 
 def test_sigterm_stops_everything_and_still_writes_the_report(tmp_path: Path) -> None:

@@ -5,7 +5,12 @@ from pathlib import Path
 import pytest
 
 from streamapp.config import Settings
-from streamapp.demo.prepare import DemoOptions, child_env, prepare_registry
+from streamapp.demo.prepare import (
+    DEMO_VERDICT_MIN_SAMPLES,
+    DemoOptions,
+    child_env,
+    prepare_registry,
+)
 from streamapp.registry.registry import ModelRegistry
 
 
@@ -52,6 +57,11 @@ def test_child_env_sets_cluster_topics_and_tuning_but_keeps_user_choices(
     loaded = load_settings()
     assert loaded.monitoring.policy.min_samples == 200
     assert loaded.retrain.min_samples == 540
+    # the shadow path: candidate pointer, shadow scoring, the retrainer acts on the verdict
+    assert loaded.retrain.promote_to == "candidate"
+    assert loaded.retrain.promotion_actor == "retrainer"
+    assert loaded.sampling.candidate_mode == "shadow"
+    assert loaded.monitoring.verdicts.min_samples == DEMO_VERDICT_MIN_SAMPLES
 
 
 def test_default_drift_point_is_a_third_of_the_run() -> None:

@@ -13,13 +13,28 @@ from streamapp.demo.view import LiveView, status_table
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def _result(accuracy_v2: float = 0.97, promoted: bool = True) -> DemoResult:
+VERDICT = "promote v2 vs v1: mcnemar, accuracy effect +0.480, p=1e-30 < 0.00625, 212 pairs"
+
+
+def _result(
+    accuracy_v2: float = 0.97, promoted: bool = True, shadow: str | None = None
+) -> DemoResult:
+    """A synthetic run; ``shadow``: v2 went through a shadow phase with this final decision."""
     plan = TrafficPlan(rate=100, duration_s=60, drift_at_s=20)
     markers = [
         Marker(20, "drift", "shift"),
         Marker(23, "detected", "PSI"),
         Marker(24, "request", "acc"),
     ]
+    decisions: list[dict[str, object]] = []
+    if shadow is not None:
+        markers.append(Marker(34, "shadow", "2"))
+        markers.append(Marker(38, "verdict", VERDICT.replace("promote", shadow, 1)))
+        decisions.append({
+            "t": 38.0, "candidate_version": "2", "primary_version": "1", "mode": "shadow",
+            "decision": shadow, "test": "mcnemar", "effect": 0.48, "p_value": 1e-30,
+            "alpha": 0.00625, "samples": 212,
+        })
     if promoted:
         markers.append(Marker(40, "promotion", "2"))
     samples = [
@@ -43,7 +58,9 @@ def _result(accuracy_v2: float = 0.97, promoted: bool = True) -> DemoResult:
     if promoted:
         series["2"] = [(float(t), accuracy_v2, 100) for t in range(40, 60, 2)]
     served = {"1", "2"} if promoted else {"1"}
-    verdict = judge(markers, served, "1", {"2": (accuracy_v2, 1000)} if promoted else {}, 0.85, 100)
+    accuracy = {"2": (accuracy_v2, 1000)} if promoted else {}
+    decided = {"2": shadow} if shadow is not None else {}
+    verdict = judge(markers, served, "1", accuracy, 0.85, 100, decided)
     counts = {
         "events_sent": 6000.0,
         "malformed_sent": 18.0,
@@ -51,7 +68,7 @@ def _result(accuracy_v2: float = 0.97, promoted: bool = True) -> DemoResult:
         "labels_sent": 5000.0,
         "labels_dropped": 600.0,
     }
-    return DemoResult(plan, samples, markers, series, counts, verdict)
+    return DemoResult(plan, samples, markers, series, counts, verdict, decisions=decisions)
 
 
 def test_render_writes_pngs_and_summaries(tmp_path: Path) -> None:
@@ -99,6 +116,25 @@ def test_paragraph_states_the_numbers() -> None:
     assert "Drift injected at t=20s, detected at t=23s" in text
     assert "Version 2 trained and promoted at t=40s" in text
     assert "0.970" in text and "LOOP CLOSED" in text
+
+
+def test_shadow_path_needs_a_promote_verdict_and_is_reported(tmp_path: Path) -> None:
+    result = _result(shadow="promote")
+    assert result.verdict.shadowed and result.verdict.closed
+    text = paragraph(result)
+    assert "Version 2 trained at t=34s and scored in shadow." in text
+    assert f"Shadow verdict at t=38s: {VERDICT}." in text
+    assert "Production moved to version 2 at t=40s; its accuracy on drifted traffic: 0.970" in text
+    assert "shadow verdict promote yes" in text and "LOOP CLOSED" in text
+    render(result, tmp_path)
+    md = (tmp_path / "summary.md").read_text()
+    assert "| 34.0 | new version in shadow: 2 |" in md
+    assert f"| 38.0 | shadow verdict: {VERDICT} |" in md
+    assert "| 38.0 | v2 vs v1 | shadow | promote | mcnemar | +0.480 | 1e-30 | 0.00625 | 212 |" in md
+    assert json.loads((tmp_path / "summary.json").read_text())["decisions"][0]["samples"] == 212
+    # a shadowed version that reached production without a promote verdict does not close it
+    keep = _result(shadow="keep_collecting").verdict
+    assert keep.promoted and keep.recovered and not keep.closed
 
 
 def test_plain_view_without_tty_prints_periodic_lines() -> None:
