@@ -12,9 +12,11 @@ a checkpoint makes the work durable without stopping the loop (one in flight):
    to the changelog; consuming and joining go on;
 2. when every outcome and dead letter sent before the seal and every changelog
    write is acknowledged, a marker (offsets, watermark, summaries) is produced
-   on each changelog partition (the writes go through a producer of their own
-   that reports only failures: they are acknowledged once its queue is empty,
-   which saves a delivery report per write);
+   on each changelog partition. Outcomes, dead letters and changelog writes go
+   through two producers that report only failures, one per checkpoint in turn:
+   a checkpoint's records are acknowledged once its producer's queue is empty
+   (the next interval's records go to the other one), which saves a delivery
+   report per record;
 3. when the markers are acknowledged (the checkpoint is committed), the sealed
    writes go to the local store in one batch with the marker, the results are
    counted, the summaries sent and the consumer offsets committed
@@ -91,12 +93,14 @@ class _Checkpoint:
 
     started: float
     outputs: list[Ticket[Any]]
-    """Outcomes, dead letters and summaries sent before the seal."""
+    """Summaries sent before the seal (acknowledged per record)."""
+    writes: list[Ticket[Any]]
+    """Outcomes, dead letters and the changelog writes (on ``sink``, failures reported only)."""
+    sink: KafkaSink
+    """The producer of ``writes``; nothing else is sent on it until this checkpoint commits."""
     parts: dict[int, PartitionState] = field(default_factory=dict)
     metas: dict[int, Meta] = field(default_factory=dict)
     results: dict[int, JoinResult] = field(default_factory=dict)
-    writes: list[Ticket[Any]] = field(default_factory=list)
-    """The changelog writes."""
     summaries: list[Summary] = field(default_factory=list)
     markers: dict[int, _MarkerTicket] | None = None
 
@@ -124,7 +128,10 @@ class JoinWorker:
         self.options = rocks_options(self.mon.state_memory_mb)
         self.parts: dict[int, PartitionState] = {}
         self.tickets: list[Ticket[Any]] = []
-        """Sent since the last seal: outcomes, dead letters, summaries."""
+        """Summaries sent since the last seal."""
+        self.written: list[Ticket[Any]] = []
+        """Outcomes and dead letters sent since the last seal (on the current epoch's sink)."""
+        self.epoch = 0
         self.inflight: _Checkpoint | None = None
         self.ready = False
         self.fatal: BaseException | None = None
@@ -135,10 +142,10 @@ class JoinWorker:
         """Consume, join and checkpoint until the stop event; a final checkpoint on the way out."""
         tune_for_batches()
         self.sink = KafkaSink(self.conf, poll_when_full=True)
-        self.changelog = KafkaSink(
-            {**self.conf, "delivery.report.only.error": True}, poll_when_full=True
-        )
-        """The seals' changelog writes only (acknowledged when idle: :meth:`_written`)."""
+        """Markers, voids and summaries: a delivery report per record."""
+        quiet = {**self.conf, "delivery.report.only.error": True}
+        self.epochs = (KafkaSink(quiet, poll_when_full=True), KafkaSink(quiet, poll_when_full=True))
+        """Outcomes, dead letters and changelog writes, one per checkpoint in turn (``_seal``)."""
         self.source = KafkaSource(
             {
                 **self.conf,
@@ -159,7 +166,7 @@ class JoinWorker:
                 msgs = self.source.fetch(self.mon.fetch_size, 0.0, 0.1)
                 if msgs:
                     self._process(msgs)
-                self.sink.poll(0)
+                self._poll(0)
                 self._advance()
                 if (self.inflight is None
                         and time.monotonic() - last >= self.mon.checkpoint_interval_s):
@@ -177,8 +184,8 @@ class JoinWorker:
                 self.source.close()
             except Exception:  # closing after a broker loss must not hide the first error
                 log.exception("consumer close failed")
-            self.sink.flush(10)
-            self.changelog.flush(10)
+            for sink in (self.sink, *self.epochs):
+                sink.flush(10)
             for part in self.parts.values():
                 part.store.close()
 
@@ -246,8 +253,10 @@ class JoinWorker:
                 part.pending.counts[f"dead:{topic}:{rej.reason.value}"] += 1
         if out or values:
             ticket: Ticket[None] = Ticket({}, 0, 0, lambda _t: None)
-            self.sink.send(ticket, out, columns=[(topics.joined_outcomes, keys, values)])
-            self.tickets.append(ticket)
+            self.epochs[self.epoch].send(
+                ticket, out, columns=[(topics.joined_outcomes, keys, values)]
+            )
+            self.written.append(ticket)
         part.pending.extend(result)
 
     # ---- checkpoint ------------------------------------------------------------------------
@@ -268,8 +277,9 @@ class JoinWorker:
         todo = [p for p in parts if p.dirty()]
         if not todo:
             return
-        cp = _Checkpoint(time.perf_counter(), self.tickets)
-        self.tickets = []
+        # No checkpoint is in flight: the other epoch's sink is idle (its checkpoint committed).
+        cp = _Checkpoint(time.perf_counter(), self.tickets, self.written, self.epochs[self.epoch])
+        self.tickets, self.written, self.epoch = [], [], 1 - self.epoch
         changelog = self.mon.changelog_topic
         for part in todo:
             pend = part.pending
@@ -291,7 +301,7 @@ class JoinWorker:
             sealed = part.store.sealed or {}
             if sealed:
                 ticket: Ticket[None] = Ticket({}, 0, 0, lambda _t: None)
-                self.changelog.send(
+                cp.sink.send(
                     ticket, columns=[(changelog, list(sealed), list(sealed.values()))], partition=p
                 )
                 cp.writes.append(ticket)
@@ -303,7 +313,7 @@ class JoinWorker:
         if cp is None:
             return
         if cp.markers is None:
-            if not self._acked(cp.outputs) or not self._written(cp.writes):
+            if not self._acked(cp.outputs) or not self._written(cp):
                 return
             cp.markers = {}
             changelog = self.mon.changelog_topic
@@ -338,7 +348,7 @@ class JoinWorker:
     def _finish(self) -> None:
         """Wait until the checkpoint in flight is committed."""
         while self.inflight is not None:
-            self.sink.poll(0.01)
+            self._poll(0.01)
             self._advance()
 
     def _acked(self, tickets: list[Ticket[Any]]) -> bool:
@@ -351,15 +361,21 @@ class JoinWorker:
             done = done and ticket.done
         return done
 
-    def _written(self, writes: list[Ticket[Any]]) -> bool:
-        """Changelog writes all acknowledged? Their producer reports only failures (final,
-        raised as for :meth:`_acked`), so: none failed and nothing is left in its queue. No
-        seal sends more writes before this checkpoint's markers are acknowledged."""
-        self.changelog.poll(0)
-        for ticket in writes:
+    def _written(self, cp: _Checkpoint) -> bool:
+        """The checkpoint's outcomes, dead letters and changelog writes all acknowledged?
+        Their producer reports only failures (final, raised as in :meth:`_acked`) and takes
+        nothing new until the checkpoint commits: none failed and its queue is empty."""
+        cp.sink.poll(0)
+        for ticket in cp.writes:
             if ticket.failed:
                 raise delivery_failure(ticket)
-        return self.changelog.idle()
+        return cp.sink.idle()
+
+    def _poll(self, timeout: float) -> None:
+        """Serve delivery reports of every producer (``timeout`` on the one reporting all)."""
+        for quiet in self.epochs:
+            quiet.poll(0)
+        self.sink.poll(timeout)
 
     def _expire(self, parts: list[PartitionState]) -> None:
         """Timer: expire entries due at each partition's watermark (right after a seal, with
