@@ -1,28 +1,33 @@
 """Deterministic, process-independent sampling decisions keyed by event id.
 
 Python's built-in ``hash()`` is salted per process, so replays and other workers
-would decide differently; these helpers hash with BLAKE2b instead.
+would decide differently; these helpers use a fixed keyed hash (:mod:`streamapp.idhash`)
+over the id's UTF-8 bytes instead (ids given as text or as bytes decide alike).
 
-Version 2 (:data:`SAMPLING_VERSION`): one keyed BLAKE2b digest of 16 bytes per
-event id, split into four independent 32-bit fields: field 0 decides holdout,
-field 1 the prediction-log sample, field 2 the canary share, field 3 is spare.
-The product's three decisions therefore cost one digest per event instead of
-three (version 1 hashed once per salt with the salt as personalisation, so every
-decision changed with version 2). Other salts (retrain split, demo traffic) keep
-their own digest, personalised by the salt. :func:`selected` and
-:func:`select_many` give the same answer as :func:`decide` for the shared
-salts, so the monitor's label filter and the scorer's log sample agree.
+Version 3 (:data:`SAMPLING_VERSION`): one vectorised 64-bit keyed hash per batch
+(numpy over the whole batch, ~0.2 µs/event against ~0.6 for a BLAKE2b digest
+per event in version 2, on the scorer's and the monitor's hot paths). Two
+further mixes of each id's hash give four independent 32-bit fields: field 0
+decides holdout, field 1 the prediction-log sample, field 2 the canary share,
+field 3 is spare; field 2 and 3 are only computed when a canary share is set.
+Every decision changed with version 3 (version 2 split one keyed BLAKE2b-128
+digest into the same four fields; version 1 hashed once per salt). Other salts
+(retrain split, demo traffic) hash with their own key, derived from the salt,
+and decide on their field 0. :func:`selected` and :func:`select_many` give the
+same answer as :func:`decide` for the shared salts, so the monitor's label
+filter and the scorer's log sample agree.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
-from typing import cast
+from functools import lru_cache
 
 import numpy as np
 
-SAMPLING_VERSION = 2
+from streamapp.idhash import HashKey, U64Array, pair, state
+
+SAMPLING_VERSION = 3
 """Bumped whenever a decision for the same event id can change."""
 
 # Salts used across the product; one decision per purpose, independent of each other.
@@ -31,39 +36,31 @@ SALT_HOLDOUT = "holdout"
 SALT_CANARY = "canary"
 
 _FIELDS = {SALT_HOLDOUT: 0, SALT_LOG: 1, SALT_CANARY: 2}
-_KEY = b"streamapp-sampling-v2"
-_KEYED = hashlib.blake2b(digest_size=16, key=_KEY)
-"""The keyed state every digest copies (never updated itself)."""
+_SHARED = HashKey(b"shared")
+"""The key of the three product decisions (one hash, four fields)."""
+_LO32 = np.uint64(0xFFFFFFFF)
+_S32 = np.uint64(32)
 _SCALE32 = float(1 << 32)
-_SCALE64 = float(1 << 64)
 BoolArray = np.ndarray[tuple[int], np.dtype[np.bool_]]
+Ids = Sequence[str] | Sequence[bytes]
 
 
-def digests(
-    event_ids: Sequence[str] | Sequence[bytes],
-) -> np.ndarray[tuple[int, int], np.dtype[np.uint32]]:
-    """One keyed digest per event id as ``(n, 4)`` uint32 fields (big-endian words).
-
-    Ids are text or their UTF-8 bytes (the same digests). Each digest starts from
-    a copy of the keyed state, ~2.5x cheaper than a new keyed BLAKE2b object.
+def digests(event_ids: Ids) -> np.ndarray[tuple[int, int], np.dtype[np.uint32]]:
+    """The four 32-bit fields of each id's hash, ``(n, 4)`` uint32.
 
     >>> digests(["a", "b"]).shape
     (2, 4)
     >>> (digests(["é"]) == digests(["é".encode()])).all()
     np.True_
     """
-    if event_ids and isinstance(event_ids[0], str):
-        keys = [e.encode() for e in cast(Sequence[str], event_ids)]
-    else:
-        keys = cast(list[bytes], event_ids)
-    base = _KEYED
-    out: list[bytes] = []
-    append = out.append
-    for key in keys:
-        h = base.copy()
-        h.update(key)
-        append(h.digest())
-    return np.frombuffer(b"".join(out), dtype=">u4").reshape(len(keys), 4).astype(np.uint32)
+    n = len(event_ids)
+    out = np.empty((n, 4), dtype=np.uint32)
+    if n:
+        h = state(event_ids, _SHARED)
+        for i, word in enumerate((pair(h, _SHARED, 0), pair(h, _SHARED, 1))):
+            out[:, 2 * i] = word >> _S32
+            out[:, 2 * i + 1] = word & _LO32
+    return out
 
 
 def _threshold(rate: float) -> int:
@@ -71,11 +68,15 @@ def _threshold(rate: float) -> int:
     return min(1 << 32, max(0, int(rate * _SCALE32)))
 
 
+def _none(n: int) -> tuple[BoolArray, BoolArray, BoolArray]:
+    none = np.zeros(n, dtype=bool)
+    return none, none.copy(), none.copy()
+
+
 def decide(
-    event_ids: Sequence[str] | Sequence[bytes], holdout_rate: float, log_rate: float,
-    canary_share: float,
+    event_ids: Ids, holdout_rate: float, log_rate: float, canary_share: float,
 ) -> tuple[BoolArray, BoolArray, BoolArray]:
-    """``(holdout, logged, canary)`` for a batch from one digest per event.
+    """``(holdout, logged, canary)`` for a batch from one hash per event.
 
     ``logged`` includes every holdout event (the monitor always sees the unbiased
     sample). Runs once per micro-batch on a scorer thread.
@@ -86,21 +87,45 @@ def decide(
     """
     n = len(event_ids)
     if n == 0 or (holdout_rate <= 0 and log_rate <= 0 and canary_share <= 0):
-        none = np.zeros(n, dtype=bool)
-        return none, none.copy(), none.copy()
-    return decide_digests(digests(event_ids), holdout_rate, log_rate, canary_share)
+        return _none(n)
+    h = state(event_ids, _SHARED)
+    holdout, logged, canary = _none(n)
+    if holdout_rate > 0 or log_rate > 0:
+        first = pair(h, _SHARED, 0)
+        holdout = (first >> _S32) < _threshold(holdout_rate)
+        logged = holdout | ((first & _LO32) < _threshold(log_rate))
+    if canary_share > 0:
+        canary = (pair(h, _SHARED, 1) >> _S32) < _threshold(canary_share)
+    return holdout, logged, canary
 
 
 def decide_digests(
     digest: np.ndarray[tuple[int, int], np.dtype[np.uint32]],
     holdout_rate: float, log_rate: float, canary_share: float,
 ) -> tuple[BoolArray, BoolArray, BoolArray]:
-    """:func:`decide` on digests already computed (:func:`digests`)."""
+    """:func:`decide` on fields already computed (:func:`digests`)."""
     d = digest.astype(np.uint64)
     holdout = d[:, 0] < _threshold(holdout_rate)
     logged = holdout | (d[:, 1] < _threshold(log_rate))
     canary = d[:, 2] < _threshold(canary_share)
     return holdout, logged, canary
+
+
+@lru_cache(maxsize=64)
+def _salt_key(salt: str) -> HashKey:
+    """The hash key of a salt other than the shared three."""
+    return HashKey(b"salt:" + salt.encode("utf-8"))
+
+
+def _field(event_ids: Ids, salt: str) -> U64Array:
+    """The salt's 32-bit field for each id (as uint64)."""
+    field = _FIELDS.get(salt)
+    if field is None:
+        key, field = _salt_key(salt), 0
+    else:
+        key = _SHARED
+    word = pair(state(event_ids, key), key, field // 2)
+    return word >> _S32 if field % 2 == 0 else word & _LO32
 
 
 def unit_interval(event_id: str, salt: str) -> float:
@@ -111,11 +136,7 @@ def unit_interval(event_id: str, salt: str) -> float:
     >>> 0.0 <= unit_interval("evt-1", "log") < 1.0
     True
     """
-    field = _FIELDS.get(salt)
-    if field is not None:
-        return int(digests([event_id])[0, field]) / _SCALE32
-    digest = hashlib.blake2b(event_id.encode("utf-8"), digest_size=8, person=_person(salt)).digest()
-    return int.from_bytes(digest, "big") / _SCALE64
+    return int(_field([event_id], salt)[0]) / _SCALE32
 
 
 def selected(event_id: str, salt: str, rate: float) -> bool:
@@ -134,29 +155,9 @@ def select_many(event_ids: list[str], salt: str, rate: float) -> list[bool]:
     >>> select_many(ids, "log", 0.3) == [selected(e, "log", 0.3) for e in ids]
     True
     """
-    if rate <= 0.0:
+    if rate <= 0.0 or not event_ids:
         return [False] * len(event_ids)
     if rate >= 1.0:
         return [True] * len(event_ids)
-    field = _FIELDS.get(salt)
-    if field is not None:
-        mask: BoolArray = digests(event_ids)[:, field].astype(np.uint64) < _threshold(rate)
-        return [bool(x) for x in mask.tolist()]
-    threshold = rate * _SCALE64
-    base = hashlib.blake2b(digest_size=8, person=_person(salt))
-    from_bytes = int.from_bytes
-    out: list[bool] = []
-    append = out.append
-    for e in event_ids:  # copying a keyed state is ~3x cheaper than a new BLAKE2b object
-        h = base.copy()
-        h.update(e.encode())
-        append(from_bytes(h.digest(), "big") < threshold)
-    return out
-
-
-def _person(salt: str) -> bytes:
-    """BLAKE2b personalisation (at most 16 bytes) derived from a salt string."""
-    raw = salt.encode("utf-8")
-    if len(raw) <= 16:
-        return raw
-    return hashlib.blake2b(raw, digest_size=16).digest()
+    mask: BoolArray = _field(event_ids, salt) < _threshold(rate)
+    return mask.tolist()
