@@ -112,41 +112,29 @@ def test_edge_ids_all_differ_and_trailing_zero_bytes_count() -> None:
 
 @given(st.lists(st.one_of(st.text(max_size=40), st.text(min_size=200, max_size=400),
                           st.binary(max_size=80).map(lambda b: b.decode("latin-1"))),
-                min_size=1, max_size=30))
+                min_size=1, max_size=40))
 def test_a_batch_decides_as_each_id_alone(ids: list[str]) -> None:
-    """An id's hash does not depend on the batch (width, long ids hashed apart)."""
+    """An id's hash does not depend on the batch (width, long ids, small or large batch)."""
     batch = digests(ids)
     for i, e in enumerate(ids):
         assert (digests([e])[0] == batch[i]).all()
+    assert select_many(ids, SALT_LOG, 0.5) == [selected(e, SALT_LOG, 0.5) for e in ids]
+    assert [unit_interval(e, SALT_HOLDOUT) for e in ids] == [
+        int(f) / 2**32 for f in batch[:, 0]]
 
 
-def _fmix(x: int) -> int:
-    m = (1 << 64) - 1
-    x ^= x >> 33
-    x = (x * 0xFF51AFD7ED558CCD) & m
-    x ^= x >> 33
-    x = (x * 0xC4CEB9FE1A85EC53) & m
-    return x ^ (x >> 33)
+def test_the_vectorised_hash_matches_the_one_id_path() -> None:
+    """Batches over ``SCALAR`` ids go through numpy; each id alone through Python ints."""
+    from streamapp.idhash import SCALAR, HashKey, output_one, outputs
 
-
-def _reference(event_id: bytes) -> list[int]:
-    """The documented hash, one id in plain Python integers (``streamapp.idhash``)."""
-    key = hashlib.blake2b(b"shared", digest_size=32, key=b"streamapp-sampling-v3").digest()
-    seed, length, out0, out1 = (int.from_bytes(key[i:i + 8], "little") for i in range(0, 32, 8))
-    m = (1 << 64) - 1
-    h = ((len(event_id) * 0x9E3779B97F4A7C15) & m) ^ length
-    padded = event_id + b"\0" * (-len(event_id) % 8)
-    for j in range(len(padded) // 8):
-        secret = _fmix((seed + (j + 1) * 0x9E3779B97F4A7C15) & m)
-        word = int.from_bytes(padded[8 * j:8 * j + 8], "little")
-        h = (h + (_fmix(word ^ secret) ^ _fmix(secret))) & m
-    a, b = _fmix(h ^ out0), _fmix(h ^ out1)
-    return [a >> 32, a & 0xFFFFFFFF, b >> 32, b & 0xFFFFFFFF]
-
-
-def test_the_vectorised_hash_matches_a_plain_python_reference() -> None:
-    ids = [f"evt-{i}" for i in range(50)] + EDGE_IDS + ["z" * 129, "w" * 1000]
-    assert digests(ids).tolist() == [_reference(e.encode()) for e in ids]
+    ids = [f"evt-{i}" for i in range(50)] + EDGE_IDS + ["z" * 129, "w" * 1000, "v" * 257]
+    assert len(ids) > SCALAR
+    key = HashKey(b"any key")
+    raw = [e.encode() for e in ids]
+    for which, word in enumerate(outputs(raw, key, 2)):
+        assert word.tolist() == [output_one(e, key, which) for e in raw]
+    small = raw[:SCALAR]
+    assert outputs(small, key, 1)[0].tolist() == outputs(raw, key, 1)[0][:SCALAR].tolist()
 
 
 def test_golden_values_pin_sampling_version_3() -> None:
@@ -160,8 +148,19 @@ def test_golden_values_pin_sampling_version_3() -> None:
         [3200935750, 2008342361, 2918577010, 1439919036],
         [216115507, 1558057773, 3950026964, 2153050755],
     ]
-    assert unit_interval("evt-1", "retrain-eval") == 0.08593305596150458
+    assert digests(["", "a", "a\0", "evt-123456"] * 3)[-4:].tolist() == digests(
+        ["", "a", "a\0", "evt-123456"]).tolist()  # 12 ids: the numpy path
     assert select_many(["evt-123456", "a"], SALT_CANARY, 0.85) == [True, False]
+
+
+def test_other_salts_keep_their_personalised_blake2b() -> None:
+    """The retrain split and demo traffic decide as in version 2."""
+    for e in ["evt-1", "", "é"]:
+        digest = hashlib.blake2b(e.encode(), digest_size=8, person=b"retrain-eval").digest()
+        assert unit_interval(e, "retrain-eval") == int.from_bytes(digest, "big") / 2**64
+    ids = [f"e{i}" for i in range(500)]
+    assert select_many(ids, "retrain-eval", 0.3) == [
+        unit_interval(e, "retrain-eval") < 0.3 for e in ids]
 
 
 def test_empty_batches_and_zero_rates() -> None:
