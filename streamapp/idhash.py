@@ -174,16 +174,20 @@ def output_one(data: bytes, key: HashKey, which: int) -> int:
     return _fmix_int(_state_one(data, key) ^ key.ints[1 + which])
 
 
+def outputs_small(ids: Sequence[str] | Sequence[bytes], key: HashKey, count: int
+                  ) -> list[list[int]]:
+    """:func:`outputs` as Python ints, hashed one id at a time (no numpy call)."""
+    states = [_state_one(k, key) for k in _encoded(ids)]
+    return [[_fmix_int(h ^ out) for h in states] for out in key.ints[1 : 1 + count]]
+
+
 def outputs(ids: Sequence[str] | Sequence[bytes], key: HashKey, count: int) -> list[U64Array]:
     """Outputs ``0..count-1`` (64 bits each) of every id's hash (text as its UTF-8 bytes).
 
     Up to :data:`SCALAR` ids are hashed one by one in Python ints: a numpy call
     costs ~1 µs whatever its size, and the vectorised path makes a few dozen.
     """
-    keys = _encoded(ids)
-    if len(keys) <= SCALAR:
-        states = [_state_one(k, key) for k in keys]
-        return [np.array([_fmix_int(h ^ out) for h in states], dtype=np.uint64)
-                for out in key.ints[1 : 1 + count]]
-    h = _state(keys, key)
+    if len(ids) <= SCALAR:
+        return [np.array(w, dtype=np.uint64) for w in outputs_small(ids, key, count)]
+    h = _state(_encoded(ids), key)
     return [_pair(h, key, which) for which in range(count)]

@@ -29,7 +29,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from streamapp.idhash import HashKey, U64Array, output_one, outputs
+from streamapp.idhash import SCALAR, HashKey, U64Array, output_one, outputs, outputs_small
 
 SAMPLING_VERSION = 3
 """Bumped whenever a decision for the same event id can change."""
@@ -90,6 +90,8 @@ def decide(
     n = len(event_ids)
     if n == 0 or (holdout_rate <= 0 and log_rate <= 0 and canary_share <= 0):
         return _none(n)
+    if n <= SCALAR:
+        return _decide_small(event_ids, holdout_rate, log_rate, canary_share)
     words = outputs(event_ids, _SHARED, 2 if canary_share > 0 else 1)
     holdout, logged, canary = _none(n)
     if holdout_rate > 0 or log_rate > 0:
@@ -98,6 +100,19 @@ def decide(
     if canary_share > 0:
         canary = (words[1] >> _S32) < _threshold(canary_share)
     return holdout, logged, canary
+
+
+def _decide_small(
+    event_ids: Ids, holdout_rate: float, log_rate: float, canary_share: float,
+) -> tuple[BoolArray, BoolArray, BoolArray]:
+    """:func:`decide` for a few ids, compared as Python ints (three numpy calls)."""
+    words = outputs_small(event_ids, _SHARED, 2 if canary_share > 0 else 1)
+    th, tl, tc = _threshold(holdout_rate), _threshold(log_rate), _threshold(canary_share)
+    holdout = [w >> 32 < th for w in words[0]]
+    logged = [h or (w & 0xFFFFFFFF) < tl for h, w in zip(holdout, words[0], strict=True)]
+    canary = [w >> 32 < tc for w in words[1]] if canary_share > 0 else [False] * len(holdout)
+    return (np.array(holdout, dtype=bool), np.array(logged, dtype=bool),
+            np.array(canary, dtype=bool))
 
 
 def decide_digests(

@@ -119,6 +119,11 @@ def test_a_batch_decides_as_each_id_alone(ids: list[str]) -> None:
     for i, e in enumerate(ids):
         assert (digests([e])[0] == batch[i]).all()
     assert select_many(ids, SALT_LOG, 0.5) == [selected(e, SALT_LOG, 0.5) for e in ids]
+    holdout, logged, canary = decide(ids, 0.3, 0.4, 0.5)
+    assert holdout.tolist() == [selected(e, SALT_HOLDOUT, 0.3) for e in ids]
+    assert logged.tolist() == [h or selected(e, SALT_LOG, 0.4)
+                               for h, e in zip(holdout.tolist(), ids, strict=True)]
+    assert canary.tolist() == [selected(e, SALT_CANARY, 0.5) for e in ids]
     assert [unit_interval(e, SALT_HOLDOUT) for e in ids] == [
         int(f) / 2**32 for f in batch[:, 0]]
 
