@@ -1,15 +1,22 @@
 """Deterministic, process-independent sampling decisions keyed by event id.
 
 Python's built-in ``hash()`` is salted per process, so replays and other workers
-would decide differently; these helpers hash with BLAKE2b instead.
+would decide differently; these helpers use fixed keyed hashes of the id's UTF-8
+bytes instead (ids given as text or as bytes decide alike).
 
-Version 2 (:data:`SAMPLING_VERSION`): one keyed BLAKE2b digest of 16 bytes per
-event id, split into four independent 32-bit fields: field 0 decides holdout,
-field 1 the prediction-log sample, field 2 the canary share, field 3 is spare.
-The product's three decisions therefore cost one digest per event instead of
-three (version 1 hashed once per salt with the salt as personalisation, so every
-decision changed with version 2). Other salts (retrain split, demo traffic) keep
-their own digest, personalised by the salt. :func:`selected` and
+Version 3 (:data:`SAMPLING_VERSION`): the product's three decisions come from
+one keyed 64-bit hash (:mod:`streamapp.idhash`), computed with numpy over the
+whole batch (~0.2 µs/event on 512 ids, against ~0.55 for version 2's BLAKE2b
+digest per event, on the scorer's and the monitor's hot paths; batches of at
+most ``idhash.SCALAR`` ids are hashed one id at a time, same result). Two mixes
+of each id's hash give four independent 32-bit fields: field 0 decides holdout,
+field 1 the prediction-log sample, field 2 the canary share (computed only when
+a canary share is set), field 3 is spare. Version 2 split one keyed
+BLAKE2b-128 digest into the same four fields and version 1 hashed once per
+salt, so every holdout, log and canary decision changed with each version.
+Other salts (retrain split, demo traffic) are decided one id at a time, where
+BLAKE2b is cheaper than a numpy call: they keep their own 8-byte BLAKE2b
+personalised by the salt, deciding as in version 2. :func:`selected` and
 :func:`select_many` give the same answer as :func:`decide` for the shared
 salts, so the monitor's label filter and the scorer's log sample agree.
 """
@@ -18,11 +25,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from typing import cast
+from functools import lru_cache
 
 import numpy as np
 
-SAMPLING_VERSION = 2
+from streamapp.idhash import SCALAR, HashKey, U64Array, output_one, outputs, outputs_small
+
+SAMPLING_VERSION = 3
 """Bumped whenever a decision for the same event id can change."""
 
 # Salts used across the product; one decision per purpose, independent of each other.
@@ -31,39 +40,29 @@ SALT_HOLDOUT = "holdout"
 SALT_CANARY = "canary"
 
 _FIELDS = {SALT_HOLDOUT: 0, SALT_LOG: 1, SALT_CANARY: 2}
-_KEY = b"streamapp-sampling-v2"
-_KEYED = hashlib.blake2b(digest_size=16, key=_KEY)
-"""The keyed state every digest copies (never updated itself)."""
+_SHARED = HashKey(b"shared")
+"""The key of the three product decisions (one hash, four fields)."""
+_LO32 = np.uint64(0xFFFFFFFF)
+_S32 = np.uint64(32)
 _SCALE32 = float(1 << 32)
 _SCALE64 = float(1 << 64)
 BoolArray = np.ndarray[tuple[int], np.dtype[np.bool_]]
+Ids = Sequence[str] | Sequence[bytes]
 
 
-def digests(
-    event_ids: Sequence[str] | Sequence[bytes],
-) -> np.ndarray[tuple[int, int], np.dtype[np.uint32]]:
-    """One keyed digest per event id as ``(n, 4)`` uint32 fields (big-endian words).
-
-    Ids are text or their UTF-8 bytes (the same digests). Each digest starts from
-    a copy of the keyed state, ~2.5x cheaper than a new keyed BLAKE2b object.
+def digests(event_ids: Ids) -> np.ndarray[tuple[int, int], np.dtype[np.uint32]]:
+    """The four 32-bit fields of each id's hash, ``(n, 4)`` uint32.
 
     >>> digests(["a", "b"]).shape
     (2, 4)
     >>> (digests(["é"]) == digests(["é".encode()])).all()
     np.True_
     """
-    if event_ids and isinstance(event_ids[0], str):
-        keys = [e.encode() for e in cast(Sequence[str], event_ids)]
-    else:
-        keys = cast(list[bytes], event_ids)
-    base = _KEYED
-    out: list[bytes] = []
-    append = out.append
-    for key in keys:
-        h = base.copy()
-        h.update(key)
-        append(h.digest())
-    return np.frombuffer(b"".join(out), dtype=">u4").reshape(len(keys), 4).astype(np.uint32)
+    out = np.empty((len(event_ids), 4), dtype=np.uint32)
+    for i, word in enumerate(outputs(event_ids, _SHARED, 2)):
+        out[:, 2 * i] = word >> _S32
+        out[:, 2 * i + 1] = word & _LO32
+    return out
 
 
 def _threshold(rate: float) -> int:
@@ -71,11 +70,15 @@ def _threshold(rate: float) -> int:
     return min(1 << 32, max(0, int(rate * _SCALE32)))
 
 
+def _none(n: int) -> tuple[BoolArray, BoolArray, BoolArray]:
+    none = np.zeros(n, dtype=bool)
+    return none, none.copy(), none.copy()
+
+
 def decide(
-    event_ids: Sequence[str] | Sequence[bytes], holdout_rate: float, log_rate: float,
-    canary_share: float,
+    event_ids: Ids, holdout_rate: float, log_rate: float, canary_share: float,
 ) -> tuple[BoolArray, BoolArray, BoolArray]:
-    """``(holdout, logged, canary)`` for a batch from one digest per event.
+    """``(holdout, logged, canary)`` for a batch from one hash per event.
 
     ``logged`` includes every holdout event (the monitor always sees the unbiased
     sample). Runs once per micro-batch on a scorer thread.
@@ -86,21 +89,54 @@ def decide(
     """
     n = len(event_ids)
     if n == 0 or (holdout_rate <= 0 and log_rate <= 0 and canary_share <= 0):
-        none = np.zeros(n, dtype=bool)
-        return none, none.copy(), none.copy()
-    return decide_digests(digests(event_ids), holdout_rate, log_rate, canary_share)
+        return _none(n)
+    if n <= SCALAR:
+        return _decide_small(event_ids, holdout_rate, log_rate, canary_share)
+    words = outputs(event_ids, _SHARED, 2 if canary_share > 0 else 1)
+    holdout, logged, canary = _none(n)
+    if holdout_rate > 0 or log_rate > 0:
+        holdout = (words[0] >> _S32) < _threshold(holdout_rate)
+        logged = holdout | ((words[0] & _LO32) < _threshold(log_rate))
+    if canary_share > 0:
+        canary = (words[1] >> _S32) < _threshold(canary_share)
+    return holdout, logged, canary
+
+
+def _decide_small(
+    event_ids: Ids, holdout_rate: float, log_rate: float, canary_share: float,
+) -> tuple[BoolArray, BoolArray, BoolArray]:
+    """:func:`decide` for a few ids, compared as Python ints (three numpy calls)."""
+    words = outputs_small(event_ids, _SHARED, 2 if canary_share > 0 else 1)
+    th, tl, tc = _threshold(holdout_rate), _threshold(log_rate), _threshold(canary_share)
+    holdout = [w >> 32 < th for w in words[0]]
+    logged = [h or (w & 0xFFFFFFFF) < tl for h, w in zip(holdout, words[0], strict=True)]
+    canary = [w >> 32 < tc for w in words[1]] if canary_share > 0 else [False] * len(holdout)
+    return (np.array(holdout, dtype=bool), np.array(logged, dtype=bool),
+            np.array(canary, dtype=bool))
 
 
 def decide_digests(
     digest: np.ndarray[tuple[int, int], np.dtype[np.uint32]],
     holdout_rate: float, log_rate: float, canary_share: float,
 ) -> tuple[BoolArray, BoolArray, BoolArray]:
-    """:func:`decide` on digests already computed (:func:`digests`)."""
+    """:func:`decide` on fields already computed (:func:`digests`)."""
     d = digest.astype(np.uint64)
     holdout = d[:, 0] < _threshold(holdout_rate)
     logged = holdout | (d[:, 1] < _threshold(log_rate))
     canary = d[:, 2] < _threshold(canary_share)
     return holdout, logged, canary
+
+
+def _shared_field(event_ids: Ids, field: int) -> U64Array:
+    """Field ``field`` (0-3) of each id's shared hash (as uint64)."""
+    word = outputs(event_ids, _SHARED, field // 2 + 1)[field // 2]
+    return word >> _S32 if field % 2 == 0 else word & _LO32
+
+
+def _shared_field_one(event_id: str, field: int) -> int:
+    """:func:`_shared_field` of one id, without numpy."""
+    word = output_one(event_id.encode(), _SHARED, field // 2)
+    return word >> 32 if field % 2 == 0 else word & 0xFFFFFFFF
 
 
 def unit_interval(event_id: str, salt: str) -> float:
@@ -113,9 +149,8 @@ def unit_interval(event_id: str, salt: str) -> float:
     """
     field = _FIELDS.get(salt)
     if field is not None:
-        return int(digests([event_id])[0, field]) / _SCALE32
-    digest = hashlib.blake2b(event_id.encode("utf-8"), digest_size=8, person=_person(salt)).digest()
-    return int.from_bytes(digest, "big") / _SCALE64
+        return _shared_field_one(event_id, field) / _SCALE32
+    return _salted(event_id, salt) / _SCALE64
 
 
 def selected(event_id: str, salt: str, rate: float) -> bool:
@@ -124,6 +159,9 @@ def selected(event_id: str, salt: str, rate: float) -> bool:
     >>> selected("evt-1", "holdout", 0.0), selected("evt-1", "holdout", 1.0)
     (False, True)
     """
+    field = _FIELDS.get(salt)
+    if field is not None:
+        return _shared_field_one(event_id, field) < _threshold(rate)
     return select_many([event_id], salt, rate)[0]
 
 
@@ -134,29 +172,28 @@ def select_many(event_ids: list[str], salt: str, rate: float) -> list[bool]:
     >>> select_many(ids, "log", 0.3) == [selected(e, "log", 0.3) for e in ids]
     True
     """
-    if rate <= 0.0:
+    if rate <= 0.0 or not event_ids:
         return [False] * len(event_ids)
     if rate >= 1.0:
         return [True] * len(event_ids)
     field = _FIELDS.get(salt)
     if field is not None:
-        mask: BoolArray = digests(event_ids)[:, field].astype(np.uint64) < _threshold(rate)
-        return [bool(x) for x in mask.tolist()]
+        mask: BoolArray = _shared_field(event_ids, field) < _threshold(rate)
+        return mask.tolist()
     threshold = rate * _SCALE64
-    base = hashlib.blake2b(digest_size=8, person=_person(salt))
-    from_bytes = int.from_bytes
-    out: list[bool] = []
-    append = out.append
-    for e in event_ids:  # copying a keyed state is ~3x cheaper than a new BLAKE2b object
-        h = base.copy()
-        h.update(e.encode())
-        append(from_bytes(h.digest(), "big") < threshold)
-    return out
+    return [_salted(e, salt) < threshold for e in event_ids]
 
 
-def _person(salt: str) -> bytes:
-    """BLAKE2b personalisation (at most 16 bytes) derived from a salt string."""
+def _salted(event_id: str, salt: str) -> int:
+    """64 bits of BLAKE2b over the id, personalised by a salt outside the shared three."""
+    h = _personalised(salt).copy()  # copying a state is ~3x cheaper than a new BLAKE2b object
+    h.update(event_id.encode())
+    return int.from_bytes(h.digest(), "big")
+
+
+@lru_cache(maxsize=64)
+def _personalised(salt: str) -> hashlib.blake2b:
+    """The BLAKE2b state of a salt (personalisation: the salt, hashed when over 16 bytes)."""
     raw = salt.encode("utf-8")
-    if len(raw) <= 16:
-        return raw
-    return hashlib.blake2b(raw, digest_size=16).digest()
+    person = raw if len(raw) <= 16 else hashlib.blake2b(raw, digest_size=16).digest()
+    return hashlib.blake2b(digest_size=8, person=person)

@@ -1,5 +1,5 @@
 """Which labels can join: the scorer logs a prediction when its event id is in the
-holdout share or the prediction-log sample (``streamapp.sampling``, BLAKE2b of the id).
+holdout share or the prediction-log sample (``streamapp.sampling``, a keyed hash of the id).
 
 The monitor applies the same decision to each label's key (the event id)
 before decoding it or touching state; labels outside the sample are dropped
@@ -13,13 +13,7 @@ from typing import TypeVar
 
 from streamapp.config import SamplingSettings
 from streamapp.monitoring.records import Record
-from streamapp.sampling import (
-    SALT_HOLDOUT,
-    SALT_LOG,
-    decide_digests,
-    digests,
-    selected,
-)
+from streamapp.sampling import decide
 
 R = TypeVar("R", bound=Record)
 
@@ -39,21 +33,19 @@ class SampleFilter:
         >>> SampleFilter(SamplingSettings(log_rate=1.0)).keep("e-1")
         True
         """
-        return self.everything or selected(event_id, SALT_LOG, self.log_rate) or selected(
-            event_id, SALT_HOLDOUT, self.holdout_rate
+        return self.everything or bool(
+            decide([event_id], self.holdout_rate, self.log_rate, 0.0)[1][0]
         )
 
     def by_key(self, records: Sequence[R]) -> tuple[list[R], int]:
         """Records whose key is in the sample (or who have no key), and how many were dropped.
 
-        One digest per key, hashed from the key bytes (no decode), as the scorer decides.
+        One hash per key, of the key bytes (no decode), as the scorer decides.
         """
         if self.everything or not records:
             return list(records), 0
         keys = [r.key() for r in records]
-        _h, logged, _c = decide_digests(
-            digests([k or b"" for k in keys]), self.holdout_rate, self.log_rate, 0.0
-        )
+        _h, logged, _c = decide([k or b"" for k in keys], self.holdout_rate, self.log_rate, 0.0)
         kept = [r for r, ok, k in zip(records, logged.tolist(), keys, strict=True)
                 if ok or k is None]
         return kept, len(records) - len(kept)

@@ -61,7 +61,7 @@ def test_sampling_is_identical_in_another_process() -> None:
 def test_select_many_equals_the_reference_sampler() -> None:
     from streamapp.sampling import select_many
 
-    ids = [f"evt-{i}" for i in range(2000)] + ["", "ünïcode", "x" * 256]
+    ids = [f"evt-{i}" for i in range(2000)] + ["", "ünïcode", "x" * 256, "y" * 300, "a\0"]
     for salt in ("prediction-log", "holdout", "canary", "a-salt-longer-than-16-bytes"):
         for rate in (0.0, 0.01, 0.2, 0.5, 0.999, 1.0):
             assert select_many(ids, salt, rate) == [selected(e, salt, rate) for e in ids]
