@@ -44,6 +44,9 @@ class Latency:
     handoff: Percentiles
     """Event time → the output record's timestamp (``CreateTime``: when the system under test
     handed the output to its producer; for the broker floor, the generator's own produce call)."""
+    routed: Percentiles | None
+    """Event time → the output's ``scored_time`` (streamapp: when its batch's routing began,
+    after fetch, decode and the hand-off to a scorer thread; None: the outputs have none)."""
 
 
 def _percentiles(seconds: list[float]) -> Percentiles:
@@ -60,6 +63,7 @@ def _latency(bootstrap: str, start: Any, in_topic: str, out_topic: str, rate: fl
     stopper = start()
     latencies: list[float] = []
     handoffs: list[float] = []
+    routed: list[float] = []
     total = int(rate * seconds)
     try:
         consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "lat",
@@ -81,9 +85,13 @@ def _latency(bootstrap: str, start: Any, in_topic: str, out_topic: str, rate: fl
                 now = time.time()  # arrival, before the parsing below
                 for m in batch:
                     if m.error() is None:
-                        t = datetime.fromisoformat(orjson.loads(m.value())["event_time"])
-                        latencies.append(now - t.timestamp())
-                        handoffs.append(m.timestamp()[1] / 1000 - t.timestamp())
+                        body = orjson.loads(m.value())
+                        t = datetime.fromisoformat(body["event_time"]).timestamp()
+                        latencies.append(now - t)
+                        handoffs.append(m.timestamp()[1] / 1000 - t)
+                        if "scored_time" in body:
+                            routed.append(datetime.fromisoformat(body["scored_time"]).timestamp()
+                                          - t)
 
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
@@ -112,8 +120,9 @@ def _latency(bootstrap: str, start: Any, in_topic: str, out_topic: str, rate: fl
     finally:
         stopper()
     if len(latencies) < total * 0.99:
-        return Latency(NAN, NAN)
-    return Latency(_percentiles(latencies), _percentiles(handoffs))
+        return Latency(NAN, NAN, NAN)
+    return Latency(_percentiles(latencies), _percentiles(handoffs),
+                   _percentiles(routed) if routed else None)
 
 
 def latency_floor(bootstrap: str, rate: float, seconds: float) -> Latency:
