@@ -76,6 +76,7 @@ CANDIDATES: dict[str, dict[str, str]] = {  # previous defaults → chosen defaul
     "eos+maxwait0": candidate(10, 1, 5, 0, 100, exactly_once=True),
     "defaults": {},  # this commit's defaults, nothing set
     "defaults+sink_linger0": SINK_LINGER0,  # the sink's linger.ms 0 through kafka.extra only
+    "defaults+inline": {"STREAMAPP_SCORING__SCORER_THREADS": "0"},  # route on the main loop
 }
 
 
