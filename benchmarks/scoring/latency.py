@@ -1,4 +1,11 @@
-"""Latency phase of the scoring benchmark: offer a fixed load, time event time → output consumed."""
+"""Latency phase of the scoring benchmark: offer a fixed load, time event time → output consumed.
+
+The harness's own clients are tuned for latency so that they are not what is measured:
+the load generator's producer sends at once (``linger.ms`` 0) with TCP_NODELAY
+(``socket.nagle.disable``), and so does the reader's consumer. The system under test keeps
+its own client settings (streamapp's defaults, or what ``env`` sets). ``latency_floor`` is the
+same generator and reader with nothing in between (produce → broker → consume).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import sys
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,19 +32,43 @@ REPO = Path(__file__).resolve().parents[2]
 Percentiles = tuple[float, float, float]
 """Latency p50, p99, p999 in ms (NaN when the variant could not keep up)."""
 
+NAN: Percentiles = (float("nan"), float("nan"), float("nan"))
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Percentiles of one offered load, ms."""
+
+    total: Percentiles
+    """Event time → output consumed by the reader."""
+    handoff: Percentiles
+    """Event time → the output record's timestamp (``CreateTime``: when the system under test
+    handed the output to its producer; for the broker floor, the generator's own produce call)."""
+    routed: Percentiles | None
+    """Event time → the output's ``scored_time`` (streamapp: when its batch's routing began,
+    after fetch, decode and the hand-off to a scorer thread; None: the outputs have none)."""
+
+
+def _percentiles(seconds: list[float]) -> Percentiles:
+    p50, p99, p999 = np.percentile(np.asarray(seconds) * 1000, [50, 99, 99.9])
+    return float(p50), float(p99), float(p999)
+
 
 def _latency(bootstrap: str, start: Any, in_topic: str, out_topic: str, rate: float,
-             seconds: float) -> Percentiles:
-    """Offer ``rate`` events/s for ``seconds``; p50/p99/p999 ms of event time → output consumed.
+             seconds: float) -> Latency:
+    """Offer ``rate`` events/s for ``seconds`` to ``in_topic``; time the outputs on ``out_topic``.
 
     The reader is ``read_committed``: exactly-once outputs count when their transaction commits.
     """
     stopper = start()
     latencies: list[float] = []
+    handoffs: list[float] = []
+    routed: list[float] = []
     total = int(rate * seconds)
     try:
         consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "lat",
                              "enable.auto.commit": False, "fetch.wait.max.ms": 10,
+                             "socket.nagle.disable": True,
                              "isolation.level": "read_committed"})
         parts = consumer.list_topics(out_topic, timeout=10).topics[out_topic].partitions
         consumer.assign([TopicPartition(out_topic, p, OFFSET_BEGINNING) for p in parts])
@@ -49,17 +81,26 @@ def _latency(bootstrap: str, start: Any, in_topic: str, out_topic: str, rate: fl
                 first = consumer.poll(0.05)
                 if first is None:
                     continue
-                for m in [first, *consumer.consume(1000, 0)]:
+                batch = [first, *consumer.consume(1000, 0)]
+                now = time.time()  # arrival, before the parsing below
+                for m in batch:
                     if m.error() is None:
-                        t = datetime.fromisoformat(orjson.loads(m.value())["event_time"])
-                        latencies.append(time.time() - t.timestamp())
+                        body = orjson.loads(m.value())
+                        t = datetime.fromisoformat(body["event_time"]).timestamp()
+                        latencies.append(now - t)
+                        handoffs.append(m.timestamp()[1] / 1000 - t)
+                        if "scored_time" in body:
+                            routed.append(datetime.fromisoformat(body["scored_time"]).timestamp()
+                                          - t)
 
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
         # Bounded pipelining: with librdkafka's default (1,000,000 requests in flight) a
         # CPU-starved broker queues thousands of tiny requests and the harness measures
         # its own backlog (ProduceRequest round trips of 6 s at 5k events/s on Kafka 4.1).
-        producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 1,
+        # linger 0 and TCP_NODELAY: each event leaves as soon as it is made.
+        producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0,
+                             "socket.nagle.disable": True,
                              "max.in.flight.requests.per.connection": 5})
         feats = [x for x, _ in agrawal(1000, 11)]
         tick, sent, t0 = 0.005, 0, time.monotonic()
@@ -79,13 +120,20 @@ def _latency(bootstrap: str, start: Any, in_topic: str, out_topic: str, rate: fl
     finally:
         stopper()
     if len(latencies) < total * 0.99:
-        return float("nan"), float("nan"), float("nan")
-    p50, p99, p999 = np.percentile(np.asarray(latencies) * 1000, [50, 99, 99.9])
-    return float(p50), float(p99), float(p999)
+        return Latency(NAN, NAN, NAN)
+    return Latency(_percentiles(latencies), _percentiles(handoffs),
+                   _percentiles(routed) if routed else None)
+
+
+def latency_floor(bootstrap: str, rate: float, seconds: float) -> Latency:
+    """The harness alone: the reader reads the generator's topic (produce → broker → consume)."""
+    topic = f"lat-floor-{uuid.uuid4().hex[:4]}"
+    ensure_topics({"bootstrap.servers": bootstrap}, {topic: 4})
+    return _latency(bootstrap, lambda: lambda: None, topic, topic, rate, seconds)
 
 
 def latency_streamapp(bootstrap: str, rate: float, seconds: float,
-                      env: dict[str, str] | None = None) -> Percentiles:
+                      env: dict[str, str] | None = None) -> Latency:
     """Latency of a ``streamapp score`` process (``env``: extra settings) at ``rate`` events/s."""
     from benchmarks.scoring import run  # run imports this module
 
@@ -101,7 +149,7 @@ def latency_streamapp(bootstrap: str, rate: float, seconds: float,
 
 def latency_variant(
     name: str, bootstrap: str, rate: float, seconds: float
-) -> Percentiles:
+) -> Latency:
     """Latency of a baseline from ``variants.py`` at ``rate`` events/s."""
     src = f"lat-{name}-{uuid.uuid4().hex[:4]}"
     dst = f"{src}.out"

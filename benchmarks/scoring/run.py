@@ -8,8 +8,10 @@ or ``.kafka/lib``), the same pre-produced Agrawal events and the same demo model
 (agrawal-clf/1, ONNX, CPU) for every variant. Each variant runs in its own process
 (CPU and peak RSS are that process's). Throughput: events from the first consumed to
 the last output acknowledged. Latency: event time → output consumed (read_committed),
-at a light load and at about half of streamapp's measured maximum. streamapp runs
-twice: at-least-once (the default) and exactly-once (transactions).
+at a light load and at about half of streamapp's measured maximum, next to the broker
+floor (the harness's generator and reader with nothing in between). streamapp runs
+at-least-once (the default), with its sink's ``linger.ms`` 0 (``kafka.extra``), and
+exactly-once (transactions).
 """
 
 from __future__ import annotations
@@ -35,7 +37,13 @@ import orjson
 import psutil
 from confluent_kafka import Producer
 
-from benchmarks.scoring.latency import latency_streamapp, latency_variant
+from benchmarks.scoring.latency import (
+    Latency,
+    Percentiles,
+    latency_floor,
+    latency_streamapp,
+    latency_variant,
+)
 from streamapp.config import BrokerSettings
 from streamapp.kafka.brokers.apache import find_kafka_libs
 from streamapp.kafka.embedded import embedded_broker, free_port
@@ -45,6 +53,7 @@ from streamapp.training.synthetic import agrawal
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "benchmarks" / "README.md"
 EXACTLY_ONCE = {"STREAMAPP_SCORING__PROCESSING_GUARANTEE": "exactly_once"}
+SINK_LINGER0 = {"STREAMAPP_KAFKA__EXTRA": orjson.dumps({"linger.ms": "0"}).decode()}
 
 
 @dataclass
@@ -54,9 +63,6 @@ class Result:
     seconds: float = 0.0
     cpu_cores: float = 0.0
     peak_rss_mb: float = 0.0
-    latency: tuple[float, float, float] | None = None
-    """p50, p99, p999 ms at half of streamapp's maximum (None: not measured)."""
-    note: str = ""
 
     @property
     def rate(self) -> float:
@@ -284,42 +290,85 @@ def machine() -> str:
             f"{load[0]:.2f}/{load[1]:.2f}/{load[2]:.2f}")
 
 
-def _ms(p: tuple[float, float, float] | None) -> str:
-    """p50 / p99 / p999 in ms, or why there is none.
+def _ms(p: Percentiles | None, n: int = 3) -> str:
+    """The first ``n`` of p50 / p99 / p999 in ms, or why there are none.
 
     >>> _ms((1.234, 5.0, 12.0))
     '1.2 / 5.0 / 12.0'
+    >>> _ms((1.234, 5.0, 12.0), 2)
+    '1.2 / 5.0'
     """
     if p is None:
-        return "not measured"
-    return "overloaded" if np.isnan(p[0]) else " / ".join(f"{v:.1f}" for v in p)
+        return "n/a (max < offered load)"
+    return "overloaded" if np.isnan(p[0]) else " / ".join(f"{v:.1f}" for v in p[:n])
+
+
+def routed_ms(lat: Latency | None) -> str:
+    """``lat``'s routed p50 / p99, "—" for a path whose outputs carry no ``scored_time``."""
+    return "—" if lat is not None and lat.routed is None else _ms(lat and lat.routed, 2)
+
+
+def latency_paths(bootstrap: str, rate: float, seconds: float,
+                  exactly_once: bool = True) -> dict[str, Latency | None]:
+    """Latency of each path at ``rate`` events/s, the broker floor first (None: not measured)."""
+    return {
+        "broker floor (generator → broker → reader)": latency_floor(bootstrap, rate, seconds),
+        "raw relay": latency_variant("relay", bootstrap, rate, seconds),
+        "streamapp score (defaults)": latency_streamapp(bootstrap, rate, seconds),
+        "streamapp score, sink linger.ms 0": latency_streamapp(bootstrap, rate, seconds,
+                                                               SINK_LINGER0),
+        "streamapp score, exactly-once": (
+            latency_streamapp(bootstrap, rate, seconds, EXACTLY_ONCE) if exactly_once else None),
+    }
+
+
+def render_latency(light: dict[str, Latency | None], half: dict[str, Latency | None]) -> list[str]:
+    """The latency table: one row per path, total, routed and hand-off percentiles per load."""
+    lines = ["| path | light p50 / p99 / p999 (ms) | light: to routed p50 / p99 "
+             "| light: to hand-off p50 / p99 | half p50 / p99 / p999 (ms) "
+             "| half: to routed p50 / p99 | half: to hand-off p50 / p99 |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for name in light:
+        cells = [f"{_ms(lat and lat.total)} | {routed_ms(lat)} "
+                 f"| {_ms(lat and lat.handoff, 2)}" for lat in (light[name], half[name])]
+        lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
+    return lines
 
 
 def render(results: list[Result], relay: Result, faust: Result, offered: float,
-           light: dict[str, tuple[float, float, float]], args: argparse.Namespace,
-           where: str, broker: str) -> str:
+           light: dict[str, Latency | None], half: dict[str, Latency | None],
+           args: argparse.Namespace, where: str, broker: str) -> str:
     lines = [
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {where}.",
         f"Command: `python -m benchmarks.scoring.run --events {args.events} --small "
         f"{args.small} --broker {args.broker}`; fresh {broker}, 4 partitions, Agrawal JSON "
         "events (~230 B), model agrawal-clf/1 (ONNX Runtime, CPU), client defaults of this "
-        "commit. Latency: event produced → output consumed (read_committed), "
-        f"{args.latency_seconds:.0f} s at each offered load; at half load = "
-        f"{offered:,.0f} events/s (about half of streamapp's at-least-once maximum).",
+        "commit.",
         "",
         "| variant | events | events/s | vs raw relay | vs faust agent | CPU µs/event "
-        "| latency p50 / p99 / p999 at half load (ms) | CPU (cores) | peak RSS (MB) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| CPU (cores) | peak RSS (MB) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
-        lat = r.note or _ms(r.latency)
         lines.append(
             f"| {r.name} | {r.n:,} | {r.rate:,.0f} | {r.rate / relay.rate:.2f} | "
-            f"{r.rate / faust.rate:.1f} | {r.cpu_us_per_event:.1f} | {lat} | "
+            f"{r.rate / faust.rate:.1f} | {r.cpu_us_per_event:.1f} | "
             f"{r.cpu_cores:.2f} | {r.peak_rss_mb:.0f} |"
         )
-    lines += ["", f"Light load ({args.light_rate:,.0f} events/s), latency p50 / p99 / p999 (ms): "
-              + ", ".join(f"{name} {_ms(p)}" for name, p in light.items()) + "."]
+    lines += [
+        "",
+        f"Latency: event produced → output consumed (read_committed), "
+        f"{args.latency_seconds:.0f} s at each offered load: light = {args.light_rate:,.0f} "
+        f"events/s, half = {offered:,.0f} events/s (about half of streamapp's at-least-once "
+        "maximum). Harness: load generator linger.ms 0, TCP_NODELAY, ≤ 5 requests in flight; "
+        "reader TCP_NODELAY, fetch.wait.max.ms 10. Systems under test with their own client "
+        "settings (streamapp's defaults; the relay with streamapp's producer defaults). "
+        "Routed: event produced → the prediction's scored_time (its batch's routing began: "
+        "after fetch, decode and the hand-off to a scorer thread). Hand-off: event produced → "
+        "the output record's timestamp (when the path handed it to its producer).",
+        "",
+        *render_latency(light, half),
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -377,21 +426,11 @@ def main() -> None:
         two = bench_two_workers(bs, args.events)
         print(f"two workers {two.rate:,.0f}/s", flush=True)
         offered = round(alo.rate / 2, -2)
-        secs = args.latency_seconds
-        relay.latency = latency_variant("relay", bs, offered, secs)
-        alo.latency = latency_streamapp(bs, offered, secs)
-        if eos.rate >= offered:
-            eos.latency = latency_streamapp(bs, offered, secs, EXACTLY_ONCE)
-        for r in (faust, permsg, eos):
-            if r.rate < offered:
-                r.note = "n/a (max < offered load)"
-        light = {
-            "raw relay": latency_variant("relay", bs, args.light_rate, secs),
-            "streamapp": latency_streamapp(bs, args.light_rate, secs),
-            "streamapp exactly-once": latency_streamapp(bs, args.light_rate, secs, EXACTLY_ONCE),
-        }
+        half = latency_paths(bs, offered, args.latency_seconds, eos.rate >= offered)
+        print("half-load latency done", flush=True)
+        light = latency_paths(bs, args.light_rate, args.latency_seconds)
         results = [relay, alo, eos, two, faust, permsg]
-    section = render(results, relay, faust, offered, light, args, where, broker_name)
+    section = render(results, relay, faust, offered, light, half, args, where, broker_name)
     print(section)
     if args.write_readme:
         write_readme(section)

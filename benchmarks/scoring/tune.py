@@ -7,7 +7,9 @@ tuned value set explicitly through ``STREAMAPP_*``) runs three times in a
 fresh worker: throughput over the pre-produced events, then latency (event produced →
 prediction consumed, read_committed) at the light load and at ``--half-rate``
 (default: half of the first candidate's throughput). Prints a markdown table.
-``--repeat`` interleaves rounds, so that a change in the machine's load hits every candidate.
+``--repeat`` interleaves rounds, so that a change in the machine's load hits every candidate;
+``--floor`` adds, before each round, the broker floor at both loads (the harness's generator
+and reader with nothing in between), so each round's latency can be read against it.
 """
 
 from __future__ import annotations
@@ -17,15 +19,17 @@ import json
 import os
 from pathlib import Path
 
-from benchmarks.scoring.latency import latency_streamapp
+from benchmarks.scoring.latency import Latency, latency_floor, latency_streamapp
 from benchmarks.scoring.run import (
     EXACTLY_ONCE,
+    SINK_LINGER0,
     _events,
     _ms,
     _produce,
     _topics,
     bench_streamapp,
     machine,
+    routed_ms,
 )
 from streamapp.config import BrokerSettings
 from streamapp.kafka.embedded import embedded_broker
@@ -70,7 +74,17 @@ CANDIDATES: dict[str, dict[str, str]] = {  # previous defaults → chosen defaul
     "eos+commit250": candidate(10, 1, 5, 5, 250, exactly_once=True),
     "eos+commit500": candidate(10, 1, 5, 5, 500, exactly_once=True),
     "eos+maxwait0": candidate(10, 1, 5, 0, 100, exactly_once=True),
+    "defaults": {},  # this commit's defaults, nothing set
+    "defaults+sink_linger0": SINK_LINGER0,  # the sink's linger.ms 0 through kafka.extra only
+    "defaults+inline": {"STREAMAPP_SCORING__SCORER_THREADS": "0"},  # route on the main loop
 }
+
+
+def _row(label: str, rate: str, cpu: str, light: Latency, loaded: Latency) -> str:
+    """One markdown row: total, routed and hand-off percentiles per load (see ``Latency``)."""
+    return (f"| {label} | {rate} | {cpu} | {_ms(light.total)} | {routed_ms(light)} "
+            f"| {_ms(light.handoff, 2)} | {_ms(loaded.total)} | {routed_ms(loaded)} "
+            f"| {_ms(loaded.handoff, 2)} |")
 
 
 def main() -> None:
@@ -81,6 +95,7 @@ def main() -> None:
     ap.add_argument("--latency-seconds", type=float, default=8.0)
     ap.add_argument("--only", nargs="*", default=list(CANDIDATES), choices=list(CANDIDATES))
     ap.add_argument("--repeat", type=int, default=1, help="rounds over the candidates, interleaved")
+    ap.add_argument("--floor", action="store_true", help="the broker floor before each round")
     args = ap.parse_args()
     print(f"machine: {machine()}", flush=True)
     libs = os.environ.get("STREAMAPP_BROKER__KAFKA_LIBS")
@@ -92,15 +107,22 @@ def main() -> None:
         _produce(bs, topics["events"], _events(args.events, 5, "e"))
         half = args.half_rate
         print("| setting | events/s | CPU µs/event | light p50 / p99 / p999 (ms) "
-              "| half p50 / p99 / p999 (ms) |\n|---|---:|---:|---:|---:|", flush=True)
-        for label in args.only * args.repeat:
+              "| light: to routed p50 / p99 | light: to hand-off p50 / p99 "
+              "| half p50 / p99 / p999 (ms) | half: to routed p50 / p99 "
+              "| half: to hand-off p50 / p99 |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+              flush=True)
+        for i, label in enumerate(args.only * args.repeat):
             env = CANDIDATES[label]
             r = bench_streamapp(bs, topics, args.events, label, env)
             half = half or round(r.rate / 2, -2)
+            if args.floor and i % len(args.only) == 0:
+                secs = args.latency_seconds
+                print(_row("broker floor", "", "", latency_floor(bs, args.light_rate, secs),
+                           latency_floor(bs, half, secs)), flush=True)
             light = latency_streamapp(bs, args.light_rate, args.latency_seconds, env)
             loaded = latency_streamapp(bs, half, args.latency_seconds, env)
-            print(f"| {label} | {r.rate:,.0f} | {r.cpu_us_per_event:.1f} | {_ms(light)} "
-                  f"| {_ms(loaded)} |", flush=True)
+            print(_row(label, f"{r.rate:,.0f}", f"{r.cpu_us_per_event:.1f}", light, loaded),
+                  flush=True)
         print(f"light load {args.light_rate:,.0f}/s, half load {half:,.0f}/s")
 
 
