@@ -1,7 +1,8 @@
 """Monitor benchmark: capacity vs one scorer, start to first join, SIGKILL recovery, RSS.
 
-``python -m benchmarks.monitoring.run [--events 200000] [--held 1000000] [--rss-seconds 120]
-[--broker kafka|tansu] [--workers 1] [--py-spy DIR] [--only STEP] [--write-readme]``
+``python -m benchmarks.monitoring.run [--events 1000000] [--held 1000000] [--rss-seconds 120]
+[--broker kafka|tansu] [--workers 1] [--processes 1] [--py-spy DIR] [--only STEP]
+[--write-readme]``
 
 One fresh local broker (Apache Kafka by default, as ``benchmarks.scoring.run``),
 every process separate and sampled for CPU and RSS (``benchmarks.scoring.run.Sampler``):
@@ -10,7 +11,9 @@ every process separate and sampled for CPU and RSS (``benchmarks.scoring.run.Sam
    ``--events`` pre-produced events (events/s), then a label for every event is
    produced and a fresh ``streamapp monitor`` joins them (labels/s, from its
    first consumed record until every logged prediction is joined); ``--workers 2``
-   runs that many monitors in one group (CPU summed); ``--py-spy DIR`` records
+   runs that many monitors in one group (CPU summed), ``--processes 2`` one monitor
+   command with ``monitoring.processes: 2`` (its supervisor and workers sampled
+   as one); ``--py-spy DIR`` records
    each monitor with py-spy (collapsed stacks, idle frames included: wall time,
    ``DIR/monitor-<i>.txt``);
 2. start to first join: from the monitor process start to its first join;
@@ -90,6 +93,9 @@ class Monitor:
 
     def __init__(self, env: dict[str, str], spy: Path | None = None) -> None:
         self.port = int(env["STREAMAPP_HTTP__PORT"])
+        processes = int(env.get("STREAMAPP_MONITORING__PROCESSES", "1"))
+        self.ports = [self.port + i for i in range(processes)]
+        """Where its workers serve (one command with ``monitoring.processes``: http.port + i)."""
         self.started = time.time()
         log = Path(env["STREAMAPP_MONITORING__STATE_DIR"] + ".log")
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -98,7 +104,7 @@ class Monitor:
             self.proc = subprocess.Popen([sys.executable, "-m", "streamapp", "monitor"],
                                          cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                                          stderr=out)
-        self.sampler = Sampler(self.proc.pid).start()
+        self.sampler = Sampler(self.proc.pid, tree=processes > 1).start()
         self.spy: subprocess.Popen[bytes] | None = None
         if spy is not None:  # sampling profiler, every thread, collapsed stacks
             # BENCH_PYSPY_ACTIVE=1: CPU time only (no idle frames), for per-stage shares
@@ -111,10 +117,18 @@ class Monitor:
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def metric(self, *names: str) -> list[float]:
-        try:
-            return _metrics(self.port, *names)
-        except OSError:
-            return [0.0] * len(names)
+        """Summed over its worker processes."""
+        per = self.per_worker(*names)
+        return [sum(v) for v in zip(*per, strict=True)]
+
+    def per_worker(self, *names: str) -> list[list[float]]:
+        out = []
+        for port in self.ports:
+            try:
+                out.append(_metrics(port, *names))
+            except OSError:
+                out.append([0.0] * len(names))
+        return out
 
     def wait(self, cond: object, timeout: float, what: str) -> float:
         deadline = time.monotonic() + timeout
@@ -161,7 +175,7 @@ def logged(n: int, prefix: str, t0: datetime, seed: int = 3) -> list[tuple[bytes
 
 
 def capacity(bs: str, n: int, state: Path, workers: int = 1,
-             spy: Path | None = None) -> dict[str, Any]:
+             spy: Path | None = None, processes: int = 1) -> dict[str, Any]:
     topics = _topics(f"cap-{uuid.uuid4().hex[:4]}")
     _create(bs, topics)
     events = _events(n, 5, "e")
@@ -172,7 +186,8 @@ def capacity(bs: str, n: int, state: Path, workers: int = 1,
     n_logged = sum(keep.keep(k.decode()) for k, _v in events)
     _produce(bs, topics["labels"], labels_for(events, datetime.now(UTC)))
     app = f"cap-{uuid.uuid4().hex[:6]}"
-    mons = [Monitor(monitor_env(bs, topics, free_port(), state / str(i), app),
+    extra = {"STREAMAPP_MONITORING__PROCESSES": str(processes)}  # one command, N workers
+    mons = [Monitor(monitor_env(bs, topics, free_port(), state / str(i), app, **extra),
                     spy / f"monitor-{i}.txt" if spy else None) for i in range(workers)]
     names = ("streamapp_monitor_records_total", "streamapp_label_joins_total",
              "streamapp_labels_outside_sample_total")
@@ -193,7 +208,7 @@ def capacity(bs: str, n: int, state: Path, workers: int = 1,
 
         done = first.wait(finished, 900, "every label")
         records, joins, outside = total(*names)
-        shares = [m.metric(names[0])[0] for m in mons]
+        shares = [w[0] for m in mons for w in m.per_worker(names[0])]
         used = [m.sampler.between(first_record, done) for m in mons]
     finally:
         for m in mons:
@@ -203,6 +218,7 @@ def capacity(bs: str, n: int, state: Path, workers: int = 1,
             "labels_per_s": n / seconds, "records_per_s": records / seconds, "joins": joins,
             "outside_sample": outside, "monitor_cores": sum(c for c, _r in used),
             "monitor_rss_mb": sum(r for _c, r in used), "workers": workers,
+            "processes": processes,
             "split": "/".join(f"{v / max(sum(shares), 1):.0%}" for v in shares),
             "start_to_first_join_s": first_join - first.started, "n": n, "logged": n_logged}
 
@@ -337,12 +353,17 @@ def write_readme(section: str) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--events", type=int, default=200_000)
+    ap.add_argument("--events", type=int, default=1_000_000,
+                    help="capacity: events scored, then labelled (a window of ~20 s each: "
+                         "the 1 s checkpoint at the end of a 4 s window swung 200k runs 2x)")
     ap.add_argument("--held", type=int, default=1_000_000)
     ap.add_argument("--rss-seconds", type=float, default=120.0)
     ap.add_argument("--rss-rate", type=float, default=10_000.0)
     ap.add_argument("--broker", choices=("kafka", "tansu"), default="kafka")
-    ap.add_argument("--workers", type=int, default=1, help="monitor processes (capacity)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="capacity: separate `streamapp monitor` commands in one group")
+    ap.add_argument("--processes", type=int, default=1,
+                    help="capacity: monitoring.processes of each command (one supervisor)")
     ap.add_argument("--py-spy", type=Path, default=None, help="profile the capacity monitors")
     ap.add_argument("--only", choices=["capacity", "recovery", "rss"], default=None)
     ap.add_argument("--write-readme", action="store_true")
@@ -359,7 +380,7 @@ def main() -> None:
                            if args.broker == "kafka" else "embedded Tansu broker")
             steps: dict[str, Callable[[], dict[str, Any]]] = {
                 "capacity": lambda: capacity(bs, args.events, tmp / "cap", args.workers,
-                                             args.py_spy),
+                                             args.py_spy, args.processes),
                 "recovery": lambda: recovery(bs, args.held, tmp / "rec"),
                 "rss": lambda: rss(bs, args.rss_seconds, args.rss_rate, tmp / "rss"),
             }

@@ -64,7 +64,7 @@ def run(n: int, batch: int, default_gc: bool) -> dict[str, float]:
             raw_labels = labels[start : start + batch]
             raw_preds = preds[start * len(preds) // n : (start + batch) * len(preds) // n]
             t = clock()
-            kept, _dropped = keep.by_key(raw_labels)
+            kept, _dropped, _keyless = keep.by_key(raw_labels)
             t, total["sample filter"] = clock(), total["sample filter"] + clock() - t
             dp = decode_batch(raw_preds, decode_prediction, 1 << 20)
             t, total["decode predictions"] = clock(), total["decode predictions"] + clock() - t

@@ -79,6 +79,8 @@ class Sampler:
     """Samples a process's CPU time and RSS every 50 ms in a thread."""
 
     pid: int
+    tree: bool = False
+    """Sum the process's children too (a supervisor and its workers)."""
     samples: list[tuple[float, float, float]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -88,10 +90,20 @@ class Sampler:
 
     def _run(self) -> None:
         proc = psutil.Process(self.pid)
+        seen: dict[int, float] = {}  # CPU seconds per process of the tree (children may exit)
         while not self._stop.wait(0.05):
             try:
-                cpu = proc.cpu_times()
-                self.samples.append((time.time(), cpu.user + cpu.system, proc.memory_info().rss))
+                procs = [proc, *proc.children(recursive=True)] if self.tree else [proc]
+                rss = 0
+                for p in procs:
+                    try:
+                        cpu = p.cpu_times()
+                        seen[p.pid] = cpu.user + cpu.system
+                        rss += p.memory_info().rss
+                    except psutil.Error:
+                        if p is proc:
+                            raise
+                self.samples.append((time.time(), sum(seen.values()), rss))
             except psutil.Error:
                 return
 

@@ -2,21 +2,43 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
-from streamapp.cli.app import app, settings, worker_errors
+from streamapp.cli.app import app, config_file, fail, settings, worker_errors
 
 
 @app.command()
-def monitor(ctx: typer.Context) -> None:
-    """Run one monitor worker until SIGINT/SIGTERM; serves /metrics on http.port.
+def monitor(
+    ctx: typer.Context,
+    processes: Annotated[
+        int | None,
+        typer.Option(min=1, help="Worker processes in the group (default: monitoring.processes)."),
+    ] = None,
+) -> None:
+    """Run the monitor until SIGINT/SIGTERM; serves /metrics on http.port.
 
     The batch join data plane and the faust policy agent run in one process.
     Several workers with the same ``monitoring.app_id`` share the partitions and
-    give the same global numbers as one.
+    give the same global numbers as one. With several processes (process i serves
+    on http.port + i and keeps its state in ``monitoring.state_dir/process-i``) a
+    supervisor restarts crashed ones and forwards SIGTERM for a last checkpoint.
     """
+    from streamapp.kafka.embedded import BrokerError
     from streamapp.monitoring.runner import run_monitor
+    from streamapp.supervisor import run_supervised
 
     cfg = settings(ctx)
+    if processes:
+        cfg = cfg.model_copy(
+            update={"monitoring": cfg.monitoring.model_copy(update={"processes": processes})}
+        )
     with worker_errors("monitor"):
+        if cfg.monitoring.processes > 1:
+            try:
+                code = run_supervised("monitor", cfg, config_file(ctx))
+            except BrokerError as exc:
+                raise fail(str(exc)) from None
+            raise typer.Exit(code)
         run_monitor(cfg)

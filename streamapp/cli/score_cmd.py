@@ -31,8 +31,8 @@ def score(
     """
     from streamapp.kafka.embedded import BrokerError
     from streamapp.registry.registry import MissingPointerError, ModelRegistry
-    from streamapp.scoring.supervisor import run_supervised
     from streamapp.scoring.worker import run_worker
+    from streamapp.supervisor import run_supervised
 
     cfg = settings(ctx)
     try:  # a missing pointer is a configuration error: fail before any process or broker starts
@@ -46,7 +46,7 @@ def score(
     with worker_errors("score"):
         try:
             if cfg.scoring.processes > 1:
-                code = run_supervised(cfg, config)
+                code = run_supervised("score", cfg, config)
             else:
                 code = run_worker(cfg, install_signals=True)
         except BrokerError as exc:

@@ -37,6 +37,7 @@ import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry
@@ -68,6 +69,7 @@ from streamapp.registry.registry import ModelRegistry
 log = logging.getLogger(__name__)
 MAX_PREDICTION_BYTES = 1 << 20
 EXPIRE_LIMIT = 100_000
+_EVENT_TIME = attrgetter("event_time")
 LAG_SAMPLES = 64
 """Label lags observed per checkpoint and partition (the histogram is sampled)."""
 
@@ -193,24 +195,33 @@ class JoinWorker:
     def _process(self, msgs: list[Any]) -> None:
         """Join one fetched batch, partition by partition; send outcomes and dead letters."""
         log_topic, parts = self.topics.prediction_log, self.parts
+        runs: dict[tuple[str, int], list[Any]] = {}
+        for m in msgs:  # per topic and partition, in offset order (librdkafka keeps it)
+            run = runs.get(tp := (m.topic(), m.partition()))
+            if run is None:
+                runs[tp] = [m]
+            else:
+                run.append(m)
         grouped: dict[int, tuple[list[Any], list[Any]]] = {}
-        n_preds = 0
-        for m in msgs:
-            p = m.partition()
+        n_preds = n_labels = 0
+        for (topic, p), run in runs.items():
             part = parts.get(p)
-            topic = m.topic()
-            if part is None or m.offset() < part.consumed.get(topic, 0):
-                continue  # not ours, or already in a checkpoint (replayed after a restart)
+            if part is None:
+                continue  # not ours
+            done = part.consumed.get(topic, 0)
+            if run[0].offset() < done:  # replayed after a restart: already in a checkpoint
+                run = [m for m in run if m.offset() >= done]
             lists = grouped.get(p)
             if lists is None:
                 lists = grouped[p] = ([], [])
             if topic == log_topic:
-                lists[0].append(m)
-                n_preds += 1
+                lists[0].extend(run)
+                n_preds += len(run)
             else:
-                lists[1].append(m)
+                lists[1].extend(run)
+                n_labels += len(run)
         self.metrics.consumed.labels("prediction").inc(n_preds)
-        self.metrics.consumed.labels("label").inc(len(msgs) - n_preds)
+        self.metrics.consumed.labels("label").inc(n_labels)
         now_mono = time.monotonic()
         for p, (raw_preds, raw_labels) in grouped.items():
             self._join(parts[p], raw_preds, raw_labels, now_mono)
@@ -222,18 +233,19 @@ class JoinWorker:
         for raw_list, topic in ((raw_preds, topics.prediction_log), (raw_labels, topics.labels)):
             if raw_list:
                 part.consumed[topic] = raw_list[-1].offset() + 1
-        kept, dropped = self.sample.by_key(raw_labels)
+        kept, dropped, keyless = self.sample.by_key(raw_labels)
         preds = decode_batch(raw_preds, decode_prediction, MAX_PREDICTION_BYTES)
         labels = decode_batch(kept, decode_label, mon.max_label_bytes)
         label_pairs = list(zip(labels.items, labels.raw, strict=True))
-        if any(m.key() is None for m in kept):  # keyless labels: decide on the event id
+        if keyless:  # decide on the event id
             label_pairs = [(lab, raw) for lab, raw in label_pairs if self.sample.keep(lab.event_id)]
             dropped += len(labels.items) - len(label_pairs)
         part.pending.counts["outside_sample"] += dropped
-        times = [p.event_time.timestamp() for p in preds.items]
-        times += [lab.label_time.timestamp() for lab, _ in label_pairs]
-        if times:
-            part.event_time = max(part.event_time, max(times))
+        latest = [max(map(_EVENT_TIME, preds.items))] if preds.items else []
+        if label_pairs:
+            latest.append(max(lab.label_time for lab, _ in label_pairs))
+        if latest:
+            part.event_time = max(part.event_time, max(latest).timestamp())
             part.last_arrival = now_mono
         result = join_batch(
             part.store, list(zip(preds.items, preds.raw, strict=True)), label_pairs,

@@ -82,13 +82,14 @@ def join_batch(
     prediction of another variant that arrives after the label still joins and pairs.
     """
     res = JoinResult()
-    ids = {p.event_id for p, _ in preds} | {lab.event_id for lab, _ in labels}
-    keys = [st.data_key(i) for i in ids]
+    pred_keys = [st.data_key(p.event_id) for p, _ in preds]
+    label_keys = [st.data_key(lab.event_id) for lab, _ in labels]
+    keys = list({*pred_keys, *label_keys})
     current = dict(zip(keys, store.get_many(keys), strict=True))
+    changed: dict[bytes, bytes] = {}
     tomb = st.entry(st.JOINED, watermark + ttl_s)
     counts = res.counts
-    for pred, raw in preds:
-        key = st.data_key(pred.event_id)
+    for (pred, raw), key in zip(preds, pred_keys, strict=True):
         value = current.get(key)
         tag = value[:1] if value is not None else None
         if value is None:
@@ -127,10 +128,8 @@ def join_batch(
             counts["duplicate_prediction"] += 1
             continue
         res.first_seen.append(pred)
-        current[key] = new
-        store.put(key, new)
-    for label, raw in labels:
-        key = st.data_key(label.event_id)
+        current[key] = changed[key] = new
+    for (label, raw), key in zip(labels, label_keys, strict=True):
         value = current.get(key)
         tag = value[:1] if value is not None else None
         if value is None:
@@ -150,8 +149,8 @@ def join_batch(
         else:
             counts["late_label" if tag == st.EXPIRED else "duplicate_label"] += 1
             continue
-        current[key] = new
-        store.put(key, new)
+        current[key] = changed[key] = new
+    store.put_many(changed)
     return res
 
 

@@ -9,7 +9,8 @@ and counted. A label without a key is decoded and decided on its event id.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeVar
+from itertools import compress
+from typing import TypeVar, cast
 
 from streamapp.config import SamplingSettings
 from streamapp.monitoring.records import Record
@@ -37,15 +38,21 @@ class SampleFilter:
             decide([event_id], self.holdout_rate, self.log_rate, 0.0)[1][0]
         )
 
-    def by_key(self, records: Sequence[R]) -> tuple[list[R], int]:
-        """Records whose key is in the sample (or who have no key), and how many were dropped.
+    def by_key(self, records: Sequence[R]) -> tuple[list[R], int, int]:
+        """Records whose key is in the sample or who have no key, how many were dropped,
+        and how many of the kept have no key (the caller decides those on the event id).
 
         One hash per key, of the key bytes (no decode), as the scorer decides.
         """
         if self.everything or not records:
-            return list(records), 0
+            return list(records), 0, 0
         keys = [r.key() for r in records]
-        _h, logged, _c = decide([k or b"" for k in keys], self.holdout_rate, self.log_rate, 0.0)
-        kept = [r for r, ok, k in zip(records, logged.tolist(), keys, strict=True)
-                if ok or k is None]
-        return kept, len(records) - len(kept)
+        keyless = keys.count(None)
+        _h, logged, _c = decide([k or b"" for k in keys] if keyless else cast(list[bytes], keys),
+                                self.holdout_rate, self.log_rate, 0.0)
+        if keyless:
+            kept = [r for r, ok, k in zip(records, logged.tolist(), keys, strict=True)
+                    if ok or k is None]
+        else:
+            kept = list(compress(records, logged.tolist()))
+        return kept, len(records) - len(kept), keyless

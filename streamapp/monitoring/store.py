@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import shutil
 import struct
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,10 @@ class PartitionStore:
     def put(self, key: bytes, value: bytes | None) -> None:
         """Buffer a write (None deletes) until the next :meth:`seal`."""
         self.dirty[key] = value
+
+    def put_many(self, writes: Mapping[bytes, bytes | None]) -> None:
+        """Buffer several writes (as :meth:`put`)."""
+        self.dirty.update(writes)
 
     def due(self, watermark: float, limit: int) -> list[tuple[bytes, bytes]]:
         """Up to ``limit`` (index key, data key) pairs with a deadline at or before ``watermark``.

@@ -84,6 +84,15 @@ class MonitoringSettings(BaseModel):
     app_id: str = "streamapp-monitor"
     """Consumer group of the data plane (``<app_id>``), faust app id of the control plane
     (``<app_id>-control``) and prefix of the join-state changelog (``<app_id>-join-changelog``)."""
+    processes: int = Field(default=1, ge=1, le=1024)
+    """Worker processes ``streamapp monitor`` runs in the group; above 1 a supervisor starts
+    them (each with ``state_dir/process-<i>``), restarts a crashed one, forwards SIGTERM.
+    One monitor process joins labels at about 1.3x one scoring process's events/s on
+    the same cores (``benchmarks/README.md``); two give headroom."""
+    restart_backoff_s: float = Field(default=1.0, gt=0)
+    """Supervisor: first delay before restarting a crashed process (doubles, up to 30 s)."""
+    stop_timeout_s: float = Field(default=30.0, gt=0)
+    """Supervisor: how long a process may take to stop (its last checkpoint) before SIGKILL."""
     state_dir: Path = Path("monitor-state")
     """Local RocksDB stores, one directory per join partition (rebuilt from the changelog)."""
     state_memory_mb: int = Field(default=64, ge=8)

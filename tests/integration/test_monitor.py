@@ -253,3 +253,48 @@ def test_a_dead_owners_unfinished_checkpoint_is_never_applied_by_a_later_restore
     third = monitors()  # restores again: the victim must not come back as "already joined"
     join(third, slice(40, 41))
     assert value(third, "streamapp_join_duplicates_total", kind="prediction") == 0
+
+
+def test_monitor_processes_one_command_a_killed_child_restarts_and_counts_stay_exact(
+    bootstrap: str, topic_settings: TopicSettings, monitors: Callable[..., Child]
+) -> None:
+    """``monitoring.processes: 2``: one command, two workers in one group with their own state;
+    kill -9 of one mid-traffic is restarted by the supervisor and every outcome counts once."""
+    import psutil
+
+    sup = monitors(STREAMAPP_MONITORING__PROCESSES="2",
+                   STREAMAPP_MONITORING__RESTART_BACKOFF_S="0.2")
+    assert sup.http_port is not None
+    second = Child("monitor-1", [], None, sup.log_path, http_port=sup.http_port + 1)
+    workers = [sup, second]  # children serve http.port and http.port + 1
+
+    def all_ready() -> bool:
+        return sup.ready() and second.get("/health/ready", 1.0)[0] == 200
+
+    wait_for(all_ready, 120, "both monitor processes ready")
+    assert sup.pid is not None
+    pids = {p.pid for p in psutil.Process(sup.pid).children()}
+    assert len(pids) == 2
+    n = 4000
+    preds = predictions(n, seed=21)
+    labels = labels_for(preds, correct=0.9, seed=22)
+    produce_all(bootstrap, topic_settings.prediction_log, _records(preds))
+    produce_all(bootstrap, topic_settings.labels, _records(labels[: n // 2]))
+
+    def total(name: str, **labels: str) -> float:
+        return sum(value(w, name, **labels) for w in workers if w.get("/metrics")[0] == 200)
+
+    model = {"model": "agrawal-clf", "version": "1"}
+    wait_for(lambda: total("streamapp_outcomes_recorded", **model) > 0, 90, "first outcomes")
+    psutil.Process(sorted(pids)[0]).kill()  # kill -9 one child mid-traffic
+    produce_all(bootstrap, topic_settings.labels, _records(labels[n // 2 :]))
+    wait_for(lambda: len({p.pid for p in psutil.Process(sup.pid).children()} - pids) == 1,
+             30, "the killed child restarted")
+    wait_for(all_ready, 120, "both monitor processes ready again")
+    wait_for(lambda: total("streamapp_outcomes_recorded", **model) == n, 120, f"{n} outcomes")
+    time.sleep(2)  # nothing beyond the exact count may arrive
+    assert total("streamapp_outcomes_recorded", **model) == n
+    assert "restarting" in sup.log_text()
+    assert sup.stop() == 0  # SIGTERM: both children checkpoint and exit 0
+    time.sleep(0.5)
+    assert not [p for p in psutil.process_iter(["ppid"]) if p.info["ppid"] == sup.pid]

@@ -80,20 +80,20 @@ def test_label_filter_is_the_scorers_logging_decision(
 ) -> None:
     keep = SampleFilter(SamplingSettings(log_rate=log_rate, holdout_rate=holdout_rate))
     records = [RawRecord(i, e.encode(), b"{}") for i, e in enumerate(ids)]
-    kept, dropped = keep.by_key(records)
+    kept, dropped, keyless = keep.by_key(records)
     want = [
         e for e in ids
         if selected(e, SALT_LOG, log_rate) or selected(e, SALT_HOLDOUT, holdout_rate)
     ]
     assert [r.key() for r in kept] == [e.encode() for e in want]
-    assert dropped == len(ids) - len(want)
+    assert dropped == len(ids) - len(want) and keyless == 0
     assert all(keep.keep(e) for e in want)
 
 
 def test_keyless_labels_are_kept_for_a_decision_on_their_event_id() -> None:
     keep = SampleFilter(SamplingSettings(log_rate=0.0, holdout_rate=0.0))
-    kept, dropped = keep.by_key([RawRecord(0, None, b"{}"), RawRecord(1, b"e", b"{}")])
-    assert [r.offset() for r in kept] == [0] and dropped == 1
+    kept, dropped, keyless = keep.by_key([RawRecord(0, None, b"{}"), RawRecord(1, b"e", b"{}")])
+    assert [r.offset() for r in kept] == [0] and dropped == 1 and keyless == 1
 
 
 def test_watermark_advances_with_idle_time_and_meta_round_trips() -> None:
