@@ -281,19 +281,22 @@ def test_monitor_processes_one_command_a_killed_child_restarts_and_counts_stay_e
     produce_all(bootstrap, topic_settings.prediction_log, _records(preds))
     produce_all(bootstrap, topic_settings.labels, _records(labels[: n // 2]))
 
-    def total(name: str, **labels: str) -> float:
-        return sum(value(w, name, **labels) for w in workers if w.get("/metrics")[0] == 200)
+    def recorded() -> float:
+        """The policy agent's count (the one owner of the model's summaries partition holds
+        the global view; a worker that owned it before a rebalance may show an older one)."""
+        model = {"model": "agrawal-clf", "version": "1"}
+        return max(value(w, "streamapp_outcomes_recorded", **model) for w in workers
+                   if w.get("/metrics")[0] == 200)
 
-    model = {"model": "agrawal-clf", "version": "1"}
-    wait_for(lambda: total("streamapp_outcomes_recorded", **model) > 0, 90, "first outcomes")
+    wait_for(lambda: recorded() > 0, 90, "first outcomes")
     psutil.Process(sorted(pids)[0]).kill()  # kill -9 one child mid-traffic
     produce_all(bootstrap, topic_settings.labels, _records(labels[n // 2 :]))
     wait_for(lambda: len({p.pid for p in psutil.Process(sup.pid).children()} - pids) == 1,
              30, "the killed child restarted")
     wait_for(all_ready, 120, "both monitor processes ready again")
-    wait_for(lambda: total("streamapp_outcomes_recorded", **model) == n, 120, f"{n} outcomes")
+    wait_for(lambda: recorded() >= n, 120, f"{n} outcomes")
     time.sleep(2)  # nothing beyond the exact count may arrive
-    assert total("streamapp_outcomes_recorded", **model) == n
+    assert recorded() == n
     assert "restarting" in sup.log_text()
     assert sup.stop() == 0  # SIGTERM: both children checkpoint and exit 0
     time.sleep(0.5)
