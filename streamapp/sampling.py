@@ -29,7 +29,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from streamapp.idhash import SCALAR, HashKey, U64Array, output_one, outputs, outputs_small
+from streamapp.idhash import SCALAR, HashKey, output_one, outputs, outputs_small
 
 SAMPLING_VERSION = 3
 """Bumped whenever a decision for the same event id can change."""
@@ -115,26 +115,8 @@ def _decide_small(
             np.array(canary, dtype=bool))
 
 
-def decide_digests(
-    digest: np.ndarray[tuple[int, int], np.dtype[np.uint32]],
-    holdout_rate: float, log_rate: float, canary_share: float,
-) -> tuple[BoolArray, BoolArray, BoolArray]:
-    """:func:`decide` on fields already computed (:func:`digests`)."""
-    d = digest.astype(np.uint64)
-    holdout = d[:, 0] < _threshold(holdout_rate)
-    logged = holdout | (d[:, 1] < _threshold(log_rate))
-    canary = d[:, 2] < _threshold(canary_share)
-    return holdout, logged, canary
-
-
-def _shared_field(event_ids: Ids, field: int) -> U64Array:
-    """Field ``field`` (0-3) of each id's shared hash (as uint64)."""
-    word = outputs(event_ids, _SHARED, field // 2 + 1)[field // 2]
-    return word >> _S32 if field % 2 == 0 else word & _LO32
-
-
 def _shared_field_one(event_id: str, field: int) -> int:
-    """:func:`_shared_field` of one id, without numpy."""
+    """Field ``field`` (0-3) of one id's shared hash, as :func:`digests` gives it, without numpy."""
     word = output_one(event_id.encode(), _SHARED, field // 2)
     return word >> 32 if field % 2 == 0 else word & 0xFFFFFFFF
 
@@ -178,7 +160,7 @@ def select_many(event_ids: list[str], salt: str, rate: float) -> list[bool]:
         return [True] * len(event_ids)
     field = _FIELDS.get(salt)
     if field is not None:
-        mask: BoolArray = _shared_field(event_ids, field) < _threshold(rate)
+        mask: BoolArray = digests(event_ids)[:, field].astype(np.uint64) < _threshold(rate)
         return mask.tolist()
     threshold = rate * _SCALE64
     return [_salted(e, salt) < threshold for e in event_ids]

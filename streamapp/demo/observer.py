@@ -157,19 +157,16 @@ class Observer(threading.Thread):
             if truth is None:
                 self.unknown += 1
                 return
-            bucket.n[version] += 1
-            bucket.correct[version] += int(record.get("predicted_label") == truth[0])
+            _score(bucket, version, record, truth)
 
     def _shadow(self, record: dict[str, Any]) -> None:
         """Count a shadow prediction's correctness only (it is never served: no latency)."""
         truth = self.truth.labels.get(str(record.get("event_id")))
         if truth is None:
             return
-        key = f"{record.get('model_version')}{SHADOW_SUFFIX}"
         with self.lock:
             bucket = self.buckets[int(self.now())]
-            bucket.n[key] += 1
-            bucket.correct[key] += int(record.get("predicted_label") == truth[0])
+            _score(bucket, f"{record.get('model_version')}{SHADOW_SUFFIX}", record, truth)
 
     def accuracy(self, since: float, until: float | None = None) -> dict[str, tuple[float, int]]:
         """Accuracy and count per version over predictions read in ``[since, until)``."""
@@ -196,3 +193,9 @@ class Observer(threading.Thread):
             return None
         p50, p99 = np.percentile(values, [50, 99])
         return float(p50), float(p99)
+
+
+def _score(bucket: Bucket, key: str, record: dict[str, Any], truth: tuple[int, bool]) -> None:
+    """Count one prediction of ``key`` in ``bucket``, and whether it matches the truth."""
+    bucket.n[key] += 1
+    bucket.correct[key] += int(record.get("predicted_label") == truth[0])

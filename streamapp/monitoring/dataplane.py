@@ -375,9 +375,9 @@ class JoinWorker:
 
     def _written(self, cp: _Checkpoint) -> bool:
         """The checkpoint's outcomes, dead letters and changelog writes all acknowledged?
-        Their producer reports only failures (final, raised as in :meth:`_acked`) and takes
-        nothing new until the checkpoint commits: none failed and its queue is empty."""
-        cp.sink.poll(0)
+        Their producer reports only failures (final, raised as in :meth:`_acked`; served by
+        :meth:`_poll`, which runs before every call) and takes nothing new until the
+        checkpoint commits: none failed and its queue is empty."""
         for ticket in cp.writes:
             if ticket.failed:
                 raise delivery_failure(ticket)
