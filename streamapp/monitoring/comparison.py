@@ -74,6 +74,8 @@ def _add(target: dict[str, int], key: str, value: int) -> None:
 def _shadow(specs: SpecCache, pairs: Iterable[Pair], out: dict[Key, dict[str, int]]) -> None:
     values: dict[tuple[Key, str, bool], list[tuple[float, float]]] = defaultdict(list)
     for prim, cand, label in pairs:
+        if cand.model_version == prim.model_version:
+            continue  # a pointer move in flight scored one version in both slots: no contrast
         spec_p = specs.get(prim.model_name, prim.model_version)
         spec_c = specs.get(cand.model_name, cand.model_version)
         if spec_p is None or spec_c is None:
@@ -132,6 +134,8 @@ def _canary(
                 continue
             target = out[(model, cand, "canary")]
             for primary, pvals in prims:
+                if primary == cand:
+                    continue  # one version in both arms (a pointer move in flight)
                 for arm, vals in (("c", cvals), ("p", pvals)):
                     _add(target, f"{primary}/{arm}n", len(vals))
                     if is_clf:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import pytest
 from prometheus_client import CollectorRegistry
@@ -131,6 +132,21 @@ def test_shadow_counts_are_the_discordant_pairs_of_the_raw_data(specs: SpecCache
     }
     again = Summary.from_json(summaries[0].to_json())
     assert again.versus == summaries[0].versus
+
+
+def test_a_version_is_never_compared_with_itself(specs: SpecCache) -> None:
+    """After a promotion the shadow slot may briefly score the new production version: such
+    pairs (and canary arms of one version) give no comparison counts, so no verdict."""
+    prim, cand, labels = shadow_events(60, 0.8, 0.9, seed=5)
+    (p, _), (c, lab) = records(prim, []), records(cand, labels)
+    same = [msgspec.structs.replace(x, model_version=p[0].model_version) for x in c]
+    pairs = [(p[i], same[i], lab[i]) for i in range(60)]
+    joined = [(x, lab[i]) for i in range(60) for x in (p[i], same[i])]
+    summaries = Folder(specs, 10.0).fold(0, 1, [], joined, [], pairs)
+    assert _merged_versus(summaries) == {}
+    canary = [msgspec.structs.replace(x, variant="canary") for x in same]
+    joined = [(x, lab[i]) for i in range(60) for x in (p[i], canary[i])]
+    assert _merged_versus(Folder(specs, 10.0).fold(0, 1, [], joined, [])) == {}
 
 
 def test_shadow_regression_sums_are_exact(specs: SpecCache) -> None:
