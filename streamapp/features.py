@@ -2,8 +2,10 @@
 
 A feature dict becomes a float32 row in manifest order: numeric values as
 floats (range-checked), categorical values as their index in the manifest's
-``categories``. Any violation raises :class:`FeatureError` with a dead-letter
-reason code, so the caller can route the event to the dead-letter topic.
+``categories`` (a category also answers to its text: ``"3"`` for ``3``; a boolean
+category to ``true``/``false``, ``1``/``0`` and ``"true"``/``"false"``). Any
+violation raises :class:`FeatureError` with a dead-letter reason code, so the
+caller can route the event to the dead-letter topic.
 """
 
 from __future__ import annotations
@@ -24,6 +26,23 @@ _NUMBER_TYPES = frozenset({int, float})
 _Category = tuple[int, int, "npt.NDArray[np.int64] | None"]
 _Plan = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], list[_Category]]
 """Per-column lower and upper bounds, and (position, lowest value, lookup or None) per category."""
+
+
+def category_keys(category: bool | int | str) -> list[bool | int | str]:
+    """The values that encode as ``category``: itself, its text and, for a boolean, its
+    integer and lower-case text (the monitor bins them alike, see ``monitoring.spec``).
+
+    >>> category_keys(True), category_keys(3)
+    ([True, 'True', 1, 'true'], [3, '3'])
+    """
+    if isinstance(category, bool):
+        return [category, str(category), int(category), str(category).lower()]
+    return [category, str(category)]
+
+
+def is_boolean(spec: FeatureSpec) -> bool:
+    """A categorical feature registered from a boolean column (categories ``false``/``true``)."""
+    return bool(spec.categories) and all(type(c) is bool for c in spec.categories or ())
 
 
 class FeatureError(ValueError):
@@ -47,12 +66,13 @@ class FeatureEncoder:
         self._tables: dict[int, tuple[int, npt.NDArray[np.int64]] | None] = {}
         self._plan_cache: _Plan | tuple[()] | None = None
         self._category_index: list[dict[Any, int] | None] = []
+        self._boolean = [is_boolean(spec) for spec in self.specs]
         for spec in self.specs:
             if spec.type == "categorical":
                 index: dict[Any, int] = {}
                 for i, cat in enumerate(spec.categories or []):
-                    index[cat] = i
-                    index[str(cat)] = i
+                    for key in category_keys(cat):
+                        index.setdefault(key, i)
                 self._category_index.append(index)
             else:
                 self._category_index.append(None)
@@ -62,7 +82,9 @@ class FeatureEncoder:
         spec = self.specs[position]
         index = self._category_index[position]
         if index is not None:
-            if isinstance(value, bool) or not isinstance(value, int | str | float):
+            if (isinstance(value, bool) and not self._boolean[position]) or not isinstance(
+                value, int | str | float
+            ):
                 raise FeatureError(
                     DeadLetterReason.WRONG_TYPE,
                     f"feature {spec.name!r}: expected a category, got {type(value).__name__}",
@@ -76,6 +98,8 @@ class FeatureEncoder:
                 if value.is_integer():
                     key = int(value)
             code = index.get(key)
+            if code is None and isinstance(value, float):
+                code = index.get(repr(value))  # a non-integer category registered as text
             if code is None:
                 raise FeatureError(
                     DeadLetterReason.UNKNOWN_CATEGORY,
@@ -153,15 +177,15 @@ class FeatureEncoder:
         """The value type of each feature that :meth:`encode_values` takes, or None.
 
         ``float`` for a numeric feature, ``int`` for a categorical one with small
-        integer categories; None when some feature (string categories) needs
-        :meth:`encode`.
+        integer categories, ``bool`` for a boolean one; None when some feature
+        (string categories) needs :meth:`encode`.
         """
         types: list[type] = []
         for pos, spec in enumerate(self.specs):
             if spec.type != "categorical":
                 types.append(float)
             elif self._int_table(pos) is not None:
-                types.append(int)
+                types.append(bool if self._boolean[pos] else int)
             else:
                 return None
         return types
@@ -291,13 +315,14 @@ class FeatureEncoder:
         return matrix
 
     def _int_table(self, pos: int) -> tuple[int, npt.NDArray[np.int64]] | None:
-        """``(lowest category, value - lowest → code or -1)`` for small integer categories."""
+        """``(lowest category, value - lowest → code or -1)`` for small integer (or boolean:
+        0 and 1) categories."""
         cached = self._tables.get(pos)
         if cached is not None or pos in self._tables:
             return cached
         cats = self.specs[pos].categories or []
         table: tuple[int, npt.NDArray[np.int64]] | None = None
-        if cats and all(type(c) is int for c in cats):
+        if cats and (all(type(c) is int for c in cats) or self._boolean[pos]):
             ints = [int(c) for c in cats]
             lo, hi = min(ints), max(ints)
             if hi - lo < 65536:
@@ -309,9 +334,9 @@ class FeatureEncoder:
         self._tables[pos] = table
         return table
 
-    def decode(self, row: Sequence[float]) -> dict[str, int | str | float]:
+    def decode(self, row: Sequence[float]) -> dict[str, bool | int | str | float]:
         """Inverse of :meth:`encode` (categorical codes back to their category values)."""
-        out: dict[str, int | str | float] = {}
+        out: dict[str, bool | int | str | float] = {}
         for spec, value in zip(self.specs, row, strict=True):
             if spec.categories is not None:
                 out[spec.name] = spec.categories[int(value)]

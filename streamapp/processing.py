@@ -82,7 +82,9 @@ def columns(
             out[spec.name] = np.ascontiguousarray(column, dtype=np.float32)
             continue
         cats = spec.categories
-        table = np.asarray(cats, dtype=np.int64 if all(type(c) is int for c in cats) else object)
+        kinds = {type(c) for c in cats}
+        table = np.asarray(cats, dtype=np.bool_ if kinds == {bool} else np.int64
+                           if kinds == {int} else object)
         out[spec.name] = table[column.astype(np.int64)]
     return out
 

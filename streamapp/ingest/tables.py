@@ -68,7 +68,8 @@ class EnvelopeColumns:
 def column_types(
     specs: Sequence[FeatureSpec], text_columns: Sequence[str] = ()
 ) -> dict[str, pa.DataType]:
-    """CSV column types from a manifest: numeric → float64, categorical → int64 or string.
+    """CSV column types from a manifest: numeric → float64, categorical → bool, int64 or
+    string.
 
     >>> column_types([FeatureSpec(name="x", type="numeric")], ["id"])
     {'id': DataType(string), 'x': DataType(double)}
@@ -77,6 +78,8 @@ def column_types(
     for spec in specs:
         if spec.type == "numeric":
             types[spec.name] = pa.float64()
+        elif all(type(c) is bool for c in spec.categories or ()):
+            types[spec.name] = pa.bool_()
         elif all(isinstance(c, int) for c in spec.categories or ()):
             types[spec.name] = pa.int64()
         else:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from streamapp.features import category_keys
 from streamapp.labels import ClassMap
 from streamapp.metrics.monitoring import AggregateMetrics
 from streamapp.monitoring import stats
@@ -63,11 +64,24 @@ _MEMO_LIMIT = 10_000
 """Distinct values remembered per column (category bins) and per spec (class indexes)."""
 
 
-def _column(name: str, prof: NumericProfile | CategoricalProfile, low: Any, high: Any) -> Column:
+def _column(
+    name: str,
+    prof: NumericProfile | CategoricalProfile,
+    low: Any,
+    high: Any,
+    categories: list[bool | int | str] | None = None,
+) -> Column:
+    """A column of the profile; a categorical one maps each manifest category's other keys
+    (``features.category_keys``: ``1`` and ``true`` for ``True``) to the category's bin."""
     if isinstance(prof, CategoricalProfile):
         cats = sorted(prof.frequencies)
-        return Column(name, [prof.frequencies[c] for c in cats], None, {c: i for i, c in
-                      enumerate(cats)})
+        bins = {c: i for i, c in enumerate(cats)}
+        for cat in categories or []:
+            b = bins.get(str(cat))
+            if b is not None:
+                for key in category_keys(cat):
+                    bins.setdefault(_key(key), b)
+        return Column(name, [prof.frequencies[c] for c in cats], None, bins)
     return Column(name, prof.proportions, prof.edges, None, low, high)
 
 
@@ -92,7 +106,9 @@ class ModelSpec:
         for spec in manifest.features:
             prof = profile.numeric.get(spec.name) or profile.categorical.get(spec.name)
             if prof is not None:
-                self.columns.append(_column(spec.name, prof, spec.min, spec.max))
+                self.columns.append(
+                    _column(spec.name, prof, spec.min, spec.max, spec.categories)
+                )
         self.prediction = _column(PREDICTION, profile.prediction, None, None)
         self.calibration = profile.calibration
         self.estimator = profile.estimator
@@ -137,8 +153,8 @@ class ModelSpec:
 
 
 def score_histogram(scores: list[object]) -> list[int]:
-    """Counts of the finite scores in [0, 1] on :data:`ESTIMATOR_BINS` equal bins."""
-    arr = np.array([_number(v) for v in scores], dtype=np.float64)
+    """Counts of the finite scores in [0, 1] (as float32) on :data:`ESTIMATOR_BINS` equal bins."""
+    arr = stats.model_values([_number(v) for v in scores])
     arr = arr[np.isfinite(arr) & (arr >= 0) & (arr <= 1)]
     idx = np.minimum((arr * ESTIMATOR_BINS).astype(np.int64), ESTIMATOR_BINS - 1)
     return [int(c) for c in np.bincount(idx, minlength=ESTIMATOR_BINS).tolist()]

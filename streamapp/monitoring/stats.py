@@ -3,6 +3,12 @@
 Pure numpy; every function is checked against a direct numpy/scipy computation
 in ``tests/unit/monitoring/test_stats.py``. Bins follow the reference profile:
 interior edges ``e`` give bins ``(-inf, e0], (e0, e1], ..., (e_last, inf)``.
+
+One numeric representation: every value is binned as the float32 the model
+sees (:func:`model_values`), whether the profile bins encoded reference rows and
+float32 model outputs at registration or the monitor bins the float64 numbers it
+decodes from JSON. A producer's ``0.7`` and the reference's ``float32(0.7)``
+fall in the same bin; see docs/monitoring.md, "One numeric representation".
 """
 
 from __future__ import annotations
@@ -18,13 +24,32 @@ EPS = 1e-4
 FloatArray = npt.NDArray[np.float64]
 
 
-def bin_index(edges: Sequence[float], values: npt.ArrayLike) -> npt.NDArray[np.intp]:
-    """Bin of each value for right-closed bins ``(e[i-1], e[i]]``.
+def model_values(values: npt.ArrayLike) -> FloatArray:
+    """``values`` rounded to float32, as the model sees them (as float64; beyond float32's
+    range: +-inf, NaN stays NaN).
+
+    >>> float(model_values([0.7])[0]) == float(np.float32(0.7))
+    True
+    """
+    with np.errstate(over="ignore"):
+        out: FloatArray = np.asarray(values, dtype=np.float64).astype(np.float32).astype(
+            np.float64
+        )
+    return out
+
+
+def bin_index(
+    edges: Sequence[float] | npt.ArrayLike, values: npt.ArrayLike
+) -> npt.NDArray[np.intp]:
+    """Bin of each value, as float32 (:func:`model_values`), for right-closed bins
+    ``(e[i-1], e[i]]``.
 
     >>> bin_index([1.0, 2.0], [0.5, 1.0, 1.5, 2.0, 9.0]).tolist()
     [0, 0, 1, 1, 2]
+    >>> bin_index([float(np.float32(0.7))], [0.7, np.float32(0.7)]).tolist()
+    [0, 0]
     """
-    return np.searchsorted(np.asarray(edges, dtype=np.float64), values, side="left")
+    return np.searchsorted(np.asarray(edges, dtype=np.float64), model_values(values), side="left")
 
 
 def _smooth(p: npt.ArrayLike) -> FloatArray:

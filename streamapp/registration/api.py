@@ -4,8 +4,11 @@ Steps: read and encode the reference data (specs inferred, overridable); run
 the optional pre processor; convert the model; write artifact, reference rows,
 profile and manifest into a staging directory; load the staged version through
 the scorer's own loader and compare its outputs with the source model's on
-every reference row (``tolerance``, absolute); compute baseline metrics on a
-seeded validation split; move the version into place; validate it again with
+every reference row (``tolerance``, absolute); compute baseline metrics, the
+label-free estimator and the drift profile on held-out rows (``holdout``), or on a
+seeded validation split of the reference when none is given (warned when the
+reference looks like the training data, see :mod:`streamapp.registration.holdout`);
+move the version into place; validate it again with
 ``streamapp.testing.check_scoring_model``. Any failure leaves nothing behind.
 """
 
@@ -38,13 +41,19 @@ from streamapp.registration.frame import (
     infer_features,
     read_table,
 )
+from streamapp.registration.holdout import (
+    baseline_provenance,
+    held_out,
+    in_sample_gap,
+    warn_in_sample,
+)
 from streamapp.registration.metrics import baseline_metrics, targets, task_of, validation_rows
 from streamapp.registry.manifest import FeatureSpec, Manifest, OutputSpec, Processing
 from streamapp.registry.registry import ModelRegistry, ModelVersion, verified_profile
 from streamapp.registry.writer import artifact, staged_version, write_json, write_reference
 from streamapp.runtime.loader import load_model
 from streamapp.testing.checks import check_processor, check_scoring_model
-from streamapp.training.profile import build_profile
+from streamapp.training.profile import build_profile, profile_rows
 
 TOLERANCE = 1e-4
 SKLEARN_TRAINER = "streamapp.training.sklearn_trainer:train"
@@ -89,6 +98,8 @@ def register(
     drift_target: float | None = DEFAULT_TARGET,
     drift_windows: Sequence[int] = DEFAULT_WINDOWS,
     drift_bootstrap: int = DEFAULT_BOOTSTRAP,
+    holdout: Any = None,
+    y_holdout: Any = None,
 ) -> Registered:
     """Register ``model`` as the next version of ``name``; raises :class:`RegistrationError`.
 
@@ -104,10 +115,16 @@ def register(
     stationary events between false alarms of each drift trigger; the thresholds
     for each of ``drift_windows`` are bootstrapped (``drift_bootstrap``
     replicates) into the profile (None: no calibration, fixed policy thresholds).
+    ``holdout`` / ``y_holdout``: rows the model was not fitted on (same forms as ``X_ref`` /
+    ``y_ref``; ``y_holdout`` defaults to ``y_ref``'s column name): baseline metrics, the
+    estimator and the reference profile come from them. Without them, the baseline comes
+    from a ``validation_share`` split of the reference, and a :class:`InSampleWarning` says
+    when the reference looks like the model's training data.
     """
     started = time.perf_counter()
     reg = registry if isinstance(registry, ModelRegistry) else ModelRegistry(Path(registry))
     frame = read_table(Path(X_ref)) if isinstance(X_ref, str | Path) else as_frame(X_ref)
+    label_column = y_ref if isinstance(y_ref, str) else None
     if isinstance(y_ref, str):
         if y_ref not in frame.columns:
             raise RegistrationError(f"label column {y_ref!r} is not in the reference data")
@@ -117,9 +134,13 @@ def register(
     overrides = {f.name: f for f in features or []}
     specs = infer_features(frame, overrides, categorical, range_margin)
     encoded = encode_frame(frame, specs)
+    held = held_out(holdout, y_holdout, label_column, specs)
+    preprocess = (
+        None if pre is None else load_callable(pre, "pre processor")
+    )
     model_input = encoded
-    if pre is not None:
-        model_input = check_processor(load_callable(pre, "pre processor"), columns(specs, encoded))
+    if preprocess is not None:
+        model_input = check_processor(preprocess, columns(specs, encoded))
     if isinstance(model, str | Path):
         model = load_file(Path(model), allow_pickle)
     conv = convert(model, model_input[:2])
@@ -128,6 +149,12 @@ def register(
     if the_task.is_classification and class_list is None:
         class_list = sorted({str(v) for v in np.asarray(y_ref)}) if y_ref is not None else None
     y = targets(the_task, class_list, y_ref) if y_ref is not None else None
+    y_held = targets(the_task, class_list, held.y) if held and held.y is not None else None
+    gap = None
+    if held is None and y_ref is not None and baseline is None:
+        gap = in_sample_gap(model, model_input, y_ref, the_task, seed)
+        if gap is not None and gap.suspicious:
+            warn_in_sample(gap)
     version = reg.next_version(name)
     processing = Processing(pre=pre, input_width=int(model_input.shape[1])) if pre else None
     with staged_version(reg, name, version) as staging:
@@ -146,29 +173,42 @@ def register(
                 **conv.provenance,
                 "registered_rows": len(encoded),
                 "seed": seed,
+                **baseline_provenance(held, gap, baseline is not None),
                 **(provenance or {}),
             },
             processing=processing,
             trainer=trainer or TRAINERS.get(conv.provenance.get("source", "")),
         )
-        served = _outputs(ModelVersion(name, version, staging, manifest), encoded)
+        staged = ModelVersion(name, version, staging, manifest)
+        served = _outputs(staged, encoded)
         diff = _compare(conv, model_input, served, tolerance)
+        # Baseline, estimator and profile: held-out rows when given, else a reference split.
+        if held is not None:
+            rows_x, rows_out, rows_y = held.x, _outputs(staged, held.x), y_held
+            picked = np.arange(len(held.x))
+        else:
+            rows_x, rows_out, rows_y = encoded, served, y
+            picked = validation_rows(len(encoded), validation_share, seed)
         metrics = (
             dict(baseline)
             if baseline is not None
-            else baseline_metrics(the_task, served, y, validation_share, seed)
+            else baseline_metrics(the_task, rows_out[picked], None if rows_y is None
+                                  else rows_y[picked])
         )
         manifest = Manifest.model_validate({**manifest.model_dump(), "baseline_metrics": metrics})
+        profile_x = profile_rows(encoded, held.x if held else None, name)
+        profile_out = rows_out if profile_x is rows_x else served
         profile = with_calibration(
-            build_profile(manifest, encoded, served),
+            build_profile(manifest, profile_x, profile_out),
             drift_target,
             drift_windows,
             drift_bootstrap,
             seed,
         )
-        if y is not None:
-            picked = validation_rows(len(y), validation_share, seed)
-            fitted = estimation.fit(manifest, profile, encoded[picked], served[picked], y[picked])
+        if rows_y is not None:
+            fitted = estimation.fit(
+                manifest, profile, rows_x[picked], rows_out[picked], rows_y[picked]
+            )
             profile = profile.model_copy(update={"estimator": fitted})
         write_json(staging, manifest, profile)
     made = reg.get(name, version)

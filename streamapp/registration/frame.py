@@ -111,14 +111,25 @@ def _round(value: float, pad: float, direction: Callable[[float], int]) -> float
 
 
 def _categorical(name: str, column: pd.Series) -> FeatureSpec:
-    values = column.to_numpy()
+    """Sorted distinct values: booleans stay ``false``/``true`` (the scorer takes JSON booleans
+    for them), integral numbers become integers, anything else its text."""
     if pd.api.types.is_bool_dtype(column):
-        values = values.astype(np.int64)
-    distinct = sorted({v.item() if isinstance(v, np.generic) else v for v in values}, key=str)
-    cats: list[int | str] = [
-        v if isinstance(v, int) and not isinstance(v, bool) else str(v) for v in distinct
+        present = {bool(v) for v in column.to_numpy()}
+        return FeatureSpec(name=name, type="categorical", categories=sorted(present))
+    distinct = {_plain(v) for v in column.to_numpy()}
+    cats: list[bool | int | str] = [
+        v if type(v) is int else str(v) for v in sorted(distinct, key=str)
     ]
     return FeatureSpec(name=name, type="categorical", categories=cats)
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as its Python value; an integral float as an int (``2.0`` → ``2``)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def encode_frame(frame: pd.DataFrame, specs: Sequence[FeatureSpec]) -> npt.NDArray[np.float32]:
@@ -127,9 +138,6 @@ def encode_frame(frame: pd.DataFrame, specs: Sequence[FeatureSpec]) -> npt.NDArr
     if missing:
         raise RegistrationError(f"reference data lacks feature columns {missing}")
     subset = frame[[s.name for s in specs]]
-    bools = [c for c in subset.columns if pd.api.types.is_bool_dtype(subset[c])]
-    if bools:
-        subset = subset.astype({c: np.int64 for c in bools})
     rows = subset.to_dict("records")
     matrix, order, errors = FeatureEncoder(specs).encode_batch(rows)
     if errors:

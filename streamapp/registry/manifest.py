@@ -46,8 +46,8 @@ class FeatureSpec(_Strict):
     """Smallest allowed numeric value (inclusive); None = unbounded."""
     max: float | None = None
     """Largest allowed numeric value (inclusive); None = unbounded."""
-    categories: list[int | str] | None = None
-    """Allowed categorical values, in encoding order."""
+    categories: list[bool | int | str] | None = None
+    """Allowed categorical values, in encoding order (``[false, true]``: a boolean feature)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> FeatureSpec:

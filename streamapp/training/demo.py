@@ -86,7 +86,8 @@ def train_demo_models(
             "n_train": N_TRAIN,
             "n_test": N_TEST,
         }
-        made.append(export_version(registry, spec, version, net, x_train, metrics, training_info))
+        made.append(export_version(registry, spec, version, net, x_train, metrics, training_info,
+                                   x_holdout=x_test))
         if promote:
             registry.promote(spec.name, version)
     return made

@@ -27,6 +27,7 @@ def train(job: TrainingJob) -> TrainResult:
     net = fit(spec, data.x_train, data.y_train, progress=job.progress)
     metrics = evaluate(manifest.task, predict(net, data.x_eval), data.y_eval)
     made = export_version(
-        job.registry, spec, job.version, net, data.x_train, metrics, job.info, manifest.trainer
+        job.registry, spec, job.version, net, data.x_train, metrics, job.info, manifest.trainer,
+        x_holdout=data.x_eval if len(data.x_eval) else None,
     )
     return TrainResult(made, metrics)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 
+from streamapp.monitoring.stats import bin_index, model_values
 from streamapp.registry.manifest import (
     CategoricalProfile,
     FeatureSpec,
@@ -17,19 +19,30 @@ from streamapp.registry.manifest import (
 )
 
 N_BINS = 10
+MIN_PROFILE_ROWS = 200
+"""Fewest held-out rows a reference profile is built from (else the training rows, warned)."""
+
+log = logging.getLogger(__name__)
 
 
-def numeric_profile(values: npt.NDArray[np.floating], n_bins: int = N_BINS) -> NumericProfile:
-    """Quantile-binned histogram plus 101 quantiles of one numeric column.
+def numeric_profile(values: npt.ArrayLike, n_bins: int = N_BINS) -> NumericProfile:
+    """Quantile-binned histogram plus 101 quantiles of one numeric column, as float32.
+
+    Values are taken as the model sees them (float32, :func:`~streamapp.monitoring.stats.
+    model_values`), and each interior edge is moved to the midpoint between the observed
+    values on either side of it (:func:`between_values`), so no edge sits on a value that
+    repeats: the monitor puts a live ``0.7`` where the profile put ``float32(0.7)``.
 
     >>> p = numeric_profile(np.arange(100, dtype=float), n_bins=4)
     >>> p.edges, p.proportions
-    ([24.75, 49.5, 74.25], [0.25, 0.25, 0.25, 0.25])
+    ([24.5, 49.5, 74.5], [0.25, 0.25, 0.25, 0.25])
+    >>> numeric_profile([0.7] * 6 + [0.8] * 4, n_bins=2).edges
+    [0.75]
     """
-    data = np.asarray(values, dtype=np.float64)
+    data = model_values(values)
     interior = np.quantile(data, np.linspace(0, 1, n_bins + 1)[1:-1])
-    edges = np.unique(interior)
-    counts = np.bincount(np.searchsorted(edges, data, side="left"), minlength=len(edges) + 1)
+    edges = between_values(np.unique(data), interior)
+    counts = np.bincount(bin_index(edges, data), minlength=len(edges) + 1)
     proportions = counts / counts.sum()
     return NumericProfile(
         edges=[float(e) for e in edges],
@@ -41,6 +54,24 @@ def numeric_profile(values: npt.NDArray[np.floating], n_bins: int = N_BINS) -> N
         max=float(data.max()),
         count=len(data),
     )
+
+
+def between_values(
+    distinct: npt.NDArray[np.float64], edges: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Each edge moved to the midpoint of the sorted ``distinct`` values around it.
+
+    A value equal to an edge stays in the bin below (``(lo, e]``), so every observed value
+    keeps its bin; edges that land together are merged, and edges outside the observed
+    range are dropped.
+
+    >>> between_values(np.array([1.0, 2.0, 3.0]), np.array([1.0, 1.5, 2.0])).tolist()
+    [1.5, 2.5]
+    """
+    below = np.searchsorted(distinct, edges, side="right") - 1  # largest value <= edge
+    inside = (below >= 0) & (below < len(distinct) - 1)
+    lo, hi = distinct[below[inside]], distinct[below[inside] + 1]
+    return np.unique(lo + (hi - lo) / 2)
 
 
 def categorical_profile(values: Sequence[object]) -> CategoricalProfile:
@@ -83,6 +114,21 @@ def build_profile(
         categorical=categorical,
         prediction=prediction,
     )
+
+
+def profile_rows(
+    fitted: npt.NDArray[np.float32], holdout: npt.NDArray[np.float32] | None, name: str
+) -> npt.NDArray[np.float32]:
+    """The rows to profile: ``holdout`` (not fitted on) when it has :data:`MIN_PROFILE_ROWS`,
+    else ``fitted`` with a warning (the prediction column's shares are then in-sample)."""
+    if holdout is not None and len(holdout) >= MIN_PROFILE_ROWS:
+        return holdout
+    log.warning(
+        "%s: reference profile built from %d rows the model was fitted on (%d held-out rows, "
+        "%d needed): its prediction shares are in-sample, so prediction drift reads high",
+        name, len(fitted), 0 if holdout is None else len(holdout), MIN_PROFILE_ROWS,
+    )
+    return fitted
 
 
 def _categories(spec: FeatureSpec, codes: npt.NDArray[np.float32]) -> list[object]:

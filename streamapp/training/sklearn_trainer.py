@@ -31,7 +31,8 @@ DEFAULTS = {
 
 
 def train(job: TrainingJob) -> TrainResult:
-    """Fit, evaluate on the held-out rows, and register ``job.version``."""
+    """Fit, evaluate on the held-out rows, and register ``job.version`` with them as its
+    holdout (profile and estimator from rows the estimator was not fitted on)."""
     import pandas as pd
 
     from streamapp.registration import register
@@ -47,7 +48,7 @@ def train(job: TrainingJob) -> TrainResult:
             raise TrainerError(
                 f"{manifest.name}: training rows hold {len(present)} of {len(classes)} classes"
             )
-        y_train = np.asarray(classes)[data.y_train]
+        y_train = _labels(classes, data.y_train)
     estimator.fit(_inputs(job, data.x_train), y_train, sample_weight=data.w_train)
     outputs = _outputs(estimator, job, data.x_eval)
     metrics = evaluate(manifest.task, outputs, _eval_y(estimator, job))
@@ -60,6 +61,8 @@ def train(job: TrainingJob) -> TrainResult:
         name=manifest.name,
         registry=job.registry,
         features=manifest.features,
+        holdout=pd.DataFrame(job.columns(data.x_eval)),
+        y_holdout=_labels(classes, data.y_eval),
         pre=manifest.processing.pre if manifest.processing else None,
         trainer=manifest.trainer,
         promote=None,
@@ -70,6 +73,11 @@ def train(job: TrainingJob) -> TrainResult:
     if made.version.version != job.version:
         raise TrainerError(f"registered {made.version.version}, expected {job.version}")
     return TrainResult(made.version, metrics)
+
+
+def _labels(classes: list[Any] | None, y: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """Class values of class indexes (classifiers), or the regression targets as they are."""
+    return y if classes is None else np.asarray(classes)[y]
 
 
 def _estimator(manifest: Manifest, seed: int) -> Any:

@@ -21,7 +21,7 @@ from streamapp.registry.manifest import FeatureSpec, Manifest, OutputSpec, Task
 from streamapp.registry.registry import ModelRegistry, ModelVersion
 from streamapp.registry.writer import artifact, staged_version, write_json, write_reference
 from streamapp.training.nets import TabularMLP
-from streamapp.training.profile import build_profile
+from streamapp.training.profile import build_profile, profile_rows
 
 ProgressFn = Callable[[int, int], None]
 
@@ -117,8 +117,14 @@ def export_version(
     baseline_metrics: dict[str, float],
     training_info: dict[str, str | int | float],
     trainer: str | None = None,
+    x_holdout: npt.NDArray[np.float32] | None = None,
 ) -> ModelVersion:
-    """Write a complete, checksummed version directory atomically and return it."""
+    """Write a complete, checksummed version directory atomically and return it.
+
+    The reference profile (the drift baseline and its calibration) is built from
+    ``x_holdout``, rows the net was not fitted on, when given: a net's outputs on its own
+    training rows are more confident than on live data (see docs/models.md).
+    """
     with staged_version(registry, spec.name, version) as staging:
         n_features = len(spec.features)
         example = torch.zeros((2, n_features), dtype=torch.float32)
@@ -150,8 +156,7 @@ def export_version(
             training=training_info,
             trainer=trainer,
         )
-        profile = with_calibration(
-            build_profile(manifest, np.asarray(x_train, np.float32), predict(net, x_train))
-        )
+        x_profile = np.asarray(profile_rows(x_train, x_holdout, spec.name), np.float32)
+        profile = with_calibration(build_profile(manifest, x_profile, predict(net, x_profile)))
         write_json(staging, manifest, profile)
     return registry.get(spec.name, version)

@@ -26,10 +26,22 @@ def _oracle_counts(edges: list[float], x: np.ndarray) -> np.ndarray:
     st.lists(floats, min_size=1, max_size=9, unique=True),
 )
 def test_bin_index_matches_right_closed_bins(values: list[float], edges: list[float]) -> None:
+    """Right-closed bins of the values as the model sees them (float32)."""
     edges = sorted(edges)
     x = np.asarray(values)
     counts = np.bincount(stats.bin_index(edges, x), minlength=len(edges) + 1)
-    assert counts.tolist() == _oracle_counts(edges, x).tolist()
+    seen = x.astype(np.float32).astype(np.float64)
+    assert counts.tolist() == _oracle_counts(edges, seen).tolist()
+
+
+@given(st.lists(st.decimals(-1000, 1000, places=2).map(float), min_size=1, max_size=200))
+def test_a_decimal_and_its_float32_share_a_bin(values: list[float]) -> None:
+    """The producer's 0.7 and the reference's float32(0.7) land in one bin, whatever the
+    edges (even an edge on the float32 value itself)."""
+    x = np.asarray(values)
+    edges = np.unique(x.astype(np.float32).astype(np.float64))
+    assert stats.bin_index(edges, x).tolist() == stats.bin_index(edges, x.astype(np.float32)
+                                                                 ).tolist()
 
 
 @given(
