@@ -109,6 +109,13 @@ class JoinMetrics:
             "Changelog writes of a previous owner's unfinished checkpoint, voided on restore.",
             registry=registry,
         )
+        self.store_discarded = Counter(
+            "streamapp_monitor_store_discarded_total",
+            "Join checkpoints discarded at assignment: they cannot belong to the log (another "
+            "cluster or topic incarnation, an offset past the end); store: local or changelog.",
+            ["reason", "store"],
+            registry=registry,
+        )
         self.summaries = Counter(
             "streamapp_monitor_summaries_total",
             "Summaries emitted by the data plane (re-emitted after a restore included).",
@@ -222,6 +229,27 @@ class AggregateMetrics:
             "The retraining policy's thresholds for a version (monitoring.policy.*, resolved "
             "against the manifest's baseline); the alert rules compare against them.",
             ["model", "version", "threshold"],
+            registry=registry,
+        )
+        _trigger = ["model", "version", "trigger", "feature"]
+        self.trigger_statistic = Gauge(
+            "streamapp_policy_trigger_statistic",
+            "What a policy trigger measured at its last evaluation (feature: the drift trigger's "
+            "column, else empty); NaN while its window is below min_samples.",
+            _trigger,
+            registry=registry,
+        )
+        self.trigger_threshold = Gauge(
+            "streamapp_policy_trigger_threshold",
+            "The bound a policy trigger compared its statistic with: bound fire (it fires beyond "
+            "it) or recover (an open incident closes only once every statistic is inside this).",
+            [*_trigger, "bound"],
+            registry=registry,
+        )
+        self.trigger_firing = Gauge(
+            "streamapp_policy_trigger_firing",
+            "1 when a policy trigger fired at its last evaluation, else 0.",
+            ["model", "version", "trigger"],
             registry=registry,
         )
         self.estimated = Gauge(

@@ -68,6 +68,8 @@ class Aggregator:
         self.verdicts = Verdicts(settings.verdicts, state, metrics)
         self.decisions: list[PromotionDecision] = []
         """Promotion decisions taken since the caller last took them (:meth:`take_decisions`)."""
+        self._checked: dict[tuple[str, str], set[tuple[str, str]]] = {}
+        """Per version: the (trigger, feature) series of the trigger gauges exported so far."""
 
     def forget(self) -> None:
         """Drop the in-memory view (after a rebalance); it is rebuilt from ``state`` on demand."""
@@ -283,8 +285,9 @@ class Aggregator:
         )
         ver.alarm = False
         baseline = spec.manifest.baseline_metrics
-        fired = pol.triggers(policy, baseline, signals)
-        is_recovered = pol.recovered(policy, baseline, signals)
+        evaluated = pol.checks(policy, baseline, signals)
+        fired = pol.triggers(policy, baseline, signals, evaluated)
+        is_recovered = pol.recovered(policy, baseline, signals, evaluated)
         key = _pkey(model, version)
         totals = dict(self.state.get(key) or {})
         evidence = {
@@ -308,6 +311,7 @@ class Aggregator:
             for name, value in pol.thresholds(policy, baseline).items():
                 self.metrics.policy_threshold.labels(model, version, name).set(value)
             self.metrics.incident_active.labels(model, version).set(float(new_policy["open"]))
+            self._export_checks(model, version, evaluated, fired)
             if request is not None:
                 self.metrics.retrain_requests.labels(model, version, request.reason.value).inc()
         return request
@@ -316,6 +320,7 @@ class Aggregator:
         """Drop every window bucket of a version (state included): windows restart empty."""
         self._versions.pop((model, version), None)
         self.latest.pop((model, version), None)
+        self._clear_checks(model, version, set())
         prefix = f"bucket:{model}/{version}/"
         for key in [k for k in list(self.state) if isinstance(k, str) and k.startswith(prefix)]:
             self.state.pop(key, None)
@@ -338,6 +343,33 @@ class Aggregator:
                 latest.update(incident_open=False, acknowledged_at=policy.get("acknowledged_at"))
             if self.metrics is not None:
                 self.metrics.incident_active.labels(model, version).set(0.0)
+
+    def _export_checks(
+        self, model: str, version: str, evaluated: list[pol.Check], fired: list[pol.Trigger]
+    ) -> None:
+        """Each trigger's statistic and bounds as the policy compared them, and what fired."""
+        m = self.metrics
+        assert m is not None
+        for c in evaluated:
+            m.trigger_statistic.labels(model, version, c.trigger, c.feature).set(c.statistic)
+            for bound, value in (("fire", c.threshold), ("recover", c.recover)):
+                m.trigger_threshold.labels(model, version, c.trigger, c.feature, bound).set(value)
+        for trigger, on in pol.firing(evaluated, fired).items():
+            m.trigger_firing.labels(model, version, trigger).set(float(on))
+        self._clear_checks(model, version, {(c.trigger, c.feature) for c in evaluated})
+
+    def _clear_checks(self, model: str, version: str, keep: set[tuple[str, str]]) -> None:
+        """NaN statistic, not firing: exported trigger series this evaluation did not measure
+        (a window emptied by ``rebaseline``, a column without values)."""
+        known = self._checked.setdefault((model, version), set())
+        m = self.metrics
+        if m is not None:
+            names = {trigger for trigger, _ in keep}
+            for trigger, feature in known - keep:
+                m.trigger_statistic.labels(model, version, trigger, feature).set(math.nan)
+                if trigger not in names:
+                    m.trigger_firing.labels(model, version, trigger).set(0.0)
+        known |= keep
 
     def _export(self, model: str, version: str, snap: dict[str, Any]) -> None:
         m = self.metrics

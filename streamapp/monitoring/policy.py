@@ -10,6 +10,7 @@ number, so a replayed decision produces the same key.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -79,152 +80,160 @@ def thresholds(policy: PolicySettings, baseline: dict[str, float]) -> dict[str, 
     return out
 
 
-def triggers(policy: PolicySettings, baseline: dict[str, float], sig: Signals) -> list[Trigger]:
-    """Every condition that fires, most important first."""
-    out: list[Trigger] = []
+@dataclass(frozen=True)
+class Check:
+    """One trigger's comparison at one evaluation, fired or not (the trigger gauges show it).
+
+    NaN ``statistic``: not evaluated (the window holds fewer than ``min_samples``); NaN
+    ``threshold``: nothing to compare with yet (no previous full window); NaN ``recover``: the
+    trigger does not hold an incident open.
+    """
+
+    trigger: str
+    """accuracy, accuracy_vs_previous_window, rmse, estimated_accuracy, feature_drift,
+    prediction_drift or adwin_error_rate."""
+    feature: str
+    """The column a drift trigger compares (a feature, or ``prediction``); else empty."""
+    statistic: float
+    threshold: float
+    """It fires beyond this (above it for PSI and RMSE, below it for accuracy)."""
+    recover: float
+    """An open incident recovers only once the statistic is back inside this."""
+    above: bool
+    """True: fires when the statistic is above the threshold; False: below."""
+    fires: bool
+    """This comparison fires (a fixed-threshold feature drift also needs ``drifted_features``)."""
+    reason: RetrainReason
+    metric: str
+    """The retrain request's ``metric`` when it fires (``psi_calibrated``, ``psi``, ...)."""
+    window: str
+
+    @property
+    def recovered(self) -> bool:
+        """Inside its recovery bound, or not measured, or without one."""
+        if math.isnan(self.statistic) or math.isnan(self.recover):
+            return True
+        return self.statistic <= self.recover if self.above else self.statistic >= self.recover
+
+
+def _check(
+    trigger: str, reason: RetrainReason, metric: str, window: str, statistic: float | None,
+    threshold: float | None, recover: float | None, *, above: bool, feature: str = "",
+) -> Check:
+    stat = math.nan if statistic is None else statistic
+    limit = math.nan if threshold is None else threshold
+    fires = stat > limit if above else stat < limit  # False when either is NaN
+    back = math.nan if recover is None else recover
+    return Check(trigger, feature, stat, limit, back, above, fires, reason, metric, window)
+
+
+def checks(policy: PolicySettings, baseline: dict[str, float], sig: Signals) -> list[Check]:
+    """Every trigger the policy has, with its statistic and bounds, most important first.
+
+    :func:`triggers` and :func:`recovered` decide from these, so the gauges show exactly what
+    the policy compared. A trigger the policy or the baseline turns off is left out.
+    """
+    out: list[Check] = []
     limits = thresholds(policy, baseline)
-    if sig.accuracy is not None and "accuracy_min" in limits:
-        limit = limits["accuracy_min"]
-        if sig.accuracy < limit:
-            out.append(
-                Trigger(
-                    RetrainReason.ACCURACY_DROP,
-                    "accuracy",
-                    sig.accuracy,
-                    limit,
-                    sig.accuracy_window,
-                )
-            )
-    if (
-        policy.previous_drop is not None
-        and sig.accuracy is not None
-        and sig.previous_accuracy is not None
-        and sig.accuracy < sig.previous_accuracy - policy.previous_drop
-    ):
-        limit = sig.previous_accuracy - policy.previous_drop
-        out.append(
-            Trigger(
-                RetrainReason.ACCURACY_DROP,
-                "accuracy_vs_previous_window",
-                sig.accuracy,
-                limit,
-                sig.accuracy_window,
-            )
+    acc, drop = sig.accuracy_window, RetrainReason.ACCURACY_DROP
+    if "accuracy_min" in limits:
+        out.append(_check("accuracy", drop, "accuracy", acc, sig.accuracy, limits["accuracy_min"],
+                          baseline["accuracy"] - policy.accuracy_recover, above=False))
+    if policy.previous_drop is not None and ("accuracy" in baseline or sig.accuracy is not None):
+        previous = (
+            None if sig.previous_accuracy is None else sig.previous_accuracy - policy.previous_drop
         )
-    if sig.rmse is not None and "rmse_max" in limits:
-        limit = limits["rmse_max"]
-        if sig.rmse > limit:
-            out.append(
-                Trigger(RetrainReason.ACCURACY_DROP, "rmse", sig.rmse, limit, sig.accuracy_window)
-            )
-    if (
-        policy.estimated_accuracy_drop is not None
-        and sig.estimated_accuracy is not None
-        and "accuracy" in baseline
-        and sig.estimated_accuracy < baseline["accuracy"] - policy.estimated_accuracy_drop
-    ):
-        out.append(
-            Trigger(
-                RetrainReason.ACCURACY_DROP,
-                "estimated_accuracy",
-                sig.estimated_accuracy,
-                baseline["accuracy"] - policy.estimated_accuracy_drop,
-                sig.drift_window,
-            )
-        )
-    out.extend(_drift_triggers(policy, sig))
-    if policy.detector_trigger and sig.detector_alarm:
-        out.append(
-            Trigger(RetrainReason.DETECTOR_ALARM, "adwin_error_rate", 1.0, 1.0, sig.accuracy_window)
-        )
+        out.append(_check("accuracy_vs_previous_window", drop, "accuracy_vs_previous_window",
+                          acc, sig.accuracy, previous, None, above=False))
+    if "rmse_max" in limits:
+        out.append(_check("rmse", drop, "rmse", acc, sig.rmse, limits["rmse_max"],
+                          baseline["rmse"] * (1 + policy.error_recover), above=True))
+    if policy.estimated_accuracy_drop is not None and "accuracy" in baseline:
+        out.append(_check("estimated_accuracy", drop, "estimated_accuracy", sig.drift_window,
+                          sig.estimated_accuracy,
+                          baseline["accuracy"] - policy.estimated_accuracy_drop,
+                          baseline["accuracy"] - policy.accuracy_recover, above=False))
+    out.extend(_drift_checks(policy, sig))
+    if policy.detector_trigger:
+        out.append(Check("adwin_error_rate", "", float(sig.detector_alarm), 1.0, math.nan, True,
+                         sig.detector_alarm, RetrainReason.DETECTOR_ALARM, "adwin_error_rate",
+                         acc))
     return out
 
 
-def _drift_triggers(policy: PolicySettings, sig: Signals) -> list[Trigger]:
+def _drift_checks(policy: PolicySettings, sig: Signals) -> list[Check]:
     """Feature and prediction drift: calibrated thresholds when the signals carry them."""
-    out: list[Trigger] = []
+    out: list[Check] = []
+    feature, window = RetrainReason.FEATURE_DRIFT, sig.drift_window
+    share = policy.calibrated_recover
     if sig.psi_limits:
-        limits = sig.psi_limits
-        drifted = sorted(f for f, v in sig.psi.items() if f in limits and v > limits[f])
-        if drifted:
-            worst = max(drifted, key=lambda f: sig.psi[f] / limits[f])
-            out.append(
-                Trigger(
-                    RetrainReason.FEATURE_DRIFT,
-                    "psi_calibrated",
-                    sig.psi[worst],
-                    limits[worst],
-                    sig.drift_window,
-                    drifted,
-                )
-            )
+        for f, bound in sorted(sig.psi_limits.items()):
+            out.append(_check("feature_drift", feature, "psi_calibrated", window, sig.psi.get(f),
+                              bound, share * bound, above=True, feature=f))
     else:
-        drifted = sorted(f for f, v in sig.psi.items() if v > policy.psi_threshold)
-        if len(drifted) >= policy.drifted_features:
-            worst_psi = max(sig.psi[f] for f in drifted)
-            out.append(
-                Trigger(
-                    RetrainReason.FEATURE_DRIFT,
-                    "psi",
-                    worst_psi,
-                    policy.psi_threshold,
-                    sig.drift_window,
-                    drifted,
-                )
-            )
+        for f, value in sorted(sig.psi.items()):
+            out.append(_check("feature_drift", feature, "psi", window, value,
+                              policy.psi_threshold, policy.psi_recover, above=True, feature=f))
     calibrated = sig.prediction_psi_limit is not None
     limit = sig.prediction_psi_limit if calibrated else policy.prediction_psi_threshold
     assert limit is not None
-    if sig.prediction_psi is not None and sig.prediction_psi > limit:
-        out.append(
-            Trigger(
-                RetrainReason.PREDICTION_DRIFT,
-                "prediction_psi_calibrated" if calibrated else "prediction_psi",
-                sig.prediction_psi,
-                limit,
-                sig.drift_window,
-            )
-        )
+    out.append(_check(
+        "prediction_drift", RetrainReason.PREDICTION_DRIFT,
+        "prediction_psi_calibrated" if calibrated else "prediction_psi", window,
+        sig.prediction_psi, limit, share * limit if calibrated else policy.psi_recover,
+        above=True, feature="prediction",
+    ))
     return out
 
 
-def _drift_recovered(policy: PolicySettings, sig: Signals) -> bool:
-    share = policy.calibrated_recover
-    if sig.psi_limits:
-        if any(v > share * sig.psi_limits.get(f, math.inf) for f, v in sig.psi.items()):
-            return False
-    elif any(v > policy.psi_recover for v in sig.psi.values()):
-        return False
-    limit = (
-        policy.psi_recover
-        if sig.prediction_psi_limit is None
-        else share * sig.prediction_psi_limit
-    )
-    return sig.prediction_psi is None or sig.prediction_psi <= limit
+def triggers(
+    policy: PolicySettings,
+    baseline: dict[str, float],
+    sig: Signals,
+    evaluated: list[Check] | None = None,
+) -> list[Trigger]:
+    """Every condition that fires, most important first (``evaluated``: :func:`checks`' result).
+
+    Feature drift is one trigger over its columns: one column over its calibrated threshold
+    fires it, or ``drifted_features`` columns over the fixed ``psi_threshold``.
+    """
+    out: list[Trigger] = []
+    found = checks(policy, baseline, sig) if evaluated is None else evaluated
+    for name, group in itertools.groupby(found, key=lambda c: c.trigger):
+        hits = [c for c in group if c.fires]
+        if name != "feature_drift":
+            out.extend(
+                Trigger(c.reason, c.metric, c.statistic, c.threshold, c.window) for c in hits
+            )
+        elif hits and len(hits) >= (1 if sig.psi_limits else policy.drifted_features):
+            worst = max(hits, key=_excess)
+            out.append(Trigger(worst.reason, worst.metric, worst.statistic, worst.threshold,
+                               worst.window, [c.feature for c in hits]))
+    return out
 
 
-def recovered(policy: PolicySettings, baseline: dict[str, float], sig: Signals) -> bool:
+def _excess(c: Check) -> float:
+    return c.statistic / c.threshold if c.threshold > 0 else c.statistic
+
+
+def firing(evaluated: list[Check], fired: list[Trigger]) -> dict[str, bool]:
+    """Per trigger name of ``evaluated``: whether it is among ``fired``."""
+    metrics = {t.metric for t in fired}
+    out: dict[str, bool] = {}
+    for c in evaluated:
+        out[c.trigger] = out.get(c.trigger, False) or c.metric in metrics
+    return out
+
+
+def recovered(
+    policy: PolicySettings,
+    baseline: dict[str, float],
+    sig: Signals,
+    evaluated: list[Check] | None = None,
+) -> bool:
     """True when every measured signal is back inside its recovery threshold."""
-    if (
-        sig.accuracy is not None
-        and "accuracy" in baseline
-        and sig.accuracy < baseline["accuracy"] - policy.accuracy_recover
-    ):
-        return False
-    if (
-        sig.rmse is not None
-        and "rmse" in baseline
-        and sig.rmse > baseline["rmse"] * (1 + policy.error_recover)
-    ):
-        return False
-    if not _drift_recovered(policy, sig):
-        return False
-    if (
-        policy.estimated_accuracy_drop is not None
-        and sig.estimated_accuracy is not None
-        and "accuracy" in baseline
-        and sig.estimated_accuracy < baseline["accuracy"] - policy.accuracy_recover
-    ):
+    found = checks(policy, baseline, sig) if evaluated is None else evaluated
+    if not all(c.recovered for c in found):
         return False
     return not (
         sig.accuracy is None
