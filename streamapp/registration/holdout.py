@@ -142,7 +142,8 @@ def warn_in_sample(gap: Gap) -> None:
         f"the reference data looks like the model's training data: {gap.metric} "
         f"{gap.in_sample:.3f} on it against {gap.cross_validated:.3f} cross-validated "
         f"({gap.rows} rows), so the baseline metrics, the label-free estimate and the drift "
-        "profile would be optimistic and the accuracy trigger would fire on stationary data; "
+        "profile would be optimistic and the accuracy or error trigger would fire on stationary "
+        "data; "
         "pass rows the model was not fitted on as holdout= (CLI: --holdout FILE)",
         InSampleWarning,
         stacklevel=3,
