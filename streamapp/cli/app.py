@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from streamapp.config import ConfigError, Settings, load_settings
 from streamapp.logs import configure_logging, json_logging, secret_values
@@ -73,7 +74,7 @@ def fail(message: str, code: int = 1) -> typer.Exit:
     if json_logging():
         logging.getLogger("streamapp.cli").error(message, extra={"exit_code": code})
     else:
-        console.print(f"[red]error:[/red] {message}", soft_wrap=True, highlight=False)
+        console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
     sys.stderr.flush()
     return typer.Exit(code)
 

@@ -44,7 +44,7 @@ def demo(
     except ModuleNotFoundError as exc:
         raise fail(
             f"streamapp demo needs the demo extra ({exc.name} is missing): "
-            "pip install 'streamapp\\[demo]', or run ./scripts/demo.sh",
+            "pip install 'streamapp[demo]', or run ./scripts/demo.sh",
             2,
         ) from None
 

@@ -17,67 +17,103 @@ from streamapp.registry.registry import verified_profile
 def register_cmd(
     ctx: typer.Context,
     model: Annotated[
-        Path, typer.Argument(help="Model file: .onnx, .pt (TorchScript), or .pkl/.joblib.")
+        Path,
+        typer.Argument(metavar="MODEL_FILE",
+                       help="Model file: .onnx, .pt (TorchScript), or .pkl / .joblib."),
     ],
-    name: Annotated[str, typer.Option(help="Model name in the registry.")],
-    data: Annotated[Path, typer.Option(help="Reference data: CSV or Parquet with the features.")],
+    name: Annotated[
+        str, typer.Option("--name", metavar="NAME", help="Model name in the registry.")
+    ],
+    data: Annotated[
+        Path,
+        typer.Option("--data", metavar="FILE",
+                     help="Reference data: CSV or Parquet with the features."),
+    ],
     label: Annotated[
-        str | None, typer.Option(help="Label column in --data (enables baseline metrics).")
+        str | None,
+        typer.Option("--label", metavar="COLUMN",
+                     help="Label column in --data (enables baseline metrics)."),
+    ] = None,
+    holdout: Annotated[
+        Path | None,
+        typer.Option("--holdout", metavar="FILE",
+                     help="Rows the model was not fitted on, same columns as --data (the label "
+                     "too): baseline metrics, estimator and drift profile come from them."),
     ] = None,
     task: Annotated[
-        str, typer.Option(help="auto, classification or regression (auto needs a source model).")
+        str,
+        typer.Option("--task", metavar="TASK",
+                     help="auto, classification or regression (auto needs a source model)."),
     ] = "auto",
     categorical: Annotated[
-        list[str] | None, typer.Option(help="Treat this numeric column as categorical (repeat).")
+        list[str] | None,
+        typer.Option("--categorical", metavar="COLUMN",
+                     help="Treat this numeric column as categorical (repeat)."),
     ] = None,
     feature_range: Annotated[
         list[str] | None,
-        typer.Option("--range", help="Allowed range of a numeric feature: NAME=MIN:MAX (repeat)."),
+        typer.Option("--range", metavar="NAME=MIN:MAX",
+                     help="Allowed range of a numeric feature (repeat; MIN or MAX may be empty)."),
     ] = None,
     no_ranges: Annotated[
-        bool, typer.Option(help="Leave inferred numeric features unbounded.")
+        bool, typer.Option("--no-ranges", help="Leave inferred numeric features unbounded.")
     ] = False,
     classes: Annotated[
-        str | None, typer.Option(help="Comma-separated classes in output column order.")
+        str | None,
+        typer.Option("--classes", metavar="A,B,...",
+                     help="Comma-separated classes in output column order."),
     ] = None,
     pre: Annotated[
-        str | None, typer.Option(help="Pre processor import path (package.module:function).")
+        str | None,
+        typer.Option("--pre", metavar="MODULE:FUNCTION",
+                     help="Pre processor the model was trained behind, by import path."),
     ] = None,
     trainer: Annotated[
-        str | None, typer.Option(help="Trainer import path for `streamapp retrain`.")
+        str | None,
+        typer.Option("--trainer", metavar="MODULE:FUNCTION",
+                     help="Trainer import path for `streamapp retrain`."),
     ] = None,
     tolerance: Annotated[
-        float, typer.Option(help="Max |artifact - source model| on the reference rows.")
+        float,
+        typer.Option("--tolerance", metavar="FLOAT",
+                     help="Max |artifact - source model| on the reference rows."),
     ] = 1e-4,
     promote: Annotated[
         str,
-        typer.Option(help="Pointer to move: auto (production if none yet), production, "
+        typer.Option("--promote", metavar="POINTER",
+                     help="Pointer to move: auto (production if none yet), production, "
                      "candidate or none."),
     ] = "auto",
     allow_pickle_code_execution: Annotated[
         bool,
-        typer.Option(help="Load a .pkl/.joblib model: this EXECUTES code from the file. "
+        typer.Option("--allow-pickle-code-execution",
+                     help="Load a .pkl / .joblib model: this EXECUTES code from the file. "
                      "Only for files you trust."),
     ] = False,
     drift_target: Annotated[
         float,
-        typer.Option(help="Calibrated drift triggers: stationary events per false alarm "
+        typer.Option("--drift-target", metavar="EVENTS",
+                     help="Calibrated drift triggers: stationary events per false alarm "
                      "(0: no calibration, fixed policy thresholds)."),
     ] = 1e6,
     drift_window: Annotated[
         list[int] | None,
-        typer.Option(help="Drift window (events) to calibrate for (repeat; default: "
+        typer.Option("--drift-window", metavar="EVENTS",
+                     help="Drift window to calibrate for (repeat; default: "
                      "monitoring.drift_window's default)."),
     ] = None,
     drift_bootstrap: Annotated[
-        int, typer.Option(help="Bootstrap replicates of the drift calibration.")
+        int,
+        typer.Option("--drift-bootstrap", metavar="N",
+                     help="Bootstrap replicates of the drift calibration."),
     ] = 200,
     registry: RegistryOpt = None,
 ) -> None:
     """Create the next version of NAME: convert, profile, checksum, validate, print what it wrote.
 
-    Needs the ``register`` extra for scikit-learn / LightGBM / XGBoost pickles
-    (``pip install 'streamapp[register]'``).
+    scikit-learn, LightGBM and XGBoost models are converted to ONNX, which needs the
+    register extra: pip install 'streamapp\\[register]'. Which model families register
+    as they are, and what to do for the rest: docs/models.md (Model families).
     """
     from streamapp.monitoring.calibration import DEFAULT_WINDOWS, describe
     from streamapp.registration import RegistrationError, register
@@ -103,6 +139,7 @@ def register_cmd(
             drift_target=drift_target or None,
             drift_windows=drift_window or DEFAULT_WINDOWS,
             drift_bootstrap=drift_bootstrap,
+            holdout=holdout,
         )
     except (RegistrationError, ImportError, OSError) as exc:
         raise fail(f"not registered: {exc}") from None

@@ -9,9 +9,10 @@ loaded only with ``allow_pickle=True``, because loading one executes code.
 
 from __future__ import annotations
 
+import copy
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from streamapp.registration.failures import conversion_error, import_error, readable_cause
 from streamapp.registration.frame import RegistrationError
+from streamapp.registration.thresholds import lightgbm_model_text, round_hist_predictors
 
 INPUT_NAME = "features"
 PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
@@ -96,32 +99,137 @@ def convert(model: Any, sample: npt.NDArray[np.float32]) -> Converted:
 
 def _to_onnx(model: Any, module: str, sample: npt.NDArray[np.float32], clf: bool) -> bytes:
     width = sample.shape[1]
+    converter = "onnxmltools" if module in ("lightgbm", "xgboost") else "skl2onnx"
     try:
-        from skl2onnx.common.data_types import FloatTensorType
-
-        types = [(INPUT_NAME, FloatTensorType([None, width]))]
-        if module in ("lightgbm", "xgboost"):
-            import onnxmltools
-
-            fn = getattr(onnxmltools, f"convert_{module}")
-            kwargs = {"zipmap": False} if clf else {}
-            proto = fn(model, initial_types=types, **kwargs)
+        if converter == "onnxmltools":
+            proto = _onnxmltools(model, module, width, clf)
         else:
-            from skl2onnx import to_onnx
-
-            options = {id(model): {"zipmap": False}} if clf else None
-            proto = to_onnx(model, initial_types=types, options=options)
+            proto = _skl2onnx(model, width, clf)
     except ImportError as exc:
-        raise RegistrationError(
-            f"converting a {module} model needs the register extra: "
-            f"pip install 'streamapp[register]' ({exc})"
-        ) from exc
+        raise import_error(module, converter, exc) from exc
+    except RegistrationError:
+        raise
     except Exception as exc:  # converter errors: unsupported estimator, custom step, ...
-        raise RegistrationError(
-            f"cannot convert {type(model).__name__} to ONNX: {exc}; export it yourself "
-            "(ONNX with one float32 input, zipmap=False) and register the .onnx file"
-        ) from exc
+        error = conversion_error(type(model).__name__, converter, exc)
+        raise error from readable_cause(exc)  # not the outer messages: whole node dumps
     return bytes(proto.SerializeToString())
+
+
+def _skl2onnx(model: Any, width: int, clf: bool) -> Any:
+    """skl2onnx's graph; a ColumnTransformer that picks columns by name gets one input per
+    column (``feature_names_in_``), which :func:`_one_input` joins back into one."""
+    from skl2onnx import to_onnx
+    from skl2onnx.common.data_types import FloatTensorType
+
+    _refuse_text_categories(model)
+    model = _float32_hist_splits(model)
+    options = {id(model): {"zipmap": False}} if clf else None
+    names = [str(n) for n in getattr(model, "feature_names_in_", [])]
+    if len(names) == width and _selects_by_name(model):
+        types = [(n, FloatTensorType([None, 1])) for n in names]
+        return _one_input(to_onnx(model, initial_types=types, options=options), names)
+    types = [(INPUT_NAME, FloatTensorType([None, width]))]
+    return to_onnx(model, initial_types=types, options=options)
+
+
+def _onnxmltools(model: Any, module: str, width: int, clf: bool) -> Any:
+    """onnxmltools' graph. XGBoost's converter reads splits by position (``f0``, ``f1``,
+    ...), so a copy without the booster's feature names is converted; LightGBM's splits
+    get float32 thresholds first (:func:`.thresholds.lightgbm_model_text`)."""
+    import onnxmltools
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    types = [(INPUT_NAME, FloatTensorType([None, width]))]
+    if module == "xgboost":
+        model = copy.deepcopy(model)
+        model.get_booster().feature_names = None
+        return onnxmltools.convert_xgboost(model, initial_types=types)  # outputs tensors
+    if hasattr(model, "model_to_string"):  # a bare lightgbm.Booster
+        model = type(model)(model_str=lightgbm_model_text(model.model_to_string()))
+    else:
+        model = copy.copy(model)
+        booster = model.booster_
+        model._Booster = type(booster)(model_str=lightgbm_model_text(booster.model_to_string()))
+    return onnxmltools.convert_lightgbm(model, initial_types=types, zipmap=False)
+
+
+def _parts(model: Any) -> Iterator[Any]:
+    """``model`` and every fitted step, transformer and sub-pipeline inside it."""
+    yield model
+    for attr in ("steps", "transformers_", "transformer_list"):
+        for item in getattr(model, attr, None) or []:
+            if hasattr(item[1], "get_params"):
+                yield from _parts(item[1])
+
+
+def _selects_by_name(model: Any) -> bool:
+    """Whether some ColumnTransformer inside ``model`` selects columns by name."""
+    for part in _parts(model):
+        for _name, _step, cols in getattr(part, "transformers_", []):
+            picked = [cols] if isinstance(cols, str) else cols
+            if any(isinstance(c, str) for c in np.asarray(picked, dtype=object).ravel()):
+                return True
+    return False
+
+
+def _refuse_text_categories(model: Any) -> None:
+    """An encoder fitted on text categories cannot take streamapp's category codes."""
+    for part in _parts(model):
+        for i, cats in enumerate(getattr(part, "categories_", None) or []):
+            if any(isinstance(c, str) for c in cats):
+                column = _input_name(part, i)
+                raise RegistrationError(
+                    f"cannot convert {type(model).__name__}: its {type(part).__name__} was "
+                    f"fitted on the text categories {[str(c) for c in cats[:4]]} of {column}, "
+                    "but streamapp feeds a categorical feature as its code (the index in its "
+                    "sorted categories); fit the pipeline on the encoded frame, or one-hot "
+                    "encode in a pre processor (docs/models.md#model-families)"
+                )
+
+
+def _input_name(part: Any, i: int) -> str:
+    names = getattr(part, "feature_names_in_", None)
+    return repr(str(names[i])) if names is not None and i < len(names) else f"column {i}"
+
+
+def _float32_hist_splits(model: Any) -> Any:
+    """``model``, or a copy whose HistGradientBoosting splits have float32 thresholds
+    (:mod:`.thresholds`); skl2onnx reads them from the fitted ``_predictors``."""
+    if not any(hasattr(part, "_predictors") for part in _parts(model)):
+        return model
+    model = copy.deepcopy(model)
+    for part in _parts(model):
+        if hasattr(part, "_predictors"):
+            round_hist_predictors(part._predictors)
+    return model
+
+
+def _one_input(model: Any, names: list[str]) -> Any:
+    """Replace the graph's per-column inputs by one float32 ``(n, len(names))`` input
+    split into them, so the scorer feeds one matrix as it does every artifact."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    columns = [i.name for i in graph.input]  # in initial_types order, as skl2onnx named them
+    if len(columns) != len(names):
+        raise RegistrationError(f"skl2onnx made {len(columns)} inputs for {len(names)} columns")
+    taken = {n for node in graph.node for n in (*node.input, *node.output)} | set(columns)
+    feed = INPUT_NAME if INPUT_NAME not in taken else f"{INPUT_NAME}_{len(taken)}"
+    del graph.input[:]
+    graph.input.append(
+        helper.make_tensor_value_info(feed, onnx.TensorProto.FLOAT, [None, len(columns)])
+    )
+    opset = max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    if opset >= 13:  # Split takes its sizes as an input from opset 13 on
+        sizes = f"{feed}_split"
+        graph.initializer.append(numpy_helper.from_array(np.ones(len(columns), np.int64), sizes))
+        split = helper.make_node("Split", [feed, sizes], columns, axis=1)
+    else:
+        split = helper.make_node("Split", [feed], columns, axis=1, split=[1] * len(columns))
+    graph.node.insert(0, split)
+    onnx.checker.check_model(model)
+    return model
 
 
 def _from_onnx(data: bytes, classification: bool | None) -> Converted:
