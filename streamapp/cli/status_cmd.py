@@ -24,6 +24,7 @@ WORKER_COLUMNS = ("worker", "role", "model", "version", "candidate", "group", "r
 MODEL_COLUMNS = ("model", "version", "variant", "workers", "consumed_per_s",
                  "predictions_per_s", "dead_letter_per_s", "accuracy", "rmse", "max_psi",
                  "max_psi_feature", "incident_open")
+STORE_COLUMNS = ("worker", "partition", "health", "source", "discarded", "seq", "opened_at")
 LAG_COLUMNS = ("group", "topic", "partition", "committed", "end", "lag")
 INCIDENT_COLUMNS = ("model", "version", "incident", "accuracy", "max_psi", "max_psi_feature",
                     "evidence")
@@ -32,7 +33,8 @@ INCIDENT_COLUMNS = ("model", "version", "incident", "accuracy", "max_psi", "max_
 @app.command()
 def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Workers (from their heartbeats), models with throughput, DLQ rate, accuracy and drift,
-    open incidents with evidence, consumer lag per group and partition, last retrain decision."""
+    open incidents with evidence, the monitors' join stores (ok, or rebuilt and why),
+    consumer lag per group and partition, last retrain decision."""
     from streamapp.status.report import build_report, consumer_groups, group_lag, read_heartbeats
 
     cfg = settings(ctx)
@@ -49,6 +51,7 @@ def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     emit(report["models"], MODEL_COLUMNS, False, "models")
     emit([_incident_row(q) for q in report["incidents"]], INCIDENT_COLUMNS, False,
          "open incidents")
+    emit(report["stores"], STORE_COLUMNS, False, "monitor join stores")
     emit(report["lag"], LAG_COLUMNS, False, "consumer lag")
     decision = report["last_retrain_decision"]
     typer.echo(f"last retrain decision: {json.dumps(decision) if decision else 'none'}")

@@ -52,7 +52,8 @@ from streamapp.kafka.source import KafkaSource
 from streamapp.metrics.monitoring import JoinMetrics
 from streamapp.monitoring.fold import Folder
 from streamapp.monitoring.join import JoinResult, expire, join_batch, now_utc
-from streamapp.monitoring.partition import Meta, PartitionState, open_partitions
+from streamapp.monitoring.origin import cluster_view
+from streamapp.monitoring.partition import Meta, PartitionState, Restored, open_partitions
 from streamapp.monitoring.records import (
     decode_batch,
     decode_label,
@@ -72,6 +73,8 @@ EXPIRE_LIMIT = 100_000
 _EVENT_TIME = attrgetter("event_time")
 LAG_SAMPLES = 64
 """Label lags observed per checkpoint and partition (the histogram is sampled)."""
+VIEW_TIMEOUT_S = 30.0
+"""How long assignment waits for the cluster id, topic ids and end offsets."""
 
 
 class _MarkerTicket(Ticket[None]):
@@ -138,6 +141,8 @@ class JoinWorker:
         self.ready = False
         self.fatal: BaseException | None = None
         self.conf = settings.kafka.librdkafka(bootstrap)
+        self.stores: dict[int, dict[str, Any]] = {}
+        """Per owned partition: how its store was opened (heartbeats, ``streamapp status``)."""
 
     # ---- lifecycle -------------------------------------------------------------------------
     def run(self) -> None:
@@ -304,7 +309,8 @@ class JoinWorker:
             for kind, delta in pend.held_delta().items():
                 held[kind] = held.get(kind, 0) + delta
             meta = Meta(seq, dict(part.consumed), part.event_time, held,
-                        [s.to_json().decode() for s in summaries])
+                        [s.to_json().decode() for s in summaries],
+                        cluster=part.meta.cluster, topic_ids=part.meta.topic_ids)
             p = part.partition
             cp.parts[p], cp.metas[p], cp.results[p] = part, meta, pend
             # part.meta is the newest sealed checkpoint; the store's is the newest durable one
@@ -456,27 +462,52 @@ class JoinWorker:
     def _on_assign(self, tps: list[TopicPartition]) -> None:
         """Open (and restore) the stores of newly assigned partitions; re-emit their summaries.
 
-        Blocks until every store caught up with its changelog; a restore that
-        cannot finish raises and stops the worker (the group reassigns).
+        Asks the cluster first what the stores must belong to (its id, the topic ids,
+        the partitions' ends): a store that cannot belong to it is rebuilt, never
+        used to skip input (:mod:`.partition`). Blocks until every store caught up
+        with its changelog; a restore that cannot finish raises and stops the worker
+        (the group reassigns).
         """
         new = sorted({p for _, p in tps} - set(self.parts))
         started = time.perf_counter()
+        topics = (self.topics.prediction_log, self.topics.labels, self.mon.changelog_topic)
         opened = open_partitions(
             {p: self.mon.state_dir / self.mon.app_id / str(p) for p in new}, self.options,
             {**self.conf, "group.id": f"{self.mon.app_id}-restore"}, self.mon.changelog_topic,
+            cluster_view(self.conf, topics, new, VIEW_TIMEOUT_S),
         )
         if new:
             self.metrics.restore.observe(time.perf_counter() - started)
         for p, found in opened.items():
-            part, restored = found.state, found.from_changelog
+            part = found.state
             self._void(part, found.orphans)
             self.parts[p] = part
             self._emit([Summary.from_json(s.encode()) for s in part.meta.summaries])
             self._gauges(part)
-            log.info("join partition %d ready at checkpoint %d (restored=%s, held=%s)",
-                     p, part.meta.seq, restored, part.held,
-                     extra={"partition": p, "seq": part.meta.seq, "restored": restored})
+            self._opened(found)
+            log.info("join partition %d ready at checkpoint %d (from %s, held=%s)",
+                     p, part.meta.seq, found.source, part.held,
+                     extra={"partition": p, "seq": part.meta.seq, "source": found.source})
         self.ready = True
+
+    def _opened(self, found: Restored) -> None:
+        """Count discarded checkpoints and record the store's health for the heartbeat."""
+        for store, why in found.discarded.items():
+            self.metrics.store_discarded.labels(why.reason.value, store).inc()
+        p = found.state.partition
+        self.stores[p] = {
+            "partition": p,
+            "health": "rebuilt" if found.discarded else "ok",
+            "source": found.source,
+            "discarded": "; ".join(f"{store} {why.reason.value} ({why.detail})"
+                                   for store, why in found.discarded.items()) or None,
+            "seq": found.state.meta.seq,
+            "opened_at": now_utc().isoformat(timespec="seconds"),
+        }
+
+    def store_health(self) -> list[dict[str, Any]]:
+        """How each owned partition's store was opened (any thread: a copy)."""
+        return [dict(row) for row in list(self.stores.values())]
 
     def _void(self, part: PartitionState, keys: list[bytes]) -> None:
         """Overwrite a previous owner's unmarked changelog writes with the restored values
@@ -532,5 +563,6 @@ class JoinWorker:
         for part in parts:
             part.store.close()
             del self.parts[part.partition]
+            self.stores.pop(part.partition, None)
         if not self.parts:
             self.ready = False

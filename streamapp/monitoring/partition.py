@@ -14,6 +14,15 @@ into a "duplicate"). So a restore returns those *orphan* keys, and the new owner
 overwrites them with their restored values and writes a marker again before
 it consumes anything (:meth:`~streamapp.monitoring.dataplane.JoinWorker`'s
 assign hook). This is compaction-safe: the rewrite is newer than the orphan.
+
+A checkpoint also records what it belongs to: the cluster id and the topic ids
+of the inputs and the changelog (:mod:`.origin`). At assignment a local store
+that cannot belong to the log (another cluster or topic incarnation, an offset
+past a partition's end, or no record of its origin) is wiped and restored from
+the changelog; if the changelog's own newest checkpoint cannot belong to the
+inputs either, the partition starts from nothing, and every key the changelog
+held is voided (tombstoned, then marked) like an orphan, so no later restore
+brings it back. Either way no distrusted offset is ever used to skip input.
 """
 
 from __future__ import annotations
@@ -28,6 +37,7 @@ import orjson
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from streamapp.monitoring.join import JoinResult
+from streamapp.monitoring.origin import ClusterView, Distrust, distrust
 from streamapp.monitoring.store import META_KEY, PartitionStore
 
 log = logging.getLogger(__name__)
@@ -50,6 +60,10 @@ class Meta:
     """This checkpoint's summaries (JSON), re-emitted after a restore."""
     changelog_next: int = 0
     """Changelog offset after this checkpoint's marker (local store only)."""
+    cluster: str = ""
+    """Id of the cluster the offsets are in ("": written before it was recorded)."""
+    topic_ids: dict[str, str] = field(default_factory=dict)
+    """Topic name → topic id (KIP-516) of the inputs and the changelog."""
 
     def to_json(self) -> bytes:
         return orjson.dumps(self.__dict__)
@@ -58,16 +72,32 @@ class Meta:
     def from_json(cls, raw: bytes) -> Meta:
         return cls(**orjson.loads(raw))
 
+    def stamp(self, view: ClusterView) -> Meta:
+        """Record the cluster and topic incarnations of ``view`` (returns self)."""
+        self.cluster, self.topic_ids = view.cluster, dict(view.topic_ids)
+        return self
+
+    def distrust(self, view: ClusterView, changelog: str, *, local: bool) -> Distrust | None:
+        """Why this checkpoint cannot belong to the log ``view`` describes (None: it can).
+        A local store's position in the changelog is checked too."""
+        offsets = {**self.offsets, changelog: self.changelog_next} if local else self.offsets
+        return distrust(self.cluster, self.topic_ids, offsets, view, local=local)
+
 
 @dataclass
 class Restored:
     """What opening one partition found."""
 
     state: PartitionState
-    from_changelog: bool
-    """The changelog held a checkpoint newer than the local store."""
+    source: str
+    """Where the state came from: ``disk`` (the local store, nothing newer in the
+    changelog), ``changelog`` (caught up from it) or ``empty`` (nothing, or nothing
+    that could be trusted)."""
     orphans: list[bytes]
-    """Keys written after the last marker (an unfinished checkpoint): to be voided."""
+    """Keys to void: written after the last marker (an unfinished checkpoint), or every
+    key of a changelog that cannot be trusted."""
+    discarded: dict[str, Distrust] = field(default_factory=dict)
+    """``local`` / ``changelog`` → why that checkpoint was thrown away."""
 
 
 @dataclass
@@ -112,29 +142,57 @@ class PartitionState:
 
 def open_partitions(
     paths: dict[int, Path], options: Any, consumer_conf: dict[str, Any], changelog: str,
-    timeout_s: float = 300.0,
+    views: dict[int, ClusterView], timeout_s: float = 300.0,
 ) -> dict[int, Restored]:
-    """Open local stores and catch them up with their changelog partitions (one consumer).
+    """Open local stores, check what they belong to against ``views`` (per partition: the
+    cluster as it is now) and catch them up with their changelog partitions (one consumer).
 
     Blocks until every changelog partition was read to its end; raises
-    TimeoutError after ``timeout_s``.
+    TimeoutError after ``timeout_s``. A distrusted checkpoint logs a warning and
+    is named in :attr:`Restored.discarded`.
     """
     stores: dict[int, PartitionStore] = {}
     metas: dict[int, Meta] = {}
+    discarded: dict[int, dict[str, Distrust]] = {p: {} for p in paths}
+    kept: set[int] = set()
     for p, path in paths.items():
         store = PartitionStore(path, options)
         raw = store.meta()
-        if raw is None and next(iter(store.db.keys()), None) is not None:
-            store.wipe()  # writes without a checkpoint: never trust them
+        meta = Meta.from_json(raw) if raw is not None else Meta()
+        why = meta.distrust(views[p], changelog, local=True) if raw is not None else None
+        if why is not None:
+            _warn(p, "local", why, "restoring it from the changelog")
+            discarded[p]["local"] = why
+        if why is not None or (raw is None and next(iter(store.db.keys()), None) is not None):
+            store.wipe()  # writes without a checkpoint, or of another log: never trust them
             store = PartitionStore(path, options)
-        stores[p] = store
-        metas[p] = Meta.from_json(raw) if raw is not None else Meta()
+            meta = Meta(seq=meta.seq)  # sequence numbers never go back (the policy agent's)
+        elif raw is not None:
+            kept.add(p)
+        stores[p], metas[p] = store, meta
     newer, orphans = _catch_up(stores, metas, consumer_conf, changelog, timeout_s)
-    return {
-        p: Restored(PartitionState(p, stores[p], newer.get(p, metas[p])), p in newer,
-                    sorted(orphans.get(p, ())))
-        for p in paths
-    }
+    out: dict[int, Restored] = {}
+    for p, path in paths.items():
+        meta, voids = newer.get(p, metas[p]), set(orphans.get(p, {}))
+        source = "changelog" if p in newer else "disk" if p in kept else "empty"
+        why = meta.distrust(views[p], changelog, local=False) if p in newer else None
+        if why is not None:
+            _warn(p, "changelog", why, "starting from nothing")
+            discarded[p]["changelog"] = why
+            voids = voids | set(stores[p].data_keys())
+            stores[p].wipe()
+            stores[p] = PartitionStore(path, options)
+            meta, source = Meta(seq=max(meta.seq, metas[p].seq)), "empty"
+        meta.stamp(views[p])
+        out[p] = Restored(PartitionState(p, stores[p], meta), source, sorted(voids),
+                          discarded[p])
+    return out
+
+
+def _warn(p: int, store: str, why: Distrust, then: str) -> None:
+    log.warning("partition %d: %s join checkpoint cannot belong to this log (%s: %s); %s",
+                p, store, why.reason.value, why.detail, then,
+                extra={"partition": p, "store": store, "reason": why.reason.value})
 
 
 def _catch_up(

@@ -135,7 +135,8 @@ def _serve(
         parts["heartbeat"] = Heartbeat(
             conf, topics.status, "monitor",
             lambda: {"group": mon.app_id, "ready": worker.ready and control.ready(),
-                     "quality": list(control.aggregator.latest.values())},
+                     "quality": list(control.aggregator.latest.values()),
+                     "stores": worker.store_health()},
             settings.status.heartbeat_interval_s,
         ).start()
         # override_logging=False keeps streamapp's JSON/text handler (mode would replace it)

@@ -175,6 +175,16 @@ class PartitionStore:
         value = self.db.get(META_KEY)
         return None if value is None else bytes(value)
 
+    def data_keys(self) -> list[bytes]:
+        """Every entry's key in RocksDB (what the changelog holds for this partition)."""
+        out: list[bytes] = []
+        for raw in self.db.keys(from_key=b"d"):
+            key = bytes(raw)
+            if not key.startswith(b"d"):
+                break
+            out.append(key)
+        return out
+
     def stats(self) -> tuple[int, int]:
         """Estimated (keys, bytes on disk + in memtables) of this store."""
         keys = self.db.property_int_value("rocksdb.estimate-num-keys") or 0

@@ -4,8 +4,8 @@ Sources, all read from the cluster: the workers' last heartbeats (status topic,
 read from the beginning to its end), the committed offsets of every configured
 consumer group against the partitions' end offsets (AdminClient), and what the
 monitor and retrainer heartbeats carry (rolling accuracy, drift, open incidents
-with evidence, the last retrain decision). A request that fails raises
-``KafkaException`` (the CLI turns it into one line).
+with evidence, the health of each join store, the last retrain decision). A
+request that fails raises ``KafkaException`` (the CLI turns it into one line).
 """
 
 from __future__ import annotations
@@ -110,8 +110,9 @@ def consumer_groups(settings: Settings) -> dict[str, list[str]]:
 def build_report(
     beats: dict[str, dict[str, Any]], lag: list[dict[str, Any]], now: datetime | None = None
 ) -> dict[str, Any]:
-    """Workers (with staleness), models (serving workers, rates, quality), incidents, lag,
-    and the last retrain decision, from heartbeats and lag rows."""
+    """Workers (with staleness), models (serving workers, rates, quality), incidents, the
+    monitors' join stores (how each partition's store was opened: ``ok`` or ``rebuilt``
+    with the reason), lag, and the last retrain decision, from heartbeats and lag rows."""
     now = now or datetime.now(UTC)
     workers = []
     for beat in sorted(beats.values(), key=lambda b: (b.get("role", ""), b.get("worker", ""))):
@@ -142,6 +143,9 @@ def build_report(
         row.update({k: q.get(k) for k in ("accuracy", "rmse", "max_psi", "max_psi_feature")})
         row["incident_open"] = q.get("incident_open", False)
     incidents = [q for q in quality.values() if q.get("incident_open")]
+    stores = [
+        {"worker": w["worker"], **row} for w in live for row in w.get("stores") or []
+    ]
     decisions = [w["last_decision"] for w in workers if w.get("last_decision")]
     by_group: dict[str, int] = defaultdict(int)
     for r in lag:
@@ -152,6 +156,7 @@ def build_report(
         "models": sorted(models.values(), key=lambda r: (r["model"], r["version"], r["variant"])),
         "quality": sorted(quality.values(), key=lambda q: (q["model"], q["version"])),
         "incidents": incidents,
+        "stores": sorted(stores, key=lambda r: (int(r.get("partition", 0)), r["worker"])),
         "lag": lag,
         "lag_by_group": dict(by_group),
         "last_retrain_decision": max(decisions, key=lambda d: str(d.get("ts", "")), default=None),
