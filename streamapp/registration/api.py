@@ -135,12 +135,9 @@ def register(
     specs = infer_features(frame, overrides, categorical, range_margin)
     encoded = encode_frame(frame, specs)
     held = held_out(holdout, y_holdout, label_column, specs)
-    preprocess = (
-        None if pre is None else load_callable(pre, "pre processor")
-    )
     model_input = encoded
-    if preprocess is not None:
-        model_input = check_processor(preprocess, columns(specs, encoded))
+    if pre is not None:
+        model_input = check_processor(load_callable(pre, "pre processor"), columns(specs, encoded))
     if isinstance(model, str | Path):
         model = load_file(Path(model), allow_pickle)
     conv = convert(model, model_input[:2])
