@@ -4,7 +4,7 @@ Offline, no broker. Each stream is scored by its model (ONNX Runtime, CPU), ever
 event's feature and prediction values are put on the profile's bins, and the
 drift window (the last ``W`` events) is evaluated after every checkpoint of
 ``--chunk`` events, through the monitor's own policy functions
-(``streamapp.monitoring.policy``: triggers, hysteresis, cooldown; ``now`` is the
+(``streamapp.monitoring.control.policy``: triggers, hysteresis, cooldown; ``now`` is the
 event index, one event per second). The windows are exact sliding windows, not
 the monitor's whole event-time buckets (which hold ``W`` to ``W + bucket`` events).
 Methods, each alone so every trigger has its own count:
@@ -38,12 +38,12 @@ import numpy as np
 from river import drift
 
 from benchmarks.drift.run import Row, agrawal, bench_registry, friedman, score, sea, write_table
-from streamapp.monitoring import policy as pol
-from streamapp.monitoring.calibration import calibrate, psi_rows, shares, sliding_counts
-from streamapp.monitoring.spec import _key
-from streamapp.monitoring.stats import bin_index
+from streamapp.monitoring.control import policy as pol
 from streamapp.registry.manifest import CategoricalProfile, ReferenceProfile, WindowCalibration
 from streamapp.settings.monitoring import PolicySettings
+from streamapp.statistics.binning import bin_index
+from streamapp.statistics.calibration import calibrate, psi_rows, shares, sliding_counts
+from streamapp.statistics.spec import _key
 
 W = 2000
 TARGETS = (1e6, 1e5)

@@ -5,7 +5,7 @@ read and its confidence bound) at sample sizes the river streams cannot reach
 (``benchmarks.drift.calibrated`` scores ~2-5 M events in ten minutes; a 1-per-1M target
 needs ~100 M to be told apart from 1.5 per 1M). Per trial, as in production: a profile is
 a sample of ``--ref`` rows from the true distribution (``--bins`` equal shares), it is
-calibrated (``streamapp.monitoring.calibration.calibrate``, seeded per trial), and a
+calibrated (``streamapp.statistics.calibration.calibrate``, seeded per trial), and a
 stream from the true distribution is evaluated every 10 events over a sliding window of
 2,000 against the fixed profile; an alarm is an upcrossing of the threshold after a
 recovery below half of it (the policy's ``calibrated_recover``).
@@ -20,8 +20,8 @@ import time
 
 import numpy as np
 
-from streamapp.monitoring.calibration import calibrate, psi_rows, sliding_counts
 from streamapp.registry.manifest import NumericProfile, ReferenceProfile
+from streamapp.statistics.calibration import calibrate, psi_rows, sliding_counts
 
 W = 2000
 STRIDE = 10

@@ -1,7 +1,7 @@
 """Label-free performance estimation vs realized, per window, against the naive estimate.
 
 Offline, no broker. The estimator of each committed demo model is fitted as
-registration fits it (``streamapp.monitoring.estimation.fit``) on a fresh labelled
+registration fits it (``streamapp.statistics.estimation.fit``) on a fresh labelled
 sample of its stationary stream; every stream is then cut into non-overlapping
 windows, each window's histograms are put on the profile's bins (as the data
 plane folds them) and estimated (``estimation.estimate``); the realized metric
@@ -31,11 +31,11 @@ from river.datasets import synth
 from benchmarks.drift.calibrated import _bins
 from benchmarks.drift.run import REPO, Row, agrawal, friedman, score, write_table
 from streamapp.features import FeatureEncoder
-from streamapp.monitoring import estimation, quality
-from streamapp.monitoring.spec import ESTIMATOR_SCORES, PREDICTION, ModelSpec, score_histogram
-from streamapp.monitoring.summary import Stats
 from streamapp.registry.manifest import ReferenceProfile
 from streamapp.registry.registry import ModelRegistry
+from streamapp.statistics import estimation, quality
+from streamapp.statistics.spec import ESTIMATOR_SCORES, PREDICTION, ModelSpec, score_histogram
+from streamapp.statistics.summary import Stats
 
 W = 2000
 

@@ -18,7 +18,7 @@ decodes (the same registration otherwise).
     .venv/bin/python -m benchmarks.drift.repeated [--events 1000000] [--out table.md]
 
 ``users_data``, ``events`` and ``logged`` are shared with
-``tests/unit/monitoring/test_repeated_values.py``.
+``tests/unit/statistics/test_repeated_values.py``.
 """
 
 from __future__ import annotations
@@ -41,12 +41,12 @@ import pandas as pd
 from prometheus_client import CollectorRegistry
 
 from streamapp.config import Settings
-from streamapp.monitoring import stats
-from streamapp.monitoring.records import LoggedRecord, decode_prediction
-from streamapp.monitoring.spec import ModelSpec
+from streamapp.monitoring.dataplane.records import LoggedRecord, decode_prediction
 from streamapp.registration import register
 from streamapp.registry.manifest import ReferenceProfile
 from streamapp.scoring.worker import ScoringWorker
+from streamapp.statistics import binning as stats
+from streamapp.statistics.spec import ModelSpec
 from streamapp.testing import InMemorySink, InMemorySource
 from streamapp.training import profile as profile_module
 

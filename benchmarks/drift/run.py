@@ -29,15 +29,15 @@ import numpy as np
 from river.datasets import synth
 
 from streamapp.features import FeatureEncoder
-from streamapp.monitoring import stats
-from streamapp.monitoring.aggregator import Aggregator
-from streamapp.monitoring.fold import Folder
-from streamapp.monitoring.records import LabelRecord, LoggedRecord
-from streamapp.monitoring.spec import SpecCache
+from streamapp.monitoring.control.aggregator import Aggregator
+from streamapp.monitoring.dataplane.fold import Folder
+from streamapp.monitoring.dataplane.records import LabelRecord, LoggedRecord
+from streamapp.monitoring.spec_cache import SpecCache
 from streamapp.registry.manifest import ReferenceProfile
 from streamapp.registry.registry import ModelRegistry
 from streamapp.runtime.loader import load_model
 from streamapp.settings.monitoring import MonitoringSettings, PolicySettings
+from streamapp.statistics import binning as stats
 from streamapp.training.profile import build_profile
 
 REPO = Path(__file__).resolve().parents[2]

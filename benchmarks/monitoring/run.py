@@ -60,7 +60,7 @@ from benchmarks.scoring.run import (
 from streamapp.config import BrokerSettings, SamplingSettings, TopicSettings
 from streamapp.kafka.embedded import embedded_broker, free_port
 from streamapp.kafka.topics import ensure_topics
-from streamapp.monitoring.sampled import SampleFilter
+from streamapp.monitoring.dataplane.sampled import SampleFilter
 from streamapp.training.synthetic import agrawal
 
 EVERY_ID_LOGGED = {"STREAMAPP_SAMPLING__LOG_RATE": "1.0"}

@@ -24,9 +24,9 @@ from benchmarks.monitoring.run import labels_for, logged
 from benchmarks.scoring.run import _events
 from streamapp.config import SamplingSettings, Settings
 from streamapp.gc_tuning import tune_for_batches
-from streamapp.monitoring.fold import Folder
-from streamapp.monitoring.join import JoinResult, join_batch, now_utc
-from streamapp.monitoring.records import (
+from streamapp.monitoring.dataplane.fold import Folder
+from streamapp.monitoring.dataplane.join import JoinResult, join_batch, now_utc
+from streamapp.monitoring.dataplane.records import (
     RawRecord,
     decode_batch,
     decode_label,
@@ -34,9 +34,9 @@ from streamapp.monitoring.records import (
     encode,
     outcome,
 )
-from streamapp.monitoring.sampled import SampleFilter
-from streamapp.monitoring.spec import SpecCache
-from streamapp.monitoring.store import PartitionStore, rocks_options
+from streamapp.monitoring.dataplane.sampled import SampleFilter
+from streamapp.monitoring.dataplane.store import PartitionStore, rocks_options
+from streamapp.monitoring.spec_cache import SpecCache
 from streamapp.registry.registry import ModelRegistry
 
 STAGES = ("sample filter", "decode predictions", "decode labels", "join", "encode outcomes",

@@ -24,8 +24,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from streamapp.config import SamplingSettings
-from streamapp.monitoring.records import RawRecord
-from streamapp.monitoring.sampled import SampleFilter
+from streamapp.monitoring.dataplane.records import RawRecord
+from streamapp.monitoring.dataplane.sampled import SampleFilter
 from streamapp.sampling import SALT_LOG, decide, select_many
 
 _V2_KEYED = hashlib.blake2b(digest_size=16, key=b"streamapp-sampling-v2")

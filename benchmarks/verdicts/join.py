@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from streamapp.monitoring.fold import Folder
-from streamapp.monitoring.join import JoinResult, join_batch
-from streamapp.monitoring.records import decode_label, decode_prediction, encode
-from streamapp.monitoring.spec import SpecCache
-from streamapp.monitoring.store import PartitionStore, rocks_options
+from streamapp.monitoring.dataplane.fold import Folder
+from streamapp.monitoring.dataplane.join import JoinResult, join_batch
+from streamapp.monitoring.dataplane.records import decode_label, decode_prediction, encode
+from streamapp.monitoring.dataplane.store import PartitionStore, rocks_options
+from streamapp.monitoring.spec_cache import SpecCache
 from streamapp.registry.registry import ModelRegistry
 
 REPO = Path(__file__).resolve().parents[2]

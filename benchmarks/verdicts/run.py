@@ -2,10 +2,10 @@
 
 Simulates per-event outcomes of a primary and a candidate (numpy), folds them into
 the data plane's comparison counts per summary exactly as
-:mod:`streamapp.monitoring.comparison` does (discordant counts; fixed-point sums and
+:mod:`streamapp.monitoring.dataplane.comparison` does (discordant counts; fixed-point sums and
 the log-bin histogram of paired differences; per-arm counts and sums of matched
 buckets), and feeds every summary to the policy agent's real
-:class:`~streamapp.monitoring.verdicts.Verdicts` (looks, tests, decisions) with the
+:class:`~streamapp.monitoring.control.verdicts.Verdicts` (looks, tests, decisions) with the
 default ``monitoring.verdicts`` settings. No broker: the statistics and the decision
 rule are what is measured.
 
@@ -31,11 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
-from streamapp.monitoring.summary import fixed
-from streamapp.monitoring.verdict_stats import hist_index
-from streamapp.monitoring.verdicts import Comparison, Verdicts
+from streamapp.monitoring.control.verdicts import Comparison, Verdicts
 from streamapp.schemas import Decision
 from streamapp.settings.monitoring import VerdictSettings
+from streamapp.statistics.summary import fixed
+from streamapp.statistics.verdict_stats import hist_index
 
 SHADOW_CHUNK = 500
 """Pairs per summary (one join partition's checkpoint)."""

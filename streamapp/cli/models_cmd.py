@@ -37,7 +37,7 @@ def list_models(ctx: typer.Context, registry: RegistryOpt = None, as_json: JsonO
 
     This reads the registry's files; ``streamapp status`` shows what workers serve.
     """
-    from streamapp.monitoring.calibration import describe
+    from streamapp.statistics.calibration import describe
 
     reg = _registry(ctx, registry)
     rows: list[dict[str, Any]] = []
@@ -172,8 +172,8 @@ def calibrate_cmd(
     import json
     import os
 
-    from streamapp.monitoring.calibration import describe, with_calibration
     from streamapp.registry.manifest import PROFILE_FILE
+    from streamapp.statistics.calibration import describe, with_calibration
 
     reg = _registry(ctx, registry)
     try:

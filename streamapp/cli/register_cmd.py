@@ -115,8 +115,8 @@ def register_cmd(
     register extra: pip install 'streamapp\\[register]'. Which model families register
     as they are, and what to do for the rest: docs/models.md (Model families).
     """
-    from streamapp.monitoring.calibration import DEFAULT_WINDOWS, describe
     from streamapp.registration import RegistrationError, register
+    from streamapp.statistics.calibration import DEFAULT_WINDOWS, describe
 
     root = registry or settings(ctx).model.registry
     try:

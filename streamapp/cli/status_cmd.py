@@ -69,7 +69,7 @@ def _incident_row(quality: dict[str, Any]) -> dict[str, Any]:
 def _send_command(ctx: typer.Context, command: str, model: str, version: str, note: str) -> None:
     from confluent_kafka import Producer
 
-    from streamapp.monitoring.operator import command_record
+    from streamapp.monitoring.control.operator import command_record
 
     cfg = settings(ctx)
     key, value = command_record(command, model, version, note)

@@ -18,7 +18,7 @@ from streamapp.demo.observer import SeenDecision
 from streamapp.demo.producer import TrafficProducer
 from streamapp.demo.result import Marker, Sample
 from streamapp.demo.scrape import Scrape, delta, fetch, minus
-from streamapp.monitoring.windows import count_window_label
+from streamapp.monitoring.control.windows import count_window_label
 from streamapp.registry.registry import ModelRegistry
 from streamapp.retrain.events import events
 from streamapp.schemas import Decision, PromotionDecision

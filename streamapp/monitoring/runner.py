@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from streamapp.config import Settings
 from streamapp.kafka.health import ConnectionHealth, wait_for_cluster
-from streamapp.monitoring.dataplane import JoinWorker
+from streamapp.monitoring.dataplane.worker import JoinWorker
 from streamapp.status.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
@@ -128,7 +128,7 @@ def _serve(
     try:
         import faust
 
-        from streamapp.monitoring.control import build_control, internal_topics
+        from streamapp.monitoring.control.app import build_control, internal_topics
 
         control = parts["control"] = build_control(settings, servers, registry)
         ensure_topics(conf, internal_topics(control.app), topics.replication_factor)

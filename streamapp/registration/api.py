@@ -24,13 +24,6 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from streamapp.monitoring import estimation
-from streamapp.monitoring.calibration import (
-    DEFAULT_BOOTSTRAP,
-    DEFAULT_TARGET,
-    DEFAULT_WINDOWS,
-    with_calibration,
-)
 from streamapp.processing import columns, load_callable
 from streamapp.registration.convert import Converted, convert, load_file
 from streamapp.registration.frame import (
@@ -52,6 +45,13 @@ from streamapp.registry.manifest import FeatureSpec, Manifest, OutputSpec, Proce
 from streamapp.registry.registry import ModelRegistry, ModelVersion, verified_profile
 from streamapp.registry.writer import artifact, staged_version, write_json, write_reference
 from streamapp.runtime.loader import load_model
+from streamapp.statistics import estimation
+from streamapp.statistics.calibration import (
+    DEFAULT_BOOTSTRAP,
+    DEFAULT_TARGET,
+    DEFAULT_WINDOWS,
+    with_calibration,
+)
 from streamapp.testing.checks import check_processor, check_scoring_model
 from streamapp.training.profile import build_profile, profile_rows
 

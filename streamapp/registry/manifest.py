@@ -236,7 +236,7 @@ class WindowCalibration(_Strict):
 
 
 class DriftCalibration(_Strict):
-    """Calibrated drift thresholds (``streamapp.monitoring.calibration``), per window size."""
+    """Calibrated drift thresholds (``streamapp.statistics.calibration``), per window size."""
 
     method: str = (
         "bootstrap block-max, upper-confidence order statistic or Gumbel tail, Sidak over columns"

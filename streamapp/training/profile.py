@@ -9,7 +9,6 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from streamapp.monitoring.stats import bin_index, model_values
 from streamapp.registry.manifest import (
     CategoricalProfile,
     FeatureSpec,
@@ -17,6 +16,7 @@ from streamapp.registry.manifest import (
     NumericProfile,
     ReferenceProfile,
 )
+from streamapp.statistics.binning import bin_index, model_values
 
 N_BINS = 10
 MIN_PROFILE_ROWS = 200
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 def numeric_profile(values: npt.ArrayLike, n_bins: int = N_BINS) -> NumericProfile:
     """Quantile-binned histogram plus 101 quantiles of one numeric column, as float32.
 
-    Values are taken as the model sees them (float32, :func:`~streamapp.monitoring.stats.
+    Values are taken as the model sees them (float32, :func:`~streamapp.statistics.binning.
     model_values`), and each interior edge is moved to the midpoint between the observed
     values on either side of it (:func:`between_values`), so no edge sits on a value that
     repeats: the monitor puts a live ``0.7`` where the profile put ``float32(0.7)``.

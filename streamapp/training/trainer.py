@@ -16,10 +16,10 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from streamapp.monitoring.calibration import with_calibration
 from streamapp.registry.manifest import FeatureSpec, Manifest, OutputSpec, Task
 from streamapp.registry.registry import ModelRegistry, ModelVersion
 from streamapp.registry.writer import artifact, staged_version, write_json, write_reference
+from streamapp.statistics.calibration import with_calibration
 from streamapp.training.nets import TabularMLP
 from streamapp.training.profile import build_profile, profile_rows
 

@@ -20,7 +20,7 @@ from sklearn import metrics as skm
 from streamapp.child import Child, streamapp_command
 from streamapp.config import TopicSettings
 from streamapp.kafka.embedded import free_port
-from streamapp.monitoring.store import JOINED, data_key, entry
+from streamapp.monitoring.dataplane.store import JOINED, data_key, entry
 from streamapp.schemas import JoinedOutcome, RetrainRequest
 from tests.conftest import MODELS
 from tests.integration.conftest import consume_n, produce_all

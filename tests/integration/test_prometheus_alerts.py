@@ -51,7 +51,7 @@ NOT_IN_SCENARIO = (
     "delivery_errors", "reloads", "rejects", "data_quality", "label_expired", "monitor_dead_letter",
     "streamapp_retrain_training",
     # Only versions registered with a drift calibration / fitted estimator export these; the
-    # committed demo models predate both (tests/unit/monitoring/test_calibration.py and
+    # committed demo models predate both (tests/unit/statistics/test_calibration.py and
     # test_estimation.py cover the gauges).
     "streamapp_drift_calibrated_threshold", "streamapp_drift_target_run_length",
     "streamapp_model_metric_estimat",

@@ -109,7 +109,7 @@ def test_sasl_and_tls_settings_render_to_librdkafka() -> None:
 
 
 def test_faust_app_receives_sasl_and_tls_settings() -> None:
-    from streamapp.monitoring.control import build_control
+    from streamapp.monitoring.control.app import build_control
 
     settings = Settings(
         kafka=KafkaSettings(
@@ -131,7 +131,7 @@ def test_faust_app_verifies_tls_with_the_configured_ca(tmp_path: Path) -> None:
     import ssl
 
     from streamapp.kafka.brokers.tls import make_tls_material
-    from streamapp.monitoring.control import build_control
+    from streamapp.monitoring.control.app import build_control
 
     cert = make_tls_material(tmp_path).ca_cert
     settings = Settings(
@@ -209,7 +209,7 @@ def test_config_show_masks_secret_extras_as_the_logs_do(monkeypatch: pytest.Monk
 
 
 def test_faust_app_honours_security_settings_given_only_in_extra() -> None:
-    from streamapp.monitoring.control import build_control
+    from streamapp.monitoring.control.app import build_control
 
     extra = {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "SCRAM-SHA-256",
              "sasl.username": "monitor", "sasl.password": SECRET}
@@ -227,7 +227,7 @@ def test_faust_oidc_provider_fetches_and_caches_a_client_credentials_token() -> 
     import threading
     from http.server import BaseHTTPRequestHandler, HTTPServer
 
-    from streamapp.monitoring.credentials import faust_credentials
+    from streamapp.monitoring.control.credentials import faust_credentials
 
     requests: list[tuple[str | None, bytes]] = []
 

@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 
 from streamapp.features import FeatureEncoder
-from streamapp.monitoring.records import LoggedRecord
-from streamapp.monitoring.spec import ModelSpec
+from streamapp.monitoring.dataplane.records import LoggedRecord
 from streamapp.registration.frame import encode_frame, infer_features
 from streamapp.registry.manifest import FeatureSpec, Manifest
 from streamapp.schemas import DeadLetterReason
 from streamapp.scoring.columns import FeatureColumns
+from streamapp.statistics.spec import ModelSpec
 from streamapp.training.profile import build_profile
 
 FRAME = pd.DataFrame({"flag": [True, False, True, True], "x": [0.5, 1.5, 2.5, 3.5],

@@ -9,7 +9,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streamapp.labels import ClassMap, canonical, regression_target
-from streamapp.monitoring.spec import ModelSpec
 from streamapp.registry.manifest import (
     CategoricalProfile,
     FeatureSpec,
@@ -19,6 +18,7 @@ from streamapp.registry.manifest import (
     Task,
 )
 from streamapp.retrain.dataset import target
+from streamapp.statistics.spec import ModelSpec
 
 
 def _monitor(manifest: Manifest) -> ModelSpec:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from streamapp.monitoring.store import PartitionStore, rocks_options
+from streamapp.monitoring.dataplane.store import PartitionStore, rocks_options
 
 
 @pytest.fixture

@@ -11,19 +11,19 @@ from typing import TypeVar
 import numpy as np
 
 from streamapp.features import FeatureEncoder
-from streamapp.monitoring.fold import Folder
-from streamapp.monitoring.records import (
+from streamapp.monitoring.dataplane.fold import Folder
+from streamapp.monitoring.dataplane.records import (
     LabelRecord,
     LoggedRecord,
     decode_label,
     decode_prediction,
     encode,
 )
-from streamapp.monitoring.spec import SpecCache
-from streamapp.monitoring.summary import Summary
+from streamapp.monitoring.spec_cache import SpecCache
 from streamapp.registry.manifest import Manifest, NumericProfile, ReferenceProfile
 from streamapp.registry.registry import ModelRegistry
 from streamapp.schemas import Label, LoggedPrediction, Variant
+from streamapp.statistics.summary import Summary
 from tests.conftest import MODELS
 
 START = datetime(2026, 1, 1, tzinfo=UTC)

@@ -10,12 +10,12 @@ from prometheus_client import CollectorRegistry
 from sklearn import metrics as skm
 
 from streamapp.metrics.monitoring import AggregateMetrics
-from streamapp.monitoring.aggregator import Aggregator
-from streamapp.monitoring.spec import SpecCache
-from streamapp.monitoring.summary import Summary
+from streamapp.monitoring.control.aggregator import Aggregator
+from streamapp.monitoring.spec_cache import SpecCache
 from streamapp.registry.registry import ModelRegistry
 from streamapp.schemas import RetrainRequest
 from streamapp.settings.monitoring import MonitoringSettings, PolicySettings
+from streamapp.statistics.summary import Summary
 from tests.conftest import MODELS
 from tests.unit.monitoring.data import labels_for, predictions, summaries_for
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from streamapp.monitoring import store as st
-from streamapp.monitoring.join import expire, join_batch
-from streamapp.monitoring.store import PartitionStore, rocks_options
+from streamapp.monitoring.dataplane import store as st
+from streamapp.monitoring.dataplane.join import expire, join_batch
+from streamapp.monitoring.dataplane.store import PartitionStore, rocks_options
 from tests.unit.monitoring.data import T0, TTL, labels_for, predictions, records, with_raw
 
 

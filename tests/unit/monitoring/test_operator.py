@@ -8,11 +8,11 @@ import dataclasses
 from prometheus_client import CollectorRegistry
 
 from streamapp.metrics.monitoring import AggregateMetrics
-from streamapp.monitoring.aggregator import Aggregator
-from streamapp.monitoring.operator import apply_command, command_record, is_command
-from streamapp.monitoring.spec import SpecCache
-from streamapp.monitoring.summary import Summary
+from streamapp.monitoring.control.aggregator import Aggregator
+from streamapp.monitoring.control.operator import apply_command, command_record, is_command
+from streamapp.monitoring.spec_cache import SpecCache
 from streamapp.registry.registry import ModelRegistry
+from streamapp.statistics.summary import Summary
 from tests.conftest import MODELS
 from tests.unit.monitoring.data import labels_for, predictions, summaries_for
 from tests.unit.monitoring.test_aggregator import SETTINGS

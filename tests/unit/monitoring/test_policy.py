@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streamapp.monitoring.policy import Signals, decide, recovered, triggers
+from streamapp.monitoring.control.policy import Signals, decide, recovered, triggers
 from streamapp.schemas import RetrainReason, RetrainRequest
 from streamapp.settings.monitoring import PolicySettings
 

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streamapp.config import SamplingSettings
-from streamapp.monitoring.partition import Meta, PartitionState
-from streamapp.monitoring.records import (
+from streamapp.monitoring.dataplane.partition import Meta, PartitionState
+from streamapp.monitoring.dataplane.records import (
     RawRecord,
     decode_batch,
     decode_label,
@@ -20,7 +20,7 @@ from streamapp.monitoring.records import (
     encode,
     outcome,
 )
-from streamapp.monitoring.sampled import SampleFilter
+from streamapp.monitoring.dataplane.sampled import SampleFilter
 from streamapp.sampling import SALT_HOLDOUT, SALT_LOG, selected
 from streamapp.schemas import JoinedOutcome, Label, LoggedPrediction
 from tests.unit.monitoring.data import labels_for, predictions

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from streamapp.monitoring import origin, partition
-from streamapp.monitoring.origin import ClusterView, Reason
-from streamapp.monitoring.partition import Meta, Restored, open_partitions
-from streamapp.monitoring.store import PartitionStore, data_key, entry, rocks_options
+from streamapp.monitoring.dataplane import origin, partition
+from streamapp.monitoring.dataplane.origin import ClusterView, Reason
+from streamapp.monitoring.dataplane.partition import Meta, Restored, open_partitions
+from streamapp.monitoring.dataplane.store import PartitionStore, data_key, entry, rocks_options
 from streamapp.status.report import build_report
 
 LOG, LABELS, CHANGELOG = "log", "labels", "changelog"

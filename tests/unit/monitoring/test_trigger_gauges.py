@@ -14,17 +14,17 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from streamapp.metrics.monitoring import AggregateMetrics
-from streamapp.monitoring.aggregator import Aggregator
-from streamapp.monitoring.operator import apply_command, command_record
-from streamapp.monitoring.policy import Signals, checks, recovered, triggers
-from streamapp.monitoring.spec import SpecCache
+from streamapp.monitoring.control.aggregator import Aggregator
+from streamapp.monitoring.control.operator import apply_command, command_record
+from streamapp.monitoring.control.policy import Signals, checks, recovered, triggers
+from streamapp.monitoring.spec_cache import SpecCache
 from streamapp.registry.registry import ModelRegistry
 from streamapp.schemas import RetrainRequest
 from streamapp.settings.monitoring import MonitoringSettings, PolicySettings
 from tests.conftest import MODELS
 from tests.unit.monitoring.data import labels_for, predictions, summaries_for
 from tests.unit.monitoring.test_aggregator import SETTINGS
-from tests.unit.monitoring.test_calibration import _calibrated_registry
+from tests.unit.statistics.test_calibration import _calibrated_registry
 
 MODEL = {"model": "agrawal-clf", "version": "1"}
 CALIBRATED = MonitoringSettings(

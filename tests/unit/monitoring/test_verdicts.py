@@ -10,16 +10,16 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from streamapp.metrics.monitoring import AggregateMetrics
-from streamapp.monitoring import store as st
-from streamapp.monitoring.aggregator import Aggregator
-from streamapp.monitoring.fold import Folder
-from streamapp.monitoring.join import expire, join_batch
-from streamapp.monitoring.spec import SpecCache
-from streamapp.monitoring.store import PartitionStore
-from streamapp.monitoring.summary import SCALE, Summary
+from streamapp.monitoring.control.aggregator import Aggregator
+from streamapp.monitoring.dataplane import store as st
+from streamapp.monitoring.dataplane.fold import Folder
+from streamapp.monitoring.dataplane.join import expire, join_batch
+from streamapp.monitoring.dataplane.store import PartitionStore
+from streamapp.monitoring.spec_cache import SpecCache
 from streamapp.registry.registry import ModelRegistry
 from streamapp.schemas import Decision, PromotionDecision, Variant
 from streamapp.settings.monitoring import MonitoringSettings, VerdictSettings
+from streamapp.statistics.summary import SCALE, Summary
 from tests.unit.monitoring.data import (
     T0,
     TTL,
@@ -239,7 +239,7 @@ def test_a_better_canary_is_promoted_on_matched_buckets(specs: SpecCache) -> Non
 
 
 def test_an_unbounded_interval_is_published_as_null() -> None:
-    from streamapp.monitoring.verdicts import Comparison, Verdicts
+    from streamapp.monitoring.control.verdicts import Comparison, Verdicts
 
     verdicts = Verdicts(VerdictSettings(), {})
     c = Comparison("friedman-reg", "2", "shadow", "1", classification=False)

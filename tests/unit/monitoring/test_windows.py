@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from streamapp.monitoring.summary import Stats
-from streamapp.monitoring.windows import Buckets, Size, joined, logged
+from streamapp.monitoring.control.windows import Buckets, Size, joined, logged
+from streamapp.statistics.summary import Stats
 
 
 def _stats(rng: random.Random) -> Stats:

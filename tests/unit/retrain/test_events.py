@@ -7,7 +7,7 @@ import io
 import logging
 
 from streamapp.logs import JsonFormatter
-from streamapp.monitoring import windows
+from streamapp.monitoring.control import windows
 from streamapp.retrain import events
 
 

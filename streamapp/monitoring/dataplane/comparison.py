@@ -2,17 +2,17 @@
 
 Both predictions of an event (primary and shadow) are keyed by its event id, so they
 meet in one join partition; the join pairs them with the one label
-(:func:`streamapp.monitoring.join.join_batch`). This module reduces one
+(:func:`streamapp.monitoring.dataplane.join.join_batch`). This module reduces one
 checkpoint's pairs and outcomes to integer counts and fixed-point sums that merge
 exactly across workers, partitions and checkpoints. They travel in the candidate's
-:class:`~streamapp.monitoring.summary.Summary` (``versus``), keyed
+:class:`~streamapp.statistics.summary.Summary` (``versus``), keyed
 ``"<primary version>/<count>"``, so every count of one candidate meets in one
 summaries partition and one policy agent.
 
 Shadow (paired, per event): ``n`` pairs with a valid label; classification ``b``
 (only the candidate right) and ``c`` (only the primary right); regression the
 fixed-point sums ``d`` and ``d2`` of d = |e_primary| - |e_candidate| and a
-histogram ``h<bin>`` of d (:func:`~streamapp.monitoring.verdict_stats.hist_index`).
+histogram ``h<bin>`` of d (:func:`~streamapp.statistics.verdict_stats.hist_index`).
 
 Canary (unpaired, matched buckets): the candidate's outcomes (its canary hash share)
 and the primary's (the rest) count only in the (join partition, checkpoint,
@@ -30,10 +30,11 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from streamapp.monitoring.records import LabelRecord, Logged
-from streamapp.monitoring.spec import ModelSpec, SpecCache
-from streamapp.monitoring.summary import fixed
-from streamapp.monitoring.verdict_stats import hist_index
+from streamapp.monitoring.dataplane.records import LabelRecord, Logged
+from streamapp.monitoring.spec_cache import SpecCache
+from streamapp.statistics.spec import ModelSpec
+from streamapp.statistics.summary import fixed
+from streamapp.statistics.verdict_stats import hist_index
 
 Key = tuple[str, str, str]
 """(model, candidate version, variant) of the candidate's summary."""

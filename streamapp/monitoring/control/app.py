@@ -1,8 +1,8 @@
 """The monitor's control plane: a faust agent over the summaries topic.
 
-The ``policy`` agent merges summaries (:class:`~streamapp.monitoring.aggregator.Aggregator`)
+The ``policy`` agent merges summaries (:class:`~streamapp.monitoring.control.aggregator.Aggregator`)
 and sends retrain requests and promotion decisions (canary / shadow verdicts,
-:mod:`streamapp.monitoring.verdicts`). Summaries are keyed by model version, so one
+:mod:`streamapp.monitoring.control.verdicts`). Summaries are keyed by model version, so one
 summaries partition (and one agent instance across N monitor workers) sees
 every summary of a version: exactly one retrain request per incident. Its state
 (applied checkpoint sequence numbers, totals, incidents) is in the
@@ -24,12 +24,12 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from streamapp.config import Settings
 from streamapp.metrics.monitoring import AggregateMetrics
-from streamapp.monitoring.aggregator import Aggregator
-from streamapp.monitoring.credentials import faust_credentials
-from streamapp.monitoring.operator import apply_command, is_command
-from streamapp.monitoring.spec import SpecCache
-from streamapp.monitoring.summary import Summary
+from streamapp.monitoring.control.aggregator import Aggregator
+from streamapp.monitoring.control.credentials import faust_credentials
+from streamapp.monitoring.control.operator import apply_command, is_command
+from streamapp.monitoring.spec_cache import SpecCache
 from streamapp.registry.registry import ModelRegistry
+from streamapp.statistics.summary import Summary
 
 log = logging.getLogger(__name__)
 

@@ -157,7 +157,7 @@ class Summary:
     """(holdout, event-time bucket index) → stats."""
     versus: dict[str, int] = field(default_factory=dict)
     """A candidate's comparison counts against the primary, ``<primary version>/<count>``
-    (canary and shadow summaries; see :mod:`streamapp.monitoring.comparison`)."""
+    (canary and shadow summaries; see :mod:`streamapp.monitoring.dataplane.comparison`)."""
 
     @property
     def key(self) -> bytes:

@@ -21,7 +21,7 @@ import bisect
 import math
 from collections.abc import Callable
 
-from streamapp.monitoring.summary import Stats
+from streamapp.statistics.summary import Stats
 
 Size = Callable[[Stats], int]
 

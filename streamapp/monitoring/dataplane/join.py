@@ -1,12 +1,12 @@
 """The label join of one partition, one batch at a time, over a :class:`PartitionStore`.
 
-Per event id the store holds one entry (see :mod:`streamapp.monitoring.store`):
+Per event id the store holds one entry (see :mod:`streamapp.monitoring.dataplane.store`):
 a pending prediction waits for its label, a pending label (arrived first)
 waits for its prediction, and ``joined`` / ``expired`` tombstones recognise
 duplicates and late labels for one more TTL. An event scored by two versions
 (primary and shadow) holds both predictions in one ``variants`` entry, keyed by
 variant, so the one label joins both and the pair is reported for the shadow
-verdict (:mod:`streamapp.monitoring.comparison`). Deadlines are event time + TTL;
+verdict (:mod:`streamapp.monitoring.dataplane.comparison`). Deadlines are event time + TTL;
 :func:`expire` runs on the checkpoint timer against the partition's watermark,
 not only when the next record arrives.
 
@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from streamapp.monitoring import store as st
-from streamapp.monitoring.records import (
+from streamapp.monitoring.dataplane import store as st
+from streamapp.monitoring.dataplane.records import (
     LabelRecord,
     Logged,
     LoggedRecord,
@@ -32,7 +32,7 @@ from streamapp.monitoring.records import (
     decode_stored,
     encode,
 )
-from streamapp.monitoring.store import PartitionStore
+from streamapp.monitoring.dataplane.store import PartitionStore
 
 _PAYLOAD = st.HEAD_SIZE
 
@@ -155,7 +155,7 @@ def join_batch(
 
 
 class Variants(msgspec.Struct, array_like=True, gc=False):
-    """The payload of a :data:`~streamapp.monitoring.store.VARIANTS` entry (msgpack).
+    """The payload of a :data:`~streamapp.monitoring.dataplane.store.VARIANTS` entry (msgpack).
 
     Before the label: ``pending`` holds each variant's prediction as consumed. After
     it (``keep_label``): ``label`` as consumed and ``joined`` the predictions it

@@ -1,7 +1,7 @@
 """Drift statistics against a reference profile: PSI, two-sample KS, Jensen-Shannon, chi-square.
 
 Pure numpy; every function is checked against a direct numpy/scipy computation
-in ``tests/unit/monitoring/test_stats.py``. Bins follow the reference profile:
+in ``tests/unit/statistics/test_binning.py``. Bins follow the reference profile:
 interior edges ``e`` give bins ``(-inf, e0], (e0, e1], ..., (e_last, inf)``.
 
 One numeric representation: every value is binned as the float32 the model

@@ -12,7 +12,7 @@ them on the next restore (a dead owner's half-written checkpoint resurrected
 under its successor's marker: a joined tombstone that turns a later label
 into a "duplicate"). So a restore returns those *orphan* keys, and the new owner
 overwrites them with their restored values and writes a marker again before
-it consumes anything (:meth:`~streamapp.monitoring.dataplane.JoinWorker`'s
+it consumes anything (:meth:`~streamapp.monitoring.dataplane.worker.JoinWorker`'s
 assign hook). This is compaction-safe: the rewrite is newer than the orphan.
 
 A checkpoint also records what it belongs to: the cluster id and the topic ids
@@ -36,9 +36,9 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
-from streamapp.monitoring.join import JoinResult
-from streamapp.monitoring.origin import ClusterView, Distrust, distrust
-from streamapp.monitoring.store import META_KEY, PartitionStore
+from streamapp.monitoring.dataplane.join import JoinResult
+from streamapp.monitoring.dataplane.origin import ClusterView, Distrust, distrust
+from streamapp.monitoring.dataplane.store import META_KEY, PartitionStore
 
 log = logging.getLogger(__name__)
 _MISSING = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTITION,

@@ -3,7 +3,7 @@
 Every test returns a :class:`TestResult`: the effect (positive means the candidate
 is better), a two-sided interval for it at the requested level, and a two-sided
 p-value for "no difference". Inputs are the integer counts and fixed-point sums
-the data plane folds (:mod:`streamapp.monitoring.comparison`), so any number of
+the data plane folds (:mod:`streamapp.monitoring.dataplane.comparison`), so any number of
 workers and partitions give the same answer.
 
 - Shadow, classification: McNemar's test on the discordant pairs (exact

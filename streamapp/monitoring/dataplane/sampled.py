@@ -13,7 +13,7 @@ from itertools import compress
 from typing import TypeVar, cast
 
 from streamapp.config import SamplingSettings
-from streamapp.monitoring.records import Record
+from streamapp.monitoring.dataplane.records import Record
 from streamapp.sampling import decide
 
 R = TypeVar("R", bound=Record)

@@ -33,7 +33,7 @@ PENDING_LABEL = b"L"
 JOINED = b"J"
 EXPIRED = b"X"
 VARIANTS = b"V"
-"""Several predictions of one event (primary and shadow; see :mod:`streamapp.monitoring.join`)."""
+"""Several predictions of one event (primary and shadow; see :mod:`.join`)."""
 META_KEY = b"m"
 _HEAD = struct.Struct(">cd")
 HEAD_SIZE = _HEAD.size

@@ -13,20 +13,15 @@ from prometheus_client import CollectorRegistry
 
 from streamapp.features import FeatureEncoder
 from streamapp.metrics.monitoring import AggregateMetrics
-from streamapp.monitoring import estimation, quality
-from streamapp.monitoring.aggregator import Aggregator
-from streamapp.monitoring.policy import Signals, recovered, triggers
-from streamapp.monitoring.spec import (
-    ESTIMATOR_BINS,
-    ESTIMATOR_SCORES,
-    PREDICTION,
-    ModelSpec,
-    SpecCache,
-)
-from streamapp.monitoring.summary import SCALE, Stats, fixed
+from streamapp.monitoring.control.aggregator import Aggregator
+from streamapp.monitoring.control.policy import Signals, recovered, triggers
+from streamapp.monitoring.spec_cache import SpecCache
 from streamapp.registry.manifest import Manifest, PerformanceEstimator, ReferenceProfile
 from streamapp.registry.registry import ModelRegistry
 from streamapp.settings.monitoring import MonitoringSettings, PolicySettings
+from streamapp.statistics import estimation, quality
+from streamapp.statistics.spec import ESTIMATOR_BINS, ESTIMATOR_SCORES, PREDICTION, ModelSpec
+from streamapp.statistics.summary import SCALE, Stats, fixed
 from streamapp.training.profile import build_profile
 from tests.conftest import MODELS
 from tests.unit.monitoring.data import labels_for, predictions, summaries_for
@@ -51,7 +46,7 @@ def _manifest(task: str, classes: list[int] | None) -> Manifest:
 
 def _stats(spec: ModelSpec, rows: list[dict[str, object]], outputs: np.ndarray) -> Stats:
     """Histograms as the data plane folds them (through the monitor's own binning)."""
-    from streamapp.monitoring.records import LoggedRecord
+    from streamapp.monitoring.dataplane.records import LoggedRecord
 
     t = datetime(2026, 1, 1, tzinfo=UTC)
     preds = [

@@ -2,7 +2,7 @@
 
 A comparison is one (model, candidate version, mode, primary version); its counts
 arrive in the candidate's summaries (``Summary.versus``, folded by
-:mod:`streamapp.monitoring.comparison`) and are merged in the policy Table under
+:mod:`streamapp.monitoring.dataplane.comparison`) and are merged in the policy Table under
 ``verdict:<model>/<candidate>/<mode>/<primary>``, with the checkpoint sequence
 number applied per join partition, so a re-emitted summary counts once.
 
@@ -25,10 +25,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from streamapp.metrics.monitoring import AggregateMetrics
-from streamapp.monitoring import verdict_stats as vs
-from streamapp.monitoring.summary import SCALE
 from streamapp.schemas import Decision, PromotionDecision, Variant
 from streamapp.settings.monitoring import VerdictSettings
+from streamapp.statistics import verdict_stats as vs
+from streamapp.statistics.summary import SCALE
 
 State = MutableMapping[str, Any]
 PREFIX = "verdict:"

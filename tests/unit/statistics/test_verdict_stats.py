@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from streamapp.monitoring import verdict_stats as vs
+from streamapp.statistics import verdict_stats as vs
 
 
 def _pairs(n: int, p_primary: float, p_candidate: float, seed: int) -> tuple[np.ndarray, ...]:

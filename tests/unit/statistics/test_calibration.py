@@ -10,9 +10,15 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from streamapp.metrics.monitoring import AggregateMetrics
-from streamapp.monitoring import stats
-from streamapp.monitoring.aggregator import Aggregator
-from streamapp.monitoring.calibration import (
+from streamapp.monitoring.control.aggregator import Aggregator
+from streamapp.monitoring.control.policy import Signals, recovered, triggers
+from streamapp.monitoring.spec_cache import SpecCache
+from streamapp.registry.manifest import NumericProfile, ReferenceProfile
+from streamapp.registry.registry import ModelRegistry
+from streamapp.schemas import RetrainReason
+from streamapp.settings.monitoring import MonitoringSettings, PolicySettings
+from streamapp.statistics import binning as stats
+from streamapp.statistics.calibration import (
     CONFIDENCE,
     calibrate,
     describe,
@@ -21,12 +27,6 @@ from streamapp.monitoring.calibration import (
     replicates,
     sliding_counts,
 )
-from streamapp.monitoring.policy import Signals, recovered, triggers
-from streamapp.monitoring.spec import SpecCache
-from streamapp.registry.manifest import NumericProfile, ReferenceProfile
-from streamapp.registry.registry import ModelRegistry
-from streamapp.schemas import RetrainReason
-from streamapp.settings.monitoring import MonitoringSettings, PolicySettings
 from tests.conftest import MODELS
 from tests.unit.monitoring.data import labels_for, predictions, summaries_for
 

@@ -18,7 +18,7 @@ from typing import Any
 import faust
 from faust.types.auth import CredentialsT
 
-from streamapp.monitoring.oauth import OidcTokenProvider, UnsecuredJwtProvider
+from streamapp.monitoring.control.oauth import OidcTokenProvider, UnsecuredJwtProvider
 
 log = logging.getLogger(__name__)
 

@@ -39,8 +39,6 @@ import numpy.typing as npt
 from scipy import stats as sps
 
 from streamapp.metrics.monitoring import AggregateMetrics
-from streamapp.monitoring.spec import ModelSpec
-from streamapp.monitoring.stats import EPS, FloatArray
 from streamapp.registry.manifest import (
     CategoricalProfile,
     DriftCalibration,
@@ -50,6 +48,8 @@ from streamapp.registry.manifest import (
     WindowCalibration,
 )
 from streamapp.settings.monitoring import MonitoringSettings, PolicySettings
+from streamapp.statistics.binning import EPS, FloatArray
+from streamapp.statistics.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -80,14 +80,14 @@ def shares(profile: NumericProfile | CategoricalProfile) -> FloatArray:
 
 
 def smooth_rows(p: npt.ArrayLike) -> FloatArray:
-    """Shares floored at :data:`~streamapp.monitoring.stats.EPS` and renormalised (last axis)."""
+    """Shares floored at :data:`~streamapp.statistics.binning.EPS` and renormalised (last axis)."""
     arr: FloatArray = np.clip(np.asarray(p, dtype=np.float64), EPS, None)
     out: FloatArray = arr / arr.sum(axis=-1, keepdims=True)
     return out
 
 
 def psi_rows(expected: npt.ArrayLike, counts: npt.ArrayLike) -> FloatArray:
-    """:func:`streamapp.monitoring.stats.psi` over the last axis, broadcast over the others."""
+    """:func:`streamapp.statistics.binning.psi` over the last axis, broadcast over the others."""
     c = np.asarray(counts, dtype=np.float64)
     total = c.sum(axis=-1, keepdims=True)
     a = smooth_rows(np.divide(c, total, out=np.zeros_like(c), where=total > 0))

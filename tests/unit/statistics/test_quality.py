@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn import metrics as skm
 
-from streamapp.monitoring import quality
-from streamapp.monitoring.spec import SCORE_BINS
-from streamapp.monitoring.summary import Stats, fixed
-from streamapp.monitoring.windows import Buckets, joined
+from streamapp.monitoring.control.windows import Buckets, joined
+from streamapp.statistics import quality
+from streamapp.statistics.spec import SCORE_BINS
+from streamapp.statistics.summary import Stats, fixed
 
 
 def _binary(y: np.ndarray, y_hat: np.ndarray, score: np.ndarray) -> Stats:

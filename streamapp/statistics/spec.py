@@ -9,19 +9,16 @@ data-quality problems and left out of that column's histogram.
 
 from __future__ import annotations
 
-import logging
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from streamapp.features import category_keys
 from streamapp.labels import ClassMap
-from streamapp.metrics.monitoring import AggregateMetrics
-from streamapp.monitoring import stats
-from streamapp.monitoring.records import LoggedRecord
 from streamapp.registry.manifest import (
     CategoricalProfile,
     Manifest,
@@ -29,9 +26,7 @@ from streamapp.registry.manifest import (
     ReferenceProfile,
     Task,
 )
-from streamapp.registry.registry import ModelRegistry, RegistryError
-
-log = logging.getLogger(__name__)
+from streamapp.statistics import binning as stats
 
 SCORE_BINS = 1000
 """Bins of the binary score histograms (ROC AUC is exact for scores on this grid)."""
@@ -40,6 +35,19 @@ ESTIMATOR_SCORES = "prediction:score"
 """``Stats.hist`` key of the logged class-1 scores on :data:`ESTIMATOR_BINS` equal bins (binary
 models with a CBPE estimator only; read by ``monitoring.estimation``)."""
 ESTIMATOR_BINS = 100
+
+
+class Prediction(Protocol):
+    """What a spec reads of one logged prediction (the monitor's ``LoggedRecord`` is one)."""
+
+    @property
+    def features(self) -> dict[str, Any]: ...
+    @property
+    def scores(self) -> list[float] | None: ...
+    @property
+    def predicted_label(self) -> object: ...
+    @property
+    def predicted_value(self) -> float | None: ...
 
 
 @dataclass(frozen=True)
@@ -129,7 +137,7 @@ class ModelSpec:
             self._memo[key] = found
         return found
 
-    def prediction_value(self, p: LoggedRecord) -> object:
+    def prediction_value(self, p: Prediction) -> object:
         """The value the profile's prediction column describes."""
         if self.task is Task.REGRESSION:
             return p.predicted_value
@@ -137,7 +145,9 @@ class ModelSpec:
             return p.scores[1] if p.scores and len(p.scores) == 2 else None
         return p.predicted_label
 
-    def histograms(self, preds: list[LoggedRecord]) -> tuple[dict[str, list[int]], dict[str, int]]:
+    def histograms(
+        self, preds: Sequence[Prediction]
+    ) -> tuple[dict[str, list[int]], dict[str, int]]:
         """Per column counts on the reference bins, and ``feature/problem`` counts."""
         hist: dict[str, list[int]] = {}
         quality: dict[str, int] = {}
@@ -212,35 +222,3 @@ def _number(value: object) -> float:
     if value is None or isinstance(value, bool) or not isinstance(value, int | float):
         return math.nan
     return float(value)
-
-
-class SpecCache:
-    """Model specs by (name, version), loaded from the registry once (None when unknown).
-
-    A version whose manifest or profile cannot be loaded is logged at ERROR and, with
-    ``metrics``, exported as ``streamapp_reference_profile_loaded`` 0: never skipped
-    silently.
-    """
-
-    def __init__(self, registry: ModelRegistry, metrics: AggregateMetrics | None = None) -> None:
-        self.registry = registry
-        self.metrics = metrics
-        self._specs: dict[tuple[str, str], ModelSpec | None] = {}
-
-    def get(self, model: str, version: str) -> ModelSpec | None:
-        key = (model, version)
-        if key not in self._specs:
-            problem: Exception | None = None
-            try:
-                mv = self.registry.get(model, version)
-                self._specs[key] = ModelSpec(mv.manifest, ReferenceProfile.load(mv.path))
-            except (RegistryError, OSError, ValueError, KeyError) as exc:
-                self._specs[key], problem = None, exc
-                log.error(
-                    "monitor: %s/%s has no usable manifest or reference profile, so it gets "
-                    "no windows, drift or retrain policy: %s", model, version, str(exc)[:300],
-                    extra={"model": model, "version": version},
-                )
-            if self.metrics is not None:
-                self.metrics.profile_loaded.labels(model, version).set(0.0 if problem else 1.0)
-        return self._specs[key]

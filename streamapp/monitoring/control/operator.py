@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from streamapp.monitoring.aggregator import Aggregator
+from streamapp.monitoring.control.aggregator import Aggregator
 
 log = logging.getLogger(__name__)
 

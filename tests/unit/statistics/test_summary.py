@@ -8,10 +8,10 @@ from functools import reduce
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamapp.monitoring.fold import Folder
-from streamapp.monitoring.spec import SpecCache
-from streamapp.monitoring.summary import Stats, Summary
+from streamapp.monitoring.dataplane.fold import Folder
+from streamapp.monitoring.spec_cache import SpecCache
 from streamapp.registry.registry import ModelRegistry
+from streamapp.statistics.summary import Stats, Summary
 from tests.conftest import MODELS
 from tests.unit.monitoring.data import labels_for, predictions, records
 

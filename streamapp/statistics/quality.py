@@ -1,9 +1,9 @@
-"""Model quality and drift from merged :class:`~streamapp.monitoring.summary.Stats`.
+"""Model quality and drift from merged :class:`~streamapp.statistics.summary.Stats`.
 
 Classification metrics come from the confusion counts (exactly
 scikit-learn's on the same outcomes), log loss and regression errors from
 fixed-point sums (within 2^-40 per outcome), ROC AUC from the score histograms
-(exact for scores on the :data:`~streamapp.monitoring.spec.SCORE_BINS` grid,
+(exact for scores on the :data:`~streamapp.statistics.spec.SCORE_BINS` grid,
 ties within a bin counted as half). Drift compares the histograms with the
 reference shares (PSI, Jensen-Shannon, chi-square; KS over the bin edges).
 """
@@ -16,9 +16,9 @@ from fractions import Fraction
 import numpy as np
 import numpy.typing as npt
 
-from streamapp.monitoring import stats
-from streamapp.monitoring.spec import SCORE_BINS, ModelSpec
-from streamapp.monitoring.summary import SCALE, Stats
+from streamapp.statistics import binning as stats
+from streamapp.statistics.spec import SCORE_BINS, ModelSpec
+from streamapp.statistics.summary import SCALE, Stats
 
 
 def classification(s: Stats, n_classes: int) -> dict[str, float]:

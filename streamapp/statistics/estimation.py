@@ -35,10 +35,6 @@ import numpy as np
 import numpy.typing as npt
 from scipy.optimize import isotonic_regression
 
-from streamapp.monitoring import quality
-from streamapp.monitoring.spec import ESTIMATOR_BINS, ESTIMATOR_SCORES, PREDICTION, ModelSpec
-from streamapp.monitoring.stats import bin_index
-from streamapp.monitoring.summary import Stats
 from streamapp.registry.manifest import (
     CategoricalProfile,
     Manifest,
@@ -46,6 +42,10 @@ from streamapp.registry.manifest import (
     PerformanceEstimator,
     ReferenceProfile,
 )
+from streamapp.statistics import quality
+from streamapp.statistics.binning import bin_index
+from streamapp.statistics.spec import ESTIMATOR_BINS, ESTIMATOR_SCORES, PREDICTION, ModelSpec
+from streamapp.statistics.summary import Stats
 
 RIDGE = 1e-3
 """Ridge penalty (per row) of the additive error model: keeps empty or collinear bins finite."""

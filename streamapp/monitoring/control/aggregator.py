@@ -23,16 +23,18 @@ from typing import Any
 import numpy as np
 
 from streamapp.metrics.monitoring import AggregateMetrics
-from streamapp.monitoring import estimation, quality, verdicts
-from streamapp.monitoring import policy as pol
-from streamapp.monitoring.calibration import calibrated, export_calibration
-from streamapp.monitoring.detectors import ErrorRateAdwin, RiverDetector, page_hinkley
-from streamapp.monitoring.spec import ModelSpec, SpecCache
-from streamapp.monitoring.summary import SCALE, Stats, Summary
-from streamapp.monitoring.verdicts import Verdicts
-from streamapp.monitoring.windows import Buckets, count_window_label, joined, logged
+from streamapp.monitoring.control import policy as pol
+from streamapp.monitoring.control import verdicts
+from streamapp.monitoring.control.detectors import ErrorRateAdwin, RiverDetector, page_hinkley
+from streamapp.monitoring.control.verdicts import Verdicts
+from streamapp.monitoring.control.windows import Buckets, count_window_label, joined, logged
+from streamapp.monitoring.spec_cache import SpecCache
 from streamapp.schemas import PromotionDecision, RetrainRequest
 from streamapp.settings.monitoring import MonitoringSettings
+from streamapp.statistics import estimation, quality
+from streamapp.statistics.calibration import calibrated, export_calibration
+from streamapp.statistics.spec import ModelSpec
+from streamapp.statistics.summary import SCALE, Stats, Summary
 
 State = MutableMapping[str, Any]
 

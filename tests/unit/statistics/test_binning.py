@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from scipy.spatial.distance import jensenshannon
 from scipy.stats import chisquare, ks_2samp
 
-from streamapp.monitoring import stats
+from streamapp.statistics import binning as stats
 
 floats = st.floats(-1e4, 1e4, allow_nan=False)
 

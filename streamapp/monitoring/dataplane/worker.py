@@ -50,22 +50,22 @@ from streamapp.kafka.health import ConnectionHealth
 from streamapp.kafka.sink import KafkaSink, delivery_failure
 from streamapp.kafka.source import KafkaSource
 from streamapp.metrics.monitoring import JoinMetrics
-from streamapp.monitoring.fold import Folder
-from streamapp.monitoring.join import JoinResult, expire, join_batch, now_utc
-from streamapp.monitoring.origin import cluster_view
-from streamapp.monitoring.partition import Meta, PartitionState, Restored, open_partitions
-from streamapp.monitoring.records import (
+from streamapp.monitoring.dataplane.fold import Folder
+from streamapp.monitoring.dataplane.join import JoinResult, expire, join_batch, now_utc
+from streamapp.monitoring.dataplane.origin import cluster_view
+from streamapp.monitoring.dataplane.partition import Meta, PartitionState, Restored, open_partitions
+from streamapp.monitoring.dataplane.records import (
     decode_batch,
     decode_label,
     decode_prediction,
     encode,
     outcome,
 )
-from streamapp.monitoring.sampled import SampleFilter
-from streamapp.monitoring.spec import SpecCache
-from streamapp.monitoring.store import META_KEY, rocks_options
-from streamapp.monitoring.summary import Summary
+from streamapp.monitoring.dataplane.sampled import SampleFilter
+from streamapp.monitoring.dataplane.store import META_KEY, rocks_options
+from streamapp.monitoring.spec_cache import SpecCache
 from streamapp.registry.registry import ModelRegistry
+from streamapp.statistics.summary import Summary
 
 log = logging.getLogger(__name__)
 MAX_PREDICTION_BYTES = 1 << 20

@@ -25,11 +25,11 @@ from hypothesis import strategies as st
 from scipy.stats import poisson
 
 from benchmarks.drift.repeated import events, families, logged, users_data
-from streamapp.monitoring import stats
-from streamapp.monitoring.records import LoggedRecord
-from streamapp.monitoring.spec import PREDICTION, ModelSpec
+from streamapp.monitoring.dataplane.records import LoggedRecord
 from streamapp.registration import register
 from streamapp.registry.manifest import ReferenceProfile
+from streamapp.statistics import binning as stats
+from streamapp.statistics.spec import PREDICTION, ModelSpec
 
 W = 2_000
 TARGET = 40_000.0

@@ -4,7 +4,7 @@ Runs on the data plane once per checkpoint and join partition. Records are
 grouped by (model, version, variant, holdout, event-time bucket); each group is
 reduced with numpy to counts, a confusion matrix, score histograms, fixed-point
 error sums and histograms on the reference profile's bins
-(:class:`~streamapp.monitoring.spec.ModelSpec`). A model version missing from
+(:class:`~streamapp.statistics.spec.ModelSpec`). A model version missing from
 the registry is still counted (logged, joined, expired), without histograms.
 """
 
@@ -16,10 +16,11 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from streamapp.monitoring.comparison import Pair, versus
-from streamapp.monitoring.records import LabelRecord, Logged, LoggedRecord
-from streamapp.monitoring.spec import SCORE_BINS, ModelSpec, SpecCache
-from streamapp.monitoring.summary import Stats, Summary, fixed
+from streamapp.monitoring.dataplane.comparison import Pair, versus
+from streamapp.monitoring.dataplane.records import LabelRecord, Logged, LoggedRecord
+from streamapp.monitoring.spec_cache import SpecCache
+from streamapp.statistics.spec import SCORE_BINS, ModelSpec
+from streamapp.statistics.summary import Stats, Summary, fixed
 
 GroupKey = tuple[str, str, str, bool, int]
 _EPS = float(np.finfo(np.float64).eps)

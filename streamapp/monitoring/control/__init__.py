@@ -1,0 +1,1 @@
+"""The monitor's control plane (faust): merge summaries, windows, policies, verdicts, incidents."""

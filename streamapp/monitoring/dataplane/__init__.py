@@ -1,0 +1,1 @@
+"""The monitor's data plane: consume logged predictions and labels, join, fold, checkpoint."""
