@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from streamapp.config import Settings
 from streamapp.kafka.health import ConnectionHealth, wait_for_cluster
-from streamapp.monitoring.dataplane.worker import JoinWorker
+from streamapp.monitoring.dataplane.worker import kafka_join_worker
 from streamapp.status.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ def _serve(
         configs={mon.changelog_topic: changelog_config(settings)},
     )
     mon.state_dir.mkdir(parents=True, exist_ok=True)  # the stores and faust's datadir
-    worker = parts["worker"] = JoinWorker(settings, servers, registry, stop, health)
+    worker = parts["worker"] = kafka_join_worker(settings, servers, registry, stop, health)
 
     def data_plane() -> None:
         try:

@@ -566,3 +566,14 @@ class JoinWorker:
             self.stores.pop(part.partition, None)
         if not self.parts:
             self.ready = False
+
+
+def kafka_join_worker(
+    settings: Settings,
+    bootstrap: str,
+    registry: CollectorRegistry = REGISTRY,
+    stop_event: threading.Event | None = None,
+    health: ConnectionHealth | None = None,
+) -> JoinWorker:
+    """The join worker over the cluster at ``bootstrap`` (what the monitor role runs)."""
+    return JoinWorker(settings, bootstrap, registry, stop_event, health)
