@@ -30,7 +30,7 @@ _Plan = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], list[_Category]]
 
 def category_keys(category: bool | int | str) -> list[bool | int | str]:
     """The values that encode as ``category``: itself, its text and, for a boolean, its
-    integer and lower-case text (the monitor bins them alike, see ``monitoring.spec``).
+    integer and lower-case text (the monitor bins them alike, see ``statistics.spec``).
 
     >>> category_keys(True), category_keys(3)
     ([True, 'True', 1, 'true'], [3, '3'])

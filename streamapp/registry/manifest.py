@@ -252,7 +252,7 @@ class DriftCalibration(_Strict):
 
 
 class PerformanceEstimator(_Strict):
-    """Label-free performance estimation fitted at registration (``monitoring.estimation``)."""
+    """Label-free performance estimation fitted at registration (``statistics.estimation``)."""
 
     method: Literal["cbpe", "cbpe-binned", "dle-additive"]
     samples: int = Field(ge=1)

@@ -33,7 +33,7 @@ SCORE_BINS = 1000
 PREDICTION = "prediction"
 ESTIMATOR_SCORES = "prediction:score"
 """``Stats.hist`` key of the logged class-1 scores on :data:`ESTIMATOR_BINS` equal bins (binary
-models with a CBPE estimator only; read by ``monitoring.estimation``)."""
+models with a CBPE estimator only; read by ``statistics.estimation``)."""
 ESTIMATOR_BINS = 100
 
 
