@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,15 +47,22 @@ def settings(ctx: typer.Context) -> Settings:
     if isinstance(cached, Settings):
         return cached
     try:
-        loaded = load_settings(root.obj)
+        loaded = load_settings(root.obj, check_files=True)
     except ConfigError as exc:
-        console.print(f"[red]configuration error:[/red] {exc}")
-        raise typer.Exit(2) from None
+        configure_logging(fmt=_startup_log_format())
+        raise fail(str(exc), EXIT_CONFIG, label="configuration error") from None
     configure_logging(
         loaded.log.level, loaded.log.format, secret_values(loaded), loaded.log.repeat_interval_s
     )
     root.meta["settings"] = loaded
     return loaded
+
+
+def _startup_log_format() -> str:
+    """The log format for an error before settings exist: ``STREAMAPP_LOG__FORMAT`` when it
+    is valid, else auto (JSON unless stderr is a terminal), as the settings would pick."""
+    fmt = os.environ.get("STREAMAPP_LOG__FORMAT", "auto").lower()
+    return fmt if fmt in ("auto", "json", "text") else "auto"
 
 
 def config_file(ctx: typer.Context) -> str | None:
@@ -69,14 +77,26 @@ EXIT_UNREACHABLE = 3
 """The Kafka cluster did not answer within ``kafka.connect_timeout_s``."""
 
 
-def fail(message: str, code: int = 1) -> typer.Exit:
-    """Report an error as one line on stderr (a JSON record in JSON log mode); the Exit to raise."""
+def fail(message: str, code: int = 1, label: str = "error") -> typer.Exit:
+    """Report an error as one line on stderr (a JSON record in JSON log mode, never wrapped)
+    starting with ``label``; the Exit to raise."""
     if json_logging():
-        logging.getLogger("streamapp.cli").error(message, extra={"exit_code": code})
+        text = message if label == "error" else f"{label}: {message}"
+        logging.getLogger("streamapp.cli").error(text, extra={"exit_code": code})
     else:
-        console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
+        console.print(f"[red]{label}:[/red] {escape(message)}", soft_wrap=True, highlight=False)
     sys.stderr.flush()
     return typer.Exit(code)
+
+
+def warn(message: str) -> None:
+    """Report a warning as one line on stderr (a JSON record in JSON log mode, never wrapped)."""
+    if json_logging():
+        logging.getLogger("streamapp.cli").warning(message)
+    else:
+        console.print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True,
+                      highlight=False)
+    sys.stderr.flush()
 
 
 @contextmanager

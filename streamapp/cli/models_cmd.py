@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from streamapp.cli.app import app, console, fail, settings
+from streamapp.cli.app import EXIT_CONFIG, app, console, fail, settings, warn
 from streamapp.cli.output import JsonOpt, emit
 from streamapp.registry.registry import (
     POINTER_NAMES,
@@ -26,8 +26,21 @@ RegistryOpt = Annotated[
 ]
 
 
-def _registry(ctx: typer.Context, root: Path | None) -> ModelRegistry:
-    return ModelRegistry(root or settings(ctx).model.registry)
+def _registry(ctx: typer.Context, root: Path | None, must_exist: bool = True) -> ModelRegistry:
+    """The registry of ``--registry`` or ``model.registry``; unless ``must_exist`` is off, a
+    root that is not a directory exits 2 naming the setting (a typo is not an empty list)."""
+    configured = settings(ctx).model.registry  # also sets up logging: errors are JSON there
+    path = root or configured
+    if must_exist and not path.is_dir():
+        what = "does not exist" if not path.exists() else "is not a directory"
+        where = "--registry" if root else "model.registry (STREAMAPP_MODEL__REGISTRY)"
+        raise fail(
+            f"model registry {path} {what}; set {where} to the registry root "
+            "(one folder per model; `streamapp models train-demo` or `streamapp register` "
+            "creates one)",
+            EXIT_CONFIG,
+        )
+    return ModelRegistry(path)
 
 
 @models_app.command("list")
@@ -76,11 +89,12 @@ def validate(
     ``{model, version, runtime, device, status, error}`` (``status``: ok or invalid). Exit
     code 1 when any is invalid, in both forms."""
     from streamapp.runtime.loader import load_model, reference_rows
+    from streamapp.runtime.registry import runtime_registry
     from streamapp.testing.checks import ConformanceError, check_scoring_model
 
     reg = _registry(ctx, registry)
     cfg = settings(ctx).model
-    runtimes = cfg.runtime_registry()
+    runtimes = runtime_registry(cfg)
     names = [name] if name else reg.models()
     if not names:
         raise fail(f"no models under {reg.root}")
@@ -137,17 +151,25 @@ def promote(
 ) -> None:
     """Point ``pointer`` at a version atomically; running workers pick it up without restart."""
     from streamapp.runtime.loader import load_model
+    from streamapp.runtime.registry import runtime_registry
 
     reg = _registry(ctx, registry)
+    cfg = settings(ctx)
     try:
-        runtimes = settings(ctx).model.runtime_registry()
         mv = reg.get(name, version)
         verified_profile(mv)
-        load_model(mv, "auto", "cpu", runtimes=runtimes)
+        load_model(mv, "auto", "cpu", runtimes=runtime_registry(cfg.model))
         reg.promote(name, version, pointer)
     except (RegistryError, ModelLoadError) as exc:
         raise fail(f"not promoted: {exc}") from None
     typer.echo(f"{name} {pointer} -> {version}")
+    if pointer == cfg.model.candidate_pointer and cfg.sampling.candidate_mode == "off":
+        warn(
+            f"sampling.candidate_mode is off, so scoring workers with this configuration give "
+            f"the candidate {name}/{version} no traffic; set "
+            "STREAMAPP_SAMPLING__CANDIDATE_MODE=canary (it serves sampling.canary_share of "
+            "events) or shadow (it scores and logs, never publishes) on the scoring workers"
+        )
 
 
 @models_app.command("calibrate")
@@ -202,7 +224,7 @@ def train_demo(
     from streamapp.training.demo import train_demo_models
     from streamapp.training.synthetic import AGRAWAL_MODEL, FRIEDMAN_MODEL
 
-    reg = _registry(ctx, registry)
+    reg = _registry(ctx, registry, must_exist=False)
     if all(reg.versions(m) for m in (AGRAWAL_MODEL, FRIEDMAN_MODEL)) and not force:
         typer.echo(f"demo models already in {reg.root} (use --force to retrain)")
         return

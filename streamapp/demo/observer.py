@@ -22,9 +22,9 @@ import numpy as np
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from streamapp.config import TopicSettings
 from streamapp.demo.producer import Truth
 from streamapp.schemas import PromotionDecision, RetrainRequest, Variant
+from streamapp.settings.topics import TopicSettings
 
 SHADOW_SUFFIX = "-shadow"
 """Appended to a version's key in the accuracy buckets for its shadow predictions."""

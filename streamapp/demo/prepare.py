@@ -8,9 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from streamapp.config import Settings, TopicSettings
+from streamapp.config import Settings
 from streamapp.demo.traffic import TrafficPlan
 from streamapp.registry.registry import ModelRegistry, ModelVersion
+from streamapp.settings.topics import TopicSettings
 from streamapp.training.synthetic import AGRAWAL_MODEL
 
 StatusFn = Callable[[str, int, int], None]

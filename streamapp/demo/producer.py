@@ -18,9 +18,9 @@ from typing import Any
 import orjson
 from confluent_kafka import Producer
 
-from streamapp.config import TopicSettings
 from streamapp.demo.traffic import PlannedEvent, TrafficPlan, plan_events
 from streamapp.kafka.produce import send
+from streamapp.settings.topics import TopicSettings
 from streamapp.training.synthetic import AGRAWAL_MODEL
 
 

@@ -12,29 +12,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from streamapp.plugins import load_object
+from streamapp.settings.model import (
+    BUILTIN_RUNTIME_SPECS,
+    NAME_PATTERN,
+    ModelSettings,
+    RuntimeSpec,
+    add_runtime,
+)
 
-from streamapp.plugins import load_object, valid_import_path
+__all__ = [
+    "BUILTIN_RUNTIMES",
+    "DEFAULT_RUNTIMES",
+    "NAME_PATTERN",
+    "RuntimeEntry",
+    "RuntimeRegistry",
+    "runtime_registry",
+]
 
-NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
 
-
-class RuntimeEntry(BaseModel):
-    """A runtime: its name (``model.runtime``), artifact format and implementation."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(pattern=NAME_PATTERN)
-    """Name used by ``model.runtime`` and the CLI (e.g. ``onnx``)."""
-    format: str = Field(pattern=NAME_PATTERN)
-    """The ``Artifact.format`` this runtime loads (e.g. ``torchscript``)."""
-    implementation: str
-    """Import path of a ``ScoringModel`` subclass; built as ``cls(manifest, path, device, n)``."""
-
-    @field_validator("implementation")
-    @classmethod
-    def _path(cls, value: str) -> str:
-        return valid_import_path(value)
+class RuntimeEntry(RuntimeSpec):
+    """A runtime as configured (:class:`~streamapp.settings.model.RuntimeSpec`) that can
+    import its implementation."""
 
     def load(self) -> type:
         """Import the implementation; raises ``PluginError`` or ``TypeError`` with the fix."""
@@ -47,32 +46,26 @@ class RuntimeEntry(BaseModel):
             )
         return obj
 
+    @classmethod
+    def of(cls, spec: RuntimeSpec) -> RuntimeEntry:
+        """``spec`` as a loadable entry (itself when it already is one)."""
+        return spec if isinstance(spec, RuntimeEntry) else cls(**spec.model_dump())
 
-BUILTIN_RUNTIMES = (
-    RuntimeEntry(name="onnx", format="onnx", implementation="streamapp.runtime.onnx:OnnxModel"),
-    RuntimeEntry(
-        name="torch", format="torchscript", implementation="streamapp.runtime.torch:TorchModel"
-    ),
-)
+
+BUILTIN_RUNTIMES = tuple(RuntimeEntry.of(spec) for spec in BUILTIN_RUNTIME_SPECS)
 
 
 class RuntimeRegistry:
     """Runtimes in preference order (``auto`` picks the first with a matching artifact)."""
 
-    def __init__(self, entries: Iterable[RuntimeEntry] = ()) -> None:
+    def __init__(self, entries: Iterable[RuntimeSpec] = ()) -> None:
         self._entries: dict[str, RuntimeEntry] = {}
         for entry in (*BUILTIN_RUNTIMES, *entries):
             self.register(entry)
 
-    def register(self, entry: RuntimeEntry) -> None:
+    def register(self, entry: RuntimeSpec) -> None:
         """Add a runtime (a configured one may replace a built-in of the same name)."""
-        others = (e for e in self._entries.values() if e.name != entry.name)
-        clash = next((e for e in others if e.format == entry.format), None)
-        if clash is not None:
-            raise ValueError(
-                f"runtimes {clash.name!r} and {entry.name!r} both load format {entry.format!r}"
-            )
-        self._entries[entry.name] = entry
+        add_runtime(self._entries, RuntimeEntry.of(entry))
 
     @property
     def names(self) -> list[str]:
@@ -98,3 +91,8 @@ class RuntimeRegistry:
 
 
 DEFAULT_RUNTIMES = RuntimeRegistry()
+
+
+def runtime_registry(model: ModelSettings) -> RuntimeRegistry:
+    """The built-in runtimes plus ``model.runtimes``, in preference order."""
+    return RuntimeRegistry(model.runtimes)

@@ -19,7 +19,6 @@ from typing import Any, NamedTuple, TypeVar
 
 import numpy as np
 
-from streamapp.config import SamplingSettings, TopicSettings
 from streamapp.deadletter import dead_letter_value
 from streamapp.runtime.base import FloatMatrix, ScoringModel
 from streamapp.sampling import BoolArray, decide
@@ -27,6 +26,8 @@ from streamapp.schemas import DeadLetterReason
 from streamapp.scoring import encode
 from streamapp.scoring.decode import DecodedBatch, Record, Rejected
 from streamapp.scoring.scorer import score_batch
+from streamapp.settings.sampling import SamplingSettings
+from streamapp.settings.topics import TopicSettings
 
 
 class Outgoing(NamedTuple):

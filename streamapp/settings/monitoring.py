@@ -94,7 +94,9 @@ class MonitoringSettings(BaseModel):
     stop_timeout_s: float = Field(default=30.0, gt=0)
     """Supervisor: how long a process may take to stop (its last checkpoint) before SIGKILL."""
     state_dir: Path = Path("monitor-state")
-    """Local RocksDB stores, one directory per join partition (rebuilt from the changelog)."""
+    """Local RocksDB stores, one directory per join partition (rebuilt from the changelog).
+    A relative path (the default, ``monitor-state``) is relative to the working directory
+    of ``streamapp monitor``; set an absolute path (a volume in containers) in production."""
     state_memory_mb: int = Field(default=64, ge=8)
     """Memory bound of the join stores (RocksDB write buffers + block cache, all partitions)."""
     label_ttl_s: float = Field(default=3600.0, gt=0)

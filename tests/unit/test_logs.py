@@ -13,7 +13,7 @@ import pytest
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from streamapp.config import KafkaSettings, Settings
+from streamapp.config import Settings
 from streamapp.logs import (
     MASK,
     JsonFormatter,
@@ -24,6 +24,7 @@ from streamapp.logs import (
     log_context,
     secret_values,
 )
+from streamapp.settings.kafka import KafkaSettings
 
 PASSWORD = "s3cr3t-Pa55"
 

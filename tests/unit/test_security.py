@@ -10,11 +10,13 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from streamapp.config import HttpSettings, KafkaSettings, Settings
+from streamapp.config import Settings
 from streamapp.logs import MASK
 from streamapp.registry.registry import ModelRegistry
 from streamapp.runtime.base import ModelLoadError
 from streamapp.runtime.loader import load_model
+from streamapp.settings.http import HttpSettings
+from streamapp.settings.kafka import KafkaSettings
 from tests.reliability import models as m
 
 PACKAGE = Path(__file__).resolve().parents[2] / "streamapp"
@@ -130,7 +132,7 @@ def test_faust_app_receives_sasl_and_tls_settings() -> None:
 def test_faust_app_verifies_tls_with_the_configured_ca(tmp_path: Path) -> None:
     import ssl
 
-    from streamapp.kafka.brokers.tls import make_tls_material
+    from streamapp.brokers.tls import make_tls_material
     from streamapp.monitoring.control.app import build_control
 
     cert = make_tls_material(tmp_path).ca_cert

@@ -65,7 +65,7 @@ def test_histogram_quantile_edge_cases() -> None:
 
 
 def test_unreachable_endpoint_gives_an_empty_scrape() -> None:
-    from streamapp.kafka.embedded import free_port
+    from streamapp.brokers import free_port
 
     scrape = fetch(f"http://127.0.0.1:{free_port()}/metrics", timeout=0.5)
     assert scrape.samples == {}

@@ -1,18 +1,26 @@
 from __future__ import annotations
 
 import ast
+import doctest
 import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
+from streamapp import config as config_module
 from streamapp.cli import app
 from streamapp.config import ConfigError, load_settings, masked_dump
+from streamapp.settings import kafka as settings_kafka
+from streamapp.settings import masking as settings_masking
+from streamapp.settings import model as settings_model
+from streamapp.settings.kafka import KafkaSettings, tls_file_problems
 
 
 @pytest.fixture(autouse=True)
@@ -143,3 +151,86 @@ def test_config_show_exits_2_on_bad_setting(monkeypatch: pytest.MonkeyPatch) -> 
     result = CliRunner().invoke(app, ["config", "show"])
     assert result.exit_code == 2
     assert "topics.partitions" in result.output
+
+
+def test_config_imports_only_settings_modules() -> None:
+    """The composer and its sections import no product code (types only, like MLServer's
+    settings); the runtime package is reached only through a function call."""
+    code = (
+        "import sys, streamapp.config\n"
+        "print(' '.join(m for m in sys.modules if m.startswith('streamapp')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    allowed = {"streamapp", "streamapp.config", "streamapp.settings", "streamapp.plugins"}
+    assert [m for m in loaded if m not in allowed and not m.startswith("streamapp.settings.")] == []
+
+
+@pytest.mark.parametrize(
+    "module", [config_module, settings_kafka, settings_masking, settings_model],
+    ids=lambda m: m.__name__,
+)
+def test_settings_doctests(module: ModuleType) -> None:
+    result = doctest.testmod(module)
+    assert result.failed == 0 and result.attempted > 0
+
+
+def _tls(**fields: Any) -> KafkaSettings:
+    return KafkaSettings(bootstrap_servers="b:9093", security_protocol="SSL", **fields)
+
+
+def test_tls_files_are_checked_when_the_cli_loads_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("pem")
+    assert tls_file_problems(_tls(ssl_ca_location=ca)) == []
+    assert tls_file_problems(_tls(ssl_ca_location=tmp_path)) == []  # a folder of CAs is fine
+    assert tls_file_problems(_tls(extra={"ssl.ca.location": "probe"})) == []
+    plaintext = KafkaSettings(ssl_ca_location=tmp_path / "nope")
+    assert tls_file_problems(plaintext) == []  # librdkafka does not read it without TLS
+    (problem,) = tls_file_problems(_tls(ssl_certificate_location=tmp_path))
+    assert problem.startswith("kafka.ssl_certificate_location (STREAMAPP_KAFKA__SSL_CERTIFICATE_")
+    assert "is a directory, not a file" in problem
+    (problem,) = tls_file_problems(_tls(extra={"ssl.key.location": str(tmp_path / "k.pem")}))
+    assert problem.startswith('kafka.extra["ssl.key.location"]: ') and "does not exist" in problem
+    monkeypatch.setenv("STREAMAPP_KAFKA__SECURITY_PROTOCOL", "SSL")
+    monkeypatch.setenv("STREAMAPP_KAFKA__SSL_CA_LOCATION", str(tmp_path / "missing.pem"))
+    assert load_settings().kafka.ssl_ca_location == tmp_path / "missing.pem"  # not asked to
+    with pytest.raises(ConfigError, match="STREAMAPP_KAFKA__SSL_CA_LOCATION"):
+        load_settings(check_files=True)
+
+
+def test_config_file_from_the_environment_must_exist(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STREAMAPP_CONFIG", str(tmp_path / "missing.toml"))
+    with pytest.raises(ConfigError, match=r"missing\.toml does not exist"):
+        load_settings()
+    monkeypatch.setenv("STREAMAPP_CONFIG", str(tmp_path))
+    with pytest.raises(ConfigError, match="is a directory, not a TOML file"):
+        load_settings()
+
+
+def test_typos_in_nested_tables_suggest_the_field(tmp_path: Path) -> None:
+    cfg = tmp_path / "s.toml"
+    cfg.write_text(
+        '[[model.runtimes]]\nname = "x"\nformat = "y"\nimplementaton = "a.b:C"\n'
+        "[monitoring.policy]\nmin_sample = 3\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_settings(cfg)
+    message = str(caught.value)
+    assert "did you mean model.runtimes.0.implementation?" in message
+    assert "did you mean monitoring.policy.min_samples?" in message
+
+
+def test_unknown_section_suggests_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "s.toml"
+    cfg.write_text("[topic]\nevents = 'e'\n")
+    with pytest.raises(ConfigError, match=r"unknown setting topic in .*; did you mean topics"):
+        load_settings(cfg)
+    monkeypatch.setenv("STREAMAPP_NOPE", "1")
+    with pytest.raises(ConfigError, match="no section 'nope'\\); sections: kafka, broker"):
+        load_settings()

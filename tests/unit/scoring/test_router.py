@@ -7,13 +7,14 @@ import sys
 
 import orjson
 
-from streamapp.config import SamplingSettings, TopicSettings
 from streamapp.registry.registry import ModelRegistry
 from streamapp.runtime.loader import load_model
 from streamapp.sampling import SALT_HOLDOUT, selected
 from streamapp.schemas import DeadLetter, LoggedPrediction, Prediction
 from streamapp.scoring.decode import Decoder
 from streamapp.scoring.router import Router
+from streamapp.settings.sampling import SamplingSettings
+from streamapp.settings.topics import TopicSettings
 from tests.conftest import MODELS
 from tests.unit.scoring.test_decode import GOOD, Rec
 
