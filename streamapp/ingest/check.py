@@ -16,9 +16,32 @@ from itertools import islice
 from streamapp.kafka.produce import KeyValue
 from streamapp.registry.manifest import Manifest
 from streamapp.scoring.decode import Decoder
-from streamapp.testing.fakes import InMemoryRecord
 
 CHUNK = 512
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    """One record of the file, shaped as the decoder reads a Kafka message (offset: its index)."""
+
+    _key: bytes | None
+    _value: bytes | None
+    _offset: int
+
+    def value(self) -> bytes | None:
+        return self._value
+
+    def key(self) -> bytes | None:
+        return self._key
+
+    def topic(self) -> str:
+        return "check"
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return self._offset
 
 
 @dataclass
@@ -59,8 +82,8 @@ def check(records: Iterable[KeyValue], manifest: Manifest, max_event_bytes: int)
     return report
 
 
-def _chunks(records: Iterable[KeyValue]) -> Iterator[list[InMemoryRecord]]:
+def _chunks(records: Iterable[KeyValue]) -> Iterator[list[FileRecord]]:
     """Records as numbered Kafka-like records (offset = position in the file), CHUNK at a time."""
     numbered = enumerate(records)
     while chunk := list(islice(numbered, CHUNK)):
-        yield [InMemoryRecord("check", 0, i, key, value) for i, (key, value) in chunk]
+        yield [FileRecord(key, value, i) for i, (key, value) in chunk]

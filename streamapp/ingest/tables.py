@@ -137,15 +137,53 @@ def envelopes(batches: Iterator[pa.RecordBatch], columns: EnvelopeColumns) -> It
                 "event_time": _time(row, columns.time_column),
                 "features": {f: row[f] for f in features if row[f] is not None},
             }
-            yield (None if event_id is None else event_id.encode()), orjson.dumps(body)
+            yield (None if event_id is None else event_id.encode()), _json(body)
 
 
 def rows(batches: Iterator[pa.RecordBatch], key_field: str) -> Iterator[KeyValue]:
-    """One flat JSON object per row (nulls kept), keyed by ``key_field`` when present."""
+    """One flat JSON object per row (nulls kept), keyed by ``key_field`` when present.
+
+    Timestamp cells (a CSV column of ISO 8601 text is read as one) are written as RFC 3339
+    text, with their offset; a naive one stays naive, for the topic's schema to reject, as
+    in an event envelope. Raises :class:`InputError` naming a column JSON cannot hold.
+    """
     for batch in batches:
         for row in batch.to_pylist():
             key = row.get(key_field)
-            yield (None if key is None else str(key).encode()), orjson.dumps(row)
+            yield (None if key is None else str(key).encode()), _json(row)
+
+
+def _json(row: dict[str, Any]) -> bytes:
+    """``row`` as a JSON object; timestamps of any precision as RFC 3339 text.
+
+    >>> import pandas as pd
+    >>> _json({"t": pd.Timestamp("2026-11-29T12:00:05.123456789Z"), "n": 1})
+    b'{"t":"2026-11-29T12:00:05.123456789+00:00","n":1}'
+    """
+    try:
+        return orjson.dumps(row, default=_rfc3339)
+    except orjson.JSONEncodeError:
+        nested = row.get("features")  # an envelope's features
+        cells = [*row.items(), *(nested.items() if isinstance(nested, dict) else ())]
+        bad = next((name, value) for name, value in cells if not _encodable(value))
+        raise InputError(
+            f"column {bad[0]!r} holds {type(bad[1]).__name__} values, which JSON cannot hold"
+        ) from None
+
+
+def _rfc3339(value: object) -> str:
+    """orjson's fallback: datetimes it does not know (pandas' nanosecond ``Timestamp``)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)
+
+
+def _encodable(value: object) -> bool:
+    try:
+        orjson.dumps(value, default=_rfc3339)
+    except orjson.JSONEncodeError:
+        return False
+    return True
 
 
 def _time(row: dict[str, Any], column: str) -> str | None:

@@ -3,6 +3,11 @@
 Without this, a broker outage shows up only as raw ``%3|...|FAIL|`` lines on
 stderr. With it, every client error is a JSON log record (code, reason, fatal)
 and librdkafka's log lines go through the ``streamapp.kafka.librdkafka`` logger.
+
+Once the process has refused to go on over rejected credentials or a certificate
+(:func:`streamapp.kafka.credentials.refused`), both go quiet: what clients report
+while they are torn down ("1/1 brokers are down") would otherwise follow, and
+bury, the one line that names the setting to fix.
 """
 
 from __future__ import annotations
@@ -12,17 +17,21 @@ from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import KafkaError
 
-from streamapp.kafka.credentials import auth_failure
+from streamapp.kafka.credentials import auth_failure, refused
 
 if TYPE_CHECKING:
     from streamapp.kafka.health import ConnectionHealth
 
 _log = logging.getLogger("streamapp.kafka.client")
 _rdkafka = logging.getLogger("streamapp.kafka.librdkafka")
+_rdkafka.addFilter(lambda _record: not refused())
 
 
 def _on_error(err: KafkaError) -> None:
-    """librdkafka error callback (runs inside poll/consume on the caller's thread)."""
+    """librdkafka error callback (runs inside poll/consume on the caller's thread); silent
+    once the process refused to go on over its credentials."""
+    if refused():
+        return
     auth = auth_failure(err)
     level = logging.ERROR if err.fatal() or auth is not None else logging.WARNING
     _log.log(

@@ -3,12 +3,16 @@
 An unreachable broker is an outage: clients retry. A wrong SASL password or an
 untrusted broker certificate never heals by retrying, so both become a
 :class:`KafkaAuthError` whose message names the settings to fix; commands turn it
-into exit code 2 within seconds instead of retrying forever.
+into exit code 2 within seconds instead of retrying forever. Once a probe has
+decided that (:func:`refused`), the process's client log lines are muted
+(:mod:`streamapp.kafka.client_logs`): the line naming the fix stays the last one,
+not followed by "brokers are down" from clients that are being torn down.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from typing import Any
 
@@ -26,8 +30,22 @@ TLS_HINT = (
 )
 
 
+_REFUSED = threading.Event()
+
+
 class KafkaAuthError(RuntimeError):
     """The cluster rejected our credentials or we rejected its certificate (exit code 2)."""
+
+
+def refuse(failure: KafkaAuthError) -> KafkaAuthError:
+    """Record that this process stops on ``failure`` (client log lines go quiet); returns it."""
+    _REFUSED.set()
+    return failure
+
+
+def refused() -> bool:
+    """True once a credential or certificate check has decided the process cannot go on."""
+    return _REFUSED.is_set()
 
 
 def auth_failure(err: KafkaError) -> KafkaAuthError | None:
@@ -57,8 +75,9 @@ def check_credentials(conf: dict[str, Any], timeout_s: float = 10.0) -> bool:
 def unreachable_reason(conf: dict[str, Any], timeout_s: float = 10.0) -> str | None:
     """None when a metadata request succeeds within ``timeout_s``, else the last client error.
 
-    Raises :class:`KafkaAuthError` like :func:`check_credentials`. librdkafka's own
-    log lines are muted for the probe: its errors are collected and returned instead.
+    Raises :class:`KafkaAuthError` like :func:`check_credentials`, after :func:`refuse`
+    (the process's client log lines go quiet). librdkafka's own log lines are muted for
+    the probe: its errors are collected and returned instead.
     """
     errors: list[KafkaError] = []
     probe: dict[str, Any] = {**conf, "error_cb": errors.append, "log_level": 0}
@@ -72,6 +91,6 @@ def unreachable_reason(conf: dict[str, Any], timeout_s: float = 10.0) -> str | N
         for err in errors:
             failure = auth_failure(err)
             if failure is not None:
-                raise failure
+                raise refuse(failure)
     reasons = [e.str() for e in errors if e.code() != KafkaError._ALL_BROKERS_DOWN]
     return (reasons or [e.str() for e in errors] or [f"no answer within {timeout_s:.0f}s"])[-1]

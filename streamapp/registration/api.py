@@ -9,7 +9,7 @@ label-free estimator and the drift profile on held-out rows (``holdout``), or on
 seeded validation split of the reference when none is given (warned when the
 reference looks like the training data, see :mod:`streamapp.registration.holdout`);
 move the version into place; validate it again with
-``streamapp.testing.check_scoring_model``. Any failure leaves nothing behind.
+``streamapp.runtime.checks.check_scoring_model``. Any failure leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from streamapp.registration.metrics import baseline_metrics, targets, task_of, v
 from streamapp.registry.manifest import FeatureSpec, Manifest, OutputSpec, Processing
 from streamapp.registry.registry import ModelRegistry, ModelVersion, verified_profile
 from streamapp.registry.writer import artifact, staged_version, write_json, write_reference
+from streamapp.runtime.checks import check_processor, check_scoring_model
 from streamapp.runtime.loader import load_model
 from streamapp.statistics import estimation
 from streamapp.statistics.calibration import (
@@ -52,8 +53,7 @@ from streamapp.statistics.calibration import (
     DEFAULT_WINDOWS,
     with_calibration,
 )
-from streamapp.testing.checks import check_processor, check_scoring_model
-from streamapp.training.profile import build_profile, profile_rows
+from streamapp.statistics.profile import build_profile, profile_rows
 
 TOLERANCE = 1e-4
 SKLEARN_TRAINER = "streamapp.training.sklearn_trainer:train"

@@ -11,7 +11,7 @@ import numpy.typing as npt
 from streamapp.labels import ClassMap, regression_target
 from streamapp.registration.frame import RegistrationError
 from streamapp.registry.manifest import Task
-from streamapp.training.trainer import evaluate
+from streamapp.statistics.heldout import evaluate
 
 TASK_NAMES = {"classification", "regression", *(t.value for t in Task)}
 

@@ -8,7 +8,6 @@ of the event id, so a replay builds exactly the same sets.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
@@ -19,27 +18,9 @@ from streamapp.labels import ClassMap, regression_target
 from streamapp.registry.manifest import Manifest
 from streamapp.sampling import selected
 from streamapp.schemas import JoinedOutcome
+from streamapp.training.contract import TrainingSet
 
 SALT_EVAL = "retrain-eval"
-
-
-@dataclass(frozen=True)
-class TrainingSet:
-    """Encoded train and held-out rows (float32, manifest order) and their targets."""
-
-    x_train: npt.NDArray[np.float32]
-    y_train: npt.NDArray[np.float32] | npt.NDArray[np.int64]
-    x_eval: npt.NDArray[np.float32]
-    y_eval: npt.NDArray[np.float32] | npt.NDArray[np.int64]
-    rejected: int
-    """Outcomes dropped because their features or label did not fit the manifest."""
-    t_train: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
-    """Event time of each training row (Unix seconds)."""
-    t_eval: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
-    w_train: npt.NDArray[np.float32] = field(
-        default_factory=lambda: np.empty(0, dtype=np.float32)
-    )
-    """Sample weight of each training row (1.0 today; trainers should honour it)."""
 
 
 def recent(

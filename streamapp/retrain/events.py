@@ -9,7 +9,8 @@ follow with :func:`parse_event`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -20,6 +21,39 @@ EVENT_KEY = "retrain_event"
 def log_event(logger: logging.Logger, kind: str, fields: dict[str, Any]) -> None:
     """Log one retrainer event (INFO)."""
     logger.info("retrain %s", kind, extra={EVENT_KEY: kind, "retrain": fields})
+
+
+class WaitLog:
+    """When a wait that is checked on every poll deserves a line ("collecting … have N need M").
+
+    A line is due the first time for a request, when the count moved by a tenth of what is
+    needed since the last line, and otherwise once per ``interval_s`` (``log.repeat_interval_s``),
+    so an idle wait logs twice a minute, not every second.
+
+    >>> clock = iter([0.0, 1.0, 2.0, 3.0, 40.0]).__next__
+    >>> wait = WaitLog(30.0, clock)
+    >>> [wait.due("k", have, 300) for have in (0, 10, 30, 31, 31)]
+    [True, False, True, False, True]
+    """
+
+    def __init__(self, interval_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval_s, self._clock = interval_s, clock
+        self._last: tuple[str, float, int] | None = None
+        """(request key, time, count) of the last line."""
+
+    def due(self, key: str, have: int, need: int) -> bool:
+        """True when a line about ``key`` having ``have`` of ``need`` should be logged now."""
+        now = self._clock()
+        last = self._last
+        if (
+            last is None
+            or last[0] != key
+            or now - last[1] >= self.interval_s
+            or abs(have - last[2]) >= max(1, need // 10)
+        ):
+            self._last = (key, now, have)
+            return True
+        return False
 
 
 def parse_event(line: str) -> dict[str, Any] | None:

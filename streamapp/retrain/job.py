@@ -20,8 +20,8 @@ from streamapp.retrain.policy import Decision, Evaluation, decide
 from streamapp.runtime.loader import load_model
 from streamapp.schemas import JoinedOutcome, RetrainRequest
 from streamapp.settings.retrain import RetrainSettings
+from streamapp.statistics.heldout import evaluate
 from streamapp.training.contract import DEFAULT_TRAINER, TrainingJob, load_trainer
-from streamapp.training.trainer import evaluate
 
 ProgressFn = Callable[[int, int], None]
 

@@ -32,7 +32,7 @@ from streamapp.kafka.health import ConnectionHealth, wait_for_cluster
 from streamapp.metrics.retrain import DECISIONS, RetrainMetrics
 from streamapp.registry.registry import ModelRegistry, RegistryError
 from streamapp.retrain.buffer import OutcomeBuffer
-from streamapp.retrain.events import log_event
+from streamapp.retrain.events import WaitLog, log_event
 from streamapp.retrain.job import RetrainError, RetrainResult, retrain
 from streamapp.retrain.promotion import apply_decision
 from streamapp.schemas import JoinedOutcome, PromotionDecision, RetrainRequest
@@ -46,21 +46,26 @@ class RetrainService:
     """Consumes retrain requests and runs :func:`streamapp.retrain.job.retrain` for each."""
 
     def __init__(
-        self, settings: Settings, bootstrap: str, metrics: RetrainMetrics | None = None
+        self,
+        settings: Settings,
+        bootstrap: str,
+        metrics: RetrainMetrics | None = None,
+        health: ConnectionHealth | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
         self.cfg = settings.retrain
         self.conf = settings.kafka.librdkafka(bootstrap)
-        self.health = ConnectionHealth(bootstrap, settings.kafka.unreachable_liveness_s)
-        """Reachability of the cluster, for a health endpoint (ready/live reasons)."""
+        self.health = health or ConnectionHealth(bootstrap, settings.kafka.unreachable_liveness_s)
+        """Reachability of the cluster, for a health endpoint (ready/live reasons): the role
+        host's tracker when hosted (:mod:`streamapp.retrain.role`)."""
         self.registry = ModelRegistry(settings.model.registry)
         self.buffer = OutcomeBuffer(self.cfg.max_samples * 2)
         self.results: list[RetrainResult] = []
         self._queue: deque[tuple[RetrainRequest, Any, float]] = deque()
         self._seen_path = Path(settings.model.registry) / SEEN_FILE
         self._seen = self._load_seen()
-        self._last_wait_event = 0.0
+        self._collecting = WaitLog(settings.log.repeat_interval_s)
         self.ready = False
         """True once both consumers are set up (what ``/health/ready`` reports)."""
         self.last_decision: dict[str, Any] | None = None
@@ -211,8 +216,7 @@ class RetrainService:
                     "skipped", **fields, why=f"only {have} outcomes after {self.cfg.max_wait_s}s"
                 )
                 return True
-            if time.monotonic() - self._last_wait_event >= 1.0:
-                self._last_wait_event = time.monotonic()
+            if self._collecting.due(key, have, self.cfg.min_samples):
                 self.emit("collecting", **fields, have=have, need=self.cfg.min_samples)
             return False
         data = self.buffer.select(request.model_name, since, self.cfg.max_samples)

@@ -60,11 +60,11 @@ def with_processors(model: ScoringModel, rows: FloatMatrix) -> ScoringModel:
     """Wrap ``model`` with its manifest's processors, after checking them on reference rows.
 
     Raises :class:`ModelLoadError` when a processor cannot be imported or breaks the
-    processing contract (``streamapp.testing.check_processor``).
+    processing contract (:func:`streamapp.runtime.checks.check_processor`).
     """
     from streamapp.processing import columns, load_processors
+    from streamapp.runtime.checks import ConformanceError, check_processor
     from streamapp.runtime.processed import ProcessedModel
-    from streamapp.testing.checks import ConformanceError, check_processor
 
     manifest = model.manifest
     tag = f"{model.name}/{model.version}"

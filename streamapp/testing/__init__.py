@@ -6,7 +6,7 @@ models validate`` runs them too. ``InMemorySource`` / ``InMemorySink`` run a
 scoring worker over Python lists (``streamapp.testing.fakes``).
 """
 
-from streamapp.testing.checks import ConformanceError, check_processor, check_scoring_model
+from streamapp.runtime.checks import ConformanceError, check_processor, check_scoring_model
 from streamapp.testing.fakes import InMemoryRecord, InMemorySink, InMemorySource
 
 __all__ = [

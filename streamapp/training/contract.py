@@ -8,7 +8,7 @@ event times, weights; ``job.columns`` gives the raw feature columns a ``pre``
 processor takes), registers ``job.version`` with the serving version's
 features, processing and trainer, and returns it with metrics on the held-out
 rows (``x_eval`` / ``y_eval``; ``accuracy`` or ``rmse``, as
-:func:`streamapp.training.trainer.evaluate` computes them). Raising
+:func:`streamapp.statistics.heldout.evaluate` computes them). Raising
 :class:`TrainerError` (or anything else) fails the request; nothing is promoted.
 """
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -25,15 +24,34 @@ from streamapp.plugins import load_object
 from streamapp.processing import Column, columns
 from streamapp.registry.registry import ModelRegistry, ModelVersion
 
-if TYPE_CHECKING:
-    from streamapp.retrain.dataset import TrainingSet
-
 DEFAULT_TRAINER = "streamapp.training.mlp_trainer:train"
 ProgressFn = Callable[[int, int], None]
 
 
 class TrainerError(RuntimeError):
     """The trainer cannot train this model on this data; the message says why."""
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    """Encoded train and held-out rows (float32, manifest order) and their targets.
+
+    ``streamapp.retrain.dataset.build_training_set`` builds it from joined outcomes.
+    """
+
+    x_train: npt.NDArray[np.float32]
+    y_train: npt.NDArray[np.float32] | npt.NDArray[np.int64]
+    x_eval: npt.NDArray[np.float32]
+    y_eval: npt.NDArray[np.float32] | npt.NDArray[np.int64]
+    rejected: int
+    """Outcomes dropped because their features or label did not fit the manifest."""
+    t_train: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+    """Event time of each training row (Unix seconds)."""
+    t_eval: npt.NDArray[np.float64] = field(default_factory=lambda: np.empty(0))
+    w_train: npt.NDArray[np.float32] = field(
+        default_factory=lambda: np.empty(0, dtype=np.float32)
+    )
+    """Sample weight of each training row (1.0 today; trainers should honour it)."""
 
 
 @dataclass(frozen=True)

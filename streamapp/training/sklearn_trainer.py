@@ -21,8 +21,8 @@ from streamapp.labels import ClassMap
 from streamapp.plugins import load_object
 from streamapp.processing import load_callable
 from streamapp.registry.manifest import Manifest
+from streamapp.statistics.heldout import evaluate
 from streamapp.training.contract import TrainerError, TrainingJob, TrainResult
-from streamapp.training.trainer import evaluate
 
 DEFAULTS = {
     True: "sklearn.ensemble:GradientBoostingClassifier",

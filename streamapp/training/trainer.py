@@ -20,8 +20,9 @@ from streamapp.registry.manifest import FeatureSpec, Manifest, OutputSpec, Task
 from streamapp.registry.registry import ModelRegistry, ModelVersion
 from streamapp.registry.writer import artifact, staged_version, write_json, write_reference
 from streamapp.statistics.calibration import with_calibration
+from streamapp.statistics.heldout import evaluate as evaluate
+from streamapp.statistics.profile import build_profile, profile_rows
 from streamapp.training.nets import TabularMLP
-from streamapp.training.profile import build_profile, profile_rows
 
 ProgressFn = Callable[[int, int], None]
 
@@ -89,17 +90,6 @@ def train(
         return net.eval()
     finally:
         torch.set_num_threads(previous_threads)
-
-
-def evaluate(
-    task: Task, outputs: npt.NDArray[np.float32], y: npt.NDArray[np.generic]
-) -> dict[str, float]:
-    """Headline metrics on held-out data: accuracy for classifiers, MAE/RMSE for regressors."""
-    if task.is_classification:
-        predicted = outputs.argmax(axis=1)
-        return {"accuracy": float((predicted == np.asarray(y)).mean())}
-    err = outputs[:, 0].astype(np.float64) - np.asarray(y, dtype=np.float64)
-    return {"mae": float(np.abs(err).mean()), "rmse": float(np.sqrt((err**2).mean()))}
 
 
 def predict(net: TabularMLP, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

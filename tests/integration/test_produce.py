@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from streamapp.cli.app import app
 from streamapp.config import Settings
+from streamapp.schemas import Label
 from streamapp.training.synthetic import agrawal
 from tests.scoring_support import read_n, running_worker
 
@@ -128,3 +129,24 @@ def test_csv_and_parquet_rows_are_scored_and_bad_rows_reported(
         (m.key().decode(), dict(m.headers())["reason"].decode()) for m in dlq
     )
     assert reasons == Counter(BAD_REASONS.items())
+
+
+def test_label_csv_with_label_time_is_produced_as_labels(
+    settings_factory: Callable[..., Settings], unique: str, bootstrap: str, tmp_path: Path
+) -> None:
+    """``streamapp produce labels.csv -t labels`` (docs/demo.md): every label is sent, its
+    ``label_time`` as RFC 3339 text the labels topic's schema reads."""
+    settings = settings_factory()
+    labels = tmp_path / "labels.csv"
+    labels.write_text(
+        "event_id,label,label_time\n"
+        "l0,1,2026-11-29T12:00:05.123456789Z\n"
+        "l1,0,2026-11-29T12:00:06.5+02:00\n"
+    )
+    sent = CliRunner().invoke(app, ["produce", str(labels), "-t", "labels"], env=_env(settings))
+    assert sent.exit_code == 0, sent.output
+    assert f"produced 2 records to {settings.topics.labels}" in sent.output
+    got = read_n(bootstrap, settings.topics.labels, 0, keys={b"l0", b"l1"})
+    parsed = {m.key(): Label.model_validate_json(m.value()) for m in got}
+    assert parsed[b"l0"].label_time == datetime(2026, 11, 29, 12, 0, 5, 123456, tzinfo=UTC)
+    assert parsed[b"l1"].label_time == datetime(2026, 11, 29, 10, 0, 6, 500000, tzinfo=UTC)

@@ -10,12 +10,14 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from pydantic import ValidationError
 
 from streamapp.ingest import tables
 from streamapp.ingest.check import check
 from streamapp.ingest.jsonl import lines
 from streamapp.ingest.tables import EnvelopeColumns, InputError
 from streamapp.registry.registry import ModelRegistry
+from streamapp.schemas import Label
 from tests.conftest import MODELS
 
 MANIFEST = ModelRegistry(MODELS).resolve("agrawal-clf").manifest
@@ -97,6 +99,41 @@ def test_flat_rows_keep_nulls_and_key_as_text(tmp_path: Path) -> None:
         (b"1", b'{"event_id":"1","label":1,"score":0.5}'),
         (b"2", b'{"event_id":"2","label":0,"score":null}'),
     ]
+
+
+def _label_times(path: Path, text: str) -> list[object]:
+    path.write_text("event_id,label,label_time\n" + text)
+    keyed = tables.column_types([], ["event_id"])
+    batches = tables.read_batches(path, "csv", keyed)
+    return [orjson.loads(v)["label_time"] for _k, v in tables.rows(batches, "event_id")]
+
+
+def test_label_times_become_rfc3339_text_the_label_schema_reads(tmp_path: Path) -> None:
+    """docs/demo.md's ``produce labels.csv -t labels``: pyarrow reads ISO 8601 text as
+    timestamps (nanosecond ones as pandas ``Timestamp``); each is sent as RFC 3339 text."""
+    path = tmp_path / "labels.csv"
+    times = _label_times(path, "e1,1,2026-11-29T12:00:05Z\ne2,0,2026-11-29T12:00:06.5+02:00\n")
+    assert times == ["2026-11-29T12:00:05+00:00", "2026-11-29T10:00:06.500000+00:00"]
+    nanos = _label_times(path, "e1,1,2026-11-29T12:00:05.123456789Z\n")
+    assert nanos == ["2026-11-29T12:00:05.123456789+00:00"]
+    label = Label.model_validate({"event_id": "e1", "label": 1, "label_time": nanos[0]})
+    assert label.label_time == datetime(2026, 11, 29, 12, 0, 5, 123456, tzinfo=UTC)
+    # A naive time stays naive: the labels topic's schema rejects it, as for events.
+    assert _label_times(path, "e1,1,2026-11-29T12:00:07\n") == ["2026-11-29T12:00:07"]
+    with pytest.raises(ValidationError):
+        Label.model_validate({"event_id": "e1", "label": 1, "label_time": "2026-11-29T12:00:07"})
+
+
+def test_parquet_nanosecond_timestamps_and_unencodable_columns(tmp_path: Path) -> None:
+    path = tmp_path / "labels.parquet"
+    times = pa.array([1_796_212_805_123_456_789], pa.timestamp("ns", tz="UTC"))
+    pq.write_table(pa.table({"event_id": ["e1"], "label_time": times}), path)
+    ((key, value),) = tables.rows(tables.read_batches(path, "parquet"), "event_id")
+    assert key == b"e1"
+    assert orjson.loads(value)["label_time"].endswith(".123456789+00:00")
+    pq.write_table(pa.table({"event_id": ["e1"], "blob": pa.array([b"x"], pa.binary())}), path)
+    with pytest.raises(InputError, match="column 'blob' holds bytes"):
+        list(tables.rows(tables.read_batches(path, "parquet"), "event_id"))
 
 
 def test_jsonl_lines_are_sent_as_written(tmp_path: Path) -> None:

@@ -111,3 +111,14 @@ def test_manifest_requires_widths_and_import_paths(model_registry_dir: Path) -> 
         _processed(model_registry_dir, "2", pre=f"{MOD}:stack")
     with pytest.raises(RegistryError, match="not an import path"):
         _processed(model_registry_dir, "3", pre="stack me", input_width=10)
+
+
+def test_the_checks_live_with_the_runtime_and_the_test_kit_re_exports_them() -> None:
+    """The loader runs the runtime's own checks; ``streamapp.testing`` (and its old
+    ``streamapp.testing.checks`` path) hands users the very same functions."""
+    from streamapp.runtime import checks
+    from streamapp.testing import checks as kit_checks
+
+    assert check_processor is checks.check_processor is kit_checks.check_processor
+    assert check_scoring_model is checks.check_scoring_model
+    assert ConformanceError is checks.ConformanceError is kit_checks.ConformanceError

@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from streamapp.config import ModelSettings
 from streamapp.registry.registry import ModelRegistry, sha256_file
 from streamapp.runtime.base import ModelLoadError
 from streamapp.runtime.loader import load_model
 from streamapp.runtime.registry import BUILTIN_RUNTIMES, RuntimeEntry, RuntimeRegistry
+from streamapp.settings.model import ModelSettings
 from tests.scoring_support import copy_version
 
 LINEAR = RuntimeEntry(

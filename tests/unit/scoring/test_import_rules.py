@@ -1,4 +1,9 @@
-"""Architecture rules: the scoring core never imports Kafka; the Kafka layer never imports torch."""
+"""Architecture rules, checked on what importing a module really loads (third-party included).
+
+The scoring core never imports Kafka; the Kafka layer never imports torch; production
+code never loads the users' test kit. The rules between streamapp's own packages are
+checked statically in tests/unit/test_architecture.py (docs/architecture.md).
+"""
 
 from __future__ import annotations
 
@@ -35,3 +40,12 @@ def test_core_does_not_import_kafka(module: str) -> None:
 @pytest.mark.parametrize("module", KAFKA)
 def test_kafka_layer_does_not_import_model_runtimes(module: str) -> None:
     assert _loaded(module, ["torch", "onnxruntime"]) == []
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["streamapp.runtime.loader", "streamapp.registration", "streamapp.retrain.job",
+     "streamapp.ingest.check"],
+)
+def test_production_code_does_not_load_the_test_kit(module: str) -> None:
+    assert _loaded(module, ["streamapp.testing", "streamapp.testing.fakes"]) == []

@@ -1,0 +1,158 @@
+"""Conformance checks for processors and scoring models: the runtime contract, executable.
+
+The loader runs them on every version it loads, registration before it writes
+one, and ``streamapp models validate`` on request; users run them in their own
+test suites through ``streamapp.testing``, which re-exports them (the test kit
+depends on the runtime, never the reverse).
+
+Each check runs the object on a batch and asserts the contract the scorer
+relies on: shape and dtype, finite values, determinism, batch-size invariance
+(a row's result does not depend on its neighbours, which bisection needs), no
+mutation of the input, and for models thread safety and probabilities. All
+failures are collected into one :class:`ConformanceError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from streamapp.processing import as_matrix
+from streamapp.runtime.base import FloatMatrix, ScoringModel
+
+RTOL, ATOL = 1e-5, 1e-5
+
+
+class ConformanceError(AssertionError):
+    """The object breaks the contract; ``failures`` lists every failed check."""
+
+    def __init__(self, what: str, failures: list[str]) -> None:
+        super().__init__(f"{what} breaks the streamapp contract: " + "; ".join(failures))
+        self.failures = failures
+
+
+def check_processor(
+    processor: Callable[[Any], object],
+    batch: Mapping[str, Any] | npt.NDArray[np.generic],
+    *,
+    kind: Literal["pre", "post"] = "pre",
+    width: int | None = None,
+) -> FloatMatrix:
+    """Check a pre processor (``batch``: columns, e.g. a dict or DataFrame) or a post processor
+    (``batch``: the artifact's output matrix); returns its float32 output on ``batch``.
+
+    Raises :class:`ConformanceError` naming each broken rule.
+    """
+    what = f"{kind} processor {getattr(processor, '__name__', type(processor).__name__)}"
+    data = _as_batch(batch)
+    rows = _rows(data)
+    snapshot = _copy(data)
+    try:
+        first = processor(data)
+    except Exception as exc:
+        raise ConformanceError(what, [f"raised {type(exc).__name__}: {exc}"]) from exc
+    failures: list[str] = []
+    expected_width = width if width is not None else np.asarray(first).reshape(rows, -1).shape[1]
+    try:
+        out = as_matrix(first, rows, expected_width, kind)
+    except ValueError as exc:
+        raise ConformanceError(what, [str(exc)]) from None
+    if not np.isfinite(out).all():
+        failures.append("returned non-finite values on valid input")
+    if not _same(snapshot, data):
+        failures.append("modified its input in place; copy before changing it")
+    again = as_matrix(processor(_copy(snapshot)), rows, expected_width, kind)
+    if not np.array_equal(out, again, equal_nan=True):
+        failures.append("is not deterministic: two calls on the same batch differ")
+    for part in (slice(0, 1), slice(rows // 2, rows)):
+        sub = _slice(snapshot, part)
+        got = as_matrix(processor(sub), _rows(sub), expected_width, kind)
+        if not np.allclose(got, out[part], rtol=RTOL, atol=ATOL, equal_nan=True):
+            failures.append(
+                f"rows {part.start}:{part.stop} differ when processed on their own; "
+                "a row's result must not depend on the rest of the batch"
+            )
+            break
+    if failures:
+        raise ConformanceError(what, failures)
+    return out
+
+
+def check_scoring_model(model: ScoringModel, rows: FloatMatrix) -> FloatMatrix:
+    """Check a loaded model on encoded rows (manifest feature order); returns its output.
+
+    Raises :class:`ConformanceError` naming each broken rule.
+    """
+    what = f"model {model.name}/{model.version} ({model.runtime})"
+    rows = np.ascontiguousarray(rows, dtype=np.float32)
+    snapshot = rows.copy()
+    expected = (len(rows), model.manifest.output.width)
+    try:
+        out = model.predict(rows)
+    except Exception as exc:
+        raise ConformanceError(what, [f"predict raised {type(exc).__name__}: {exc}"]) from exc
+    if not isinstance(out, np.ndarray) or out.dtype != np.float32 or out.shape != expected:
+        shape = getattr(out, "shape", None)
+        raise ConformanceError(
+            what, [f"predict must return float32 {expected}, got {getattr(out, 'dtype', out)} "
+                   f"{shape}"]
+        )
+    failures: list[str] = []
+    if not np.isfinite(out).all():
+        failures.append("non-finite outputs on reference rows")
+    if not np.array_equal(rows, snapshot):
+        failures.append("predict modified its input in place")
+    if not np.array_equal(out, model.predict(snapshot.copy())):
+        failures.append("not deterministic: two calls on the same rows differ")
+    for part in (slice(0, 1), slice(len(rows) // 2, len(rows))):
+        if not np.allclose(model.predict(snapshot[part]), out[part], rtol=RTOL, atol=ATOL):
+            failures.append(f"rows {part.start}:{part.stop} score differently on their own")
+            break
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(model.predict, [snapshot.copy(), snapshot.copy()]))
+    if not all(np.allclose(r, out, rtol=RTOL, atol=ATOL) for r in results):
+        failures.append("concurrent calls give different results; predict must be thread-safe")
+    if model.manifest.task.is_classification:
+        sums = out.sum(axis=1)
+        if (out < -1e-4).any() or not np.allclose(sums, 1.0, atol=1e-3):
+            failures.append("classifier outputs are not probabilities (rows must sum to 1)")
+    if failures:
+        raise ConformanceError(what, failures)
+    return out
+
+
+def _as_batch(batch: Any) -> Any:
+    """A DataFrame becomes a dict of column arrays; arrays and mappings pass through."""
+    if hasattr(batch, "columns") and hasattr(batch, "to_numpy"):
+        return {str(c): batch[c].to_numpy() for c in batch.columns}
+    return batch
+
+
+def _rows(batch: Any) -> int:
+    if isinstance(batch, Mapping):
+        return len(next(iter(batch.values()))) if batch else 0
+    return len(batch)
+
+
+def _copy(batch: Any) -> Any:
+    if isinstance(batch, Mapping):
+        return {k: np.array(v, copy=True) for k, v in batch.items()}
+    return np.array(batch, copy=True)
+
+
+def _slice(batch: Any, part: slice) -> Any:
+    if isinstance(batch, Mapping):
+        return {k: np.asarray(v)[part].copy() for k, v in batch.items()}
+    return np.asarray(batch)[part].copy()
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, Mapping):
+        return a.keys() == b.keys() and all(
+            np.array_equal(np.asarray(a[k]), np.asarray(b[k])) for k in a
+        )
+    return bool(np.array_equal(a, b))
