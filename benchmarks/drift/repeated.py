@@ -46,9 +46,9 @@ from streamapp.registration import register
 from streamapp.registry.manifest import ReferenceProfile
 from streamapp.scoring.worker import ScoringWorker
 from streamapp.statistics import binning as stats
+from streamapp.statistics import profile as profile_module
 from streamapp.statistics.spec import ModelSpec
 from streamapp.testing import InMemorySink, InMemorySource
-from streamapp.training import profile as profile_module
 
 TIME = datetime(2026, 12, 1, tzinfo=UTC).isoformat()
 W = 2_000

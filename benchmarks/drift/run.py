@@ -38,7 +38,7 @@ from streamapp.registry.registry import ModelRegistry
 from streamapp.runtime.loader import load_model
 from streamapp.settings.monitoring import MonitoringSettings, PolicySettings
 from streamapp.statistics import binning as stats
-from streamapp.training.profile import build_profile
+from streamapp.statistics.profile import build_profile
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

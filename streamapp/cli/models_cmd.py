@@ -83,14 +83,14 @@ def validate(
     as_json: JsonOpt = False,
 ) -> None:
     """Load each artifact (checksum verified) and its processors, check the profile, and run
-    the conformance checks (``streamapp.testing``) on reference rows.
+    the conformance checks (``streamapp.runtime.checks``) on reference rows.
 
     One line per artifact as it is checked; ``--json`` prints them at the end as a list of
     ``{model, version, runtime, device, status, error}`` (``status``: ok or invalid). Exit
     code 1 when any is invalid, in both forms."""
+    from streamapp.runtime.checks import ConformanceError, check_scoring_model
     from streamapp.runtime.loader import load_model, reference_rows
     from streamapp.runtime.registry import runtime_registry
-    from streamapp.testing.checks import ConformanceError, check_scoring_model
 
     reg = _registry(ctx, registry)
     cfg = settings(ctx).model

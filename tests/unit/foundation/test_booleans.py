@@ -13,8 +13,8 @@ from streamapp.registration.frame import encode_frame, infer_features
 from streamapp.registry.manifest import FeatureSpec, Manifest
 from streamapp.schemas import DeadLetterReason
 from streamapp.scoring.columns import FeatureColumns
+from streamapp.statistics.profile import build_profile
 from streamapp.statistics.spec import ModelSpec
-from streamapp.training.profile import build_profile
 
 FRAME = pd.DataFrame({"flag": [True, False, True, True], "x": [0.5, 1.5, 2.5, 3.5],
                       "size": [1.0, 2.0, 1.0, 3.0], "ratio": [0.5, 1.5, 0.5, 0.5]})

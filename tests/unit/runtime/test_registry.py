@@ -11,7 +11,12 @@ import pytest
 from streamapp.registry.registry import ModelRegistry, sha256_file
 from streamapp.runtime.base import ModelLoadError
 from streamapp.runtime.loader import load_model
-from streamapp.runtime.registry import BUILTIN_RUNTIMES, RuntimeEntry, RuntimeRegistry
+from streamapp.runtime.registry import (
+    BUILTIN_RUNTIMES,
+    RuntimeEntry,
+    RuntimeRegistry,
+    runtime_registry,
+)
 from streamapp.settings.model import ModelSettings
 from tests.scoring_support import copy_version
 
@@ -73,7 +78,7 @@ def test_unknown_runtime_and_bad_implementations_fail_clearly(model_registry_dir
 
 def test_settings_name_runtimes_and_reject_unknown_ones() -> None:
     settings = ModelSettings(runtime="numpy-linear", runtimes=[LINEAR])
-    assert settings.runtime_registry().names == ["onnx", "torch", "numpy-linear"]
+    assert runtime_registry(settings).names == ["onnx", "torch", "numpy-linear"]
     with pytest.raises(ValueError, match="not one of auto, onnx, torch"):
         ModelSettings(runtime="tvm")
     with pytest.raises(ValueError, match="both load format 'onnx'"):

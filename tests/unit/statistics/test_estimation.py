@@ -20,9 +20,9 @@ from streamapp.registry.manifest import Manifest, PerformanceEstimator, Referenc
 from streamapp.registry.registry import ModelRegistry
 from streamapp.settings.monitoring import MonitoringSettings, PolicySettings
 from streamapp.statistics import estimation, quality
+from streamapp.statistics.profile import build_profile
 from streamapp.statistics.spec import ESTIMATOR_BINS, ESTIMATOR_SCORES, PREDICTION, ModelSpec
 from streamapp.statistics.summary import SCALE, Stats, fixed
-from streamapp.training.profile import build_profile
 from tests.conftest import MODELS
 from tests.unit.monitoring.data import labels_for, predictions, summaries_for
 
