@@ -6,7 +6,7 @@
 # virtualenv in .venv, torch==2.13.0 FIRST (so no CUDA wheels are pulled), then the project.
 # Usage: scripts/bootstrap.sh [runtime|demo|dev]   (default: dev)
 #   runtime: the product (score, monitor, retrain, produce, ...); demo: + the demo's charts
-#   (./scripts/demo.sh); dev: + registration converters, tests, lint and types (./scripts/test.sh).
+#   and the Tansu fallback broker (./scripts/demo.sh); dev: + registration converters, tests, lint and types (./scripts/test.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile="${1:-dev}"
@@ -56,7 +56,8 @@ if [ ! -f "$stamp" ]; then
   echo "bootstrap: installing streamapp ($profile)" >&2
   case "$profile" in
     runtime) $PY -m pip install -q -e . ;;
-    demo|dev) $PY -m pip install -q -e ".[$profile]" ;;
+    demo) $PY -m pip install -q -e ".[demo,local]" ;;  # local: Tansu where Kafka cannot run
+    dev) $PY -m pip install -q -e ".[dev]" ;;
     *) echo "bootstrap: unknown profile $profile (runtime, demo or dev)" >&2; exit 2 ;;
   esac
   touch "$stamp"

@@ -2,6 +2,8 @@
 # Install Apache Kafka (KRaft broker jars) from Maven Central into .kafka/lib, idempotently.
 # The version is pinned in deploy/kafka/pom.xml. A JRE is installed with apt-get only where
 # `java` is missing. Skipped when .kafka/lib already holds the jars of that pom.
+# A checkout's .kafka/lib is where the local brokers look first (streamapp/brokers/apache.py);
+# outside a checkout, `streamapp broker install` fetches the same jars into the user cache.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pom=deploy/kafka/pom.xml

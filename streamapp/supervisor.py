@@ -2,7 +2,10 @@
 
 ``streamapp score`` with ``scoring.processes > 1`` and ``streamapp monitor`` with
 ``monitoring.processes > 1`` run this supervisor: it resolves the cluster once
-(starting a local broker if none is configured), then starts that many
+through the role host's resolution (:func:`streamapp.host.resolve_cluster`:
+``kafka.bootstrap_servers``, a local development broker only with
+``--local-broker``, else :class:`~streamapp.host.NoClusterError` before any
+child starts), then starts that many
 ``python -m streamapp <role>`` children with ``processes=1``, the same group
 and distinct HTTP ports (``http.port + i`` when a port is set); monitor
 children also get their own state directory (``monitoring.state_dir/process-i``:
@@ -133,8 +136,8 @@ class Supervisor:
             now = time.monotonic()
             for child in self.children:
                 code = child.proc.poll() if child.proc is not None else None
-                if code == USAGE_ERROR:
-                    log.error("%s process %d reported a usage error; stopping", child.role,
+                if code == USAGE_ERROR:  # its one line, naming the fix, stays the last one
+                    log.debug("%s process %d reported a usage error; stopping", child.role,
                               child.slot)
                     self.stop.set()
                     self._terminate()
@@ -164,13 +167,20 @@ class Supervisor:
         return 0 if all(c == 0 for c in codes) else 1
 
 
-def run_supervised(role: Role, settings: Settings, config: str | None = None) -> int:
-    """``streamapp <role>`` with ``processes > 1``; blocks until SIGTERM/SIGINT."""
-    from streamapp.scoring.kafka_io import bootstrap_servers
+def run_supervised(
+    role: Role, settings: Settings, config: str | None = None, local_broker: bool = False
+) -> int:
+    """``streamapp <role>`` with ``processes > 1``; blocks until SIGTERM/SIGINT.
 
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
+    Raises :class:`~streamapp.host.NoClusterError` before anything starts when no
+    cluster is configured and ``local_broker`` is False.
+    """
+    from streamapp.host import ensure_state_dir, require_cluster, resolve_cluster
+    from streamapp.host.signals import stop_on_signals
+
+    require_cluster(settings, role, local_broker)
+    if role == "monitor":  # the children's state directories go below it
+        ensure_state_dir(settings.monitoring.state_dir)
     if role == "score":
         cfg = settings.scoring
         n, group, backoff_s = cfg.processes, cfg.group_id, cfg.restart_backoff_s
@@ -179,7 +189,8 @@ def run_supervised(role: Role, settings: Settings, config: str | None = None) ->
         mon = settings.monitoring
         n, group, backoff_s = mon.processes, mon.app_id, mon.restart_backoff_s
         stop_timeout_s = mon.stop_timeout_s
-    with bootstrap_servers(settings) as servers:
+    stop = threading.Event()
+    with stop_on_signals(stop), resolve_cluster(settings, role, local_broker) as servers:
         envs = [child_env(role, settings, servers, i, config) for i in range(n)]
         log.info("supervising %d %s processes in group %s", n, role, group)
         return Supervisor(envs, backoff_s, stop_timeout_s, stop, role).run()

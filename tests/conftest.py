@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from streamapp.kafka.embedded import ApacheKafka
+from streamapp.brokers import ApacheKafka
 from tests.kafka_support import SCRAM_USERS
 
 REPO = Path(__file__).resolve().parents[1]

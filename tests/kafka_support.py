@@ -8,7 +8,7 @@ with SCRAM-SHA-512 users. Tansu has its own smoke tests.
 
 from __future__ import annotations
 
-from streamapp.config import TopicSettings
+from streamapp.settings.topics import TopicSettings
 
 SCRAM_USERS = {
     "streamapp": "streamapp-secret",

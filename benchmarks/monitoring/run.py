@@ -57,8 +57,8 @@ from benchmarks.scoring.run import (
     kafka_version,
     machine,
 )
+from streamapp.brokers import embedded_broker, free_port
 from streamapp.config import BrokerSettings, SamplingSettings, TopicSettings
-from streamapp.kafka.embedded import embedded_broker, free_port
 from streamapp.kafka.topics import ensure_topics
 from streamapp.monitoring.dataplane.sampled import SampleFilter
 from streamapp.training.synthetic import agrawal

@@ -44,9 +44,9 @@ from benchmarks.scoring.latency import (
     latency_streamapp,
     latency_variant,
 )
+from streamapp.brokers import embedded_broker, free_port
+from streamapp.brokers.apache import find_kafka_libs
 from streamapp.config import BrokerSettings
-from streamapp.kafka.brokers.apache import find_kafka_libs
-from streamapp.kafka.embedded import embedded_broker, free_port
 from streamapp.kafka.topics import ensure_topics
 from streamapp.training.synthetic import agrawal
 

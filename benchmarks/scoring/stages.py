@@ -34,8 +34,8 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka import TopicPartition as KafkaTP
 
 from benchmarks.scoring.stage_timers import Timers, instrument
+from streamapp.brokers import embedded_broker
 from streamapp.config import Settings
-from streamapp.kafka.embedded import embedded_broker
 from streamapp.kafka.produce import send
 from streamapp.kafka.topics import ensure_topics
 from streamapp.settings.scoring import ScoringSettings

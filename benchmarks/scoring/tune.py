@@ -31,8 +31,8 @@ from benchmarks.scoring.run import (
     machine,
     routed_ms,
 )
+from streamapp.brokers import embedded_broker
 from streamapp.config import BrokerSettings
-from streamapp.kafka.embedded import embedded_broker
 from streamapp.kafka.topics import ensure_topics
 
 

@@ -1,4 +1,8 @@
-"""``streamapp broker`` and ``streamapp topics``: a local broker and topic admin."""
+"""``streamapp broker`` and ``streamapp topics``: a local development broker and topic admin.
+
+Also the ``--local-broker`` option of the worker commands: the only way a worker
+gets a broker it did not find configured.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +13,31 @@ from typing import Annotated
 
 import typer
 
-from streamapp.cli.app import app, fail, kafka_errors, reach_cluster, settings
+from streamapp.brokers import ApacheKafka, BrokerError, ManagedBroker, embedded_broker
+from streamapp.cli.app import EXIT_CONFIG, app, fail, kafka_errors, reach_cluster, settings
 from streamapp.config import Settings
-from streamapp.kafka.embedded import (
-    ApacheKafka,
-    BrokerError,
-    ManagedBroker,
-    embedded_broker,
-    kafka_bootstrap,
-)
+from streamapp.host import NoClusterError
 from streamapp.kafka.topics import TopicError, ensure_topics
 
+broker_app = typer.Typer(
+    help="A local development broker (never for production): run it, install its jars.",
+    no_args_is_help=False, invoke_without_command=True,
+)
+app.add_typer(broker_app, name="broker")
 topics_app = typer.Typer(help="Manage the configured topics.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
+
+LocalBroker = Annotated[
+    bool,
+    typer.Option(
+        "--local-broker",
+        help="Development only: without kafka.bootstrap_servers, start a local broker "
+        "(Apache Kafka if installed, else Tansu) for this command. Without this flag and "
+        "without a configured cluster the command exits 2.",
+    ),
+]
+"""Deliberately a flag only (no setting, no environment variable): a pod whose cluster
+setting is missing must refuse to start, never quietly serve a private broker."""
 
 
 def _scram_users(values: list[str]) -> dict[str, str]:
@@ -58,7 +74,7 @@ def _describe(running: ManagedBroker) -> list[tuple[str, str]]:
     return lines
 
 
-@app.command()
+@broker_app.callback()
 def broker(
     ctx: typer.Context,
     port: Annotated[int | None, typer.Option(help="Port (default: broker.port, 0 = free).")] = None,
@@ -78,11 +94,14 @@ def broker(
     ] = None,
     create_topics: Annotated[bool, typer.Option(help="Create the configured topics.")] = True,
 ) -> None:
-    """Run a local broker on 127.0.0.1 until SIGINT/SIGTERM; prints its bootstrap address.
+    """Run a local development broker on 127.0.0.1 until SIGINT/SIGTERM; prints its address.
 
-    Apache Kafka (KRaft) when installed (scripts/install-kafka.sh), else Tansu; see
-    broker.kind. The first line on stdout is the PLAINTEXT bootstrap address.
+    Apache Kafka (KRaft) when installed (`streamapp broker install`), else Tansu (the
+    local extra); see broker.kind. The first line on stdout is the PLAINTEXT bootstrap
+    address. For development, demos and tests: never a production cluster.
     """
+    if ctx.invoked_subcommand is not None:
+        return
     cfg = settings(ctx)
     updates: dict[str, object] = {}
     if port is not None:
@@ -118,16 +137,44 @@ def broker(
         raise fail(str(exc)) from None
 
 
+@broker_app.command("install")
+def install(
+    ctx: typer.Context,
+    dest: Annotated[
+        Path | None,
+        typer.Option(help="Jar folder (default: broker.kafka_libs, else the user cache).",
+                     show_default=False),
+    ] = None,
+) -> None:
+    """Download the Apache Kafka jars from Maven Central (needs mvn; the broker needs a JRE 17+).
+
+    Into broker.kafka_libs when set, else ~/.cache/streamapp/kafka-VERSION/lib, where a
+    local broker looks for them (a source checkout also finds scripts/install-kafka.sh's
+    .kafka/lib). Prints the folder. Idempotent.
+    """
+    from streamapp.brokers.install import InstallError, install_kafka
+
+    cfg = settings(ctx)
+    try:
+        folder = install_kafka(dest or cfg.broker.kafka_libs)
+    except InstallError as exc:
+        raise fail(str(exc)) from None
+    typer.echo(str(folder))
+
+
 @topics_app.command("create")
 def create(ctx: typer.Context) -> None:
     """Create every configured topic (idempotent) with the configured partition counts.
 
-    With no bootstrap servers configured this starts an embedded broker, creates
-    the topics and stops it again — useful only as a smoke test.
+    Needs kafka.bootstrap_servers (a local broker is `streamapp broker`, which creates
+    them itself).
     """
     cfg = settings(ctx)
+    servers = cfg.kafka.bootstrap_servers
+    if not servers:
+        raise fail(f"{NoClusterError('topics create', flag='')}", EXIT_CONFIG)
     try:
-        with kafka_errors(), kafka_bootstrap(cfg) as servers:
+        with kafka_errors():
             reach_cluster(cfg, servers)
             statuses = ensure_topics(
                 cfg.kafka.librdkafka(servers),

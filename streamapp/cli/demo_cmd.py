@@ -1,4 +1,4 @@
-"""``streamapp demo``: the whole loop in one command, on the embedded broker by default."""
+"""``streamapp demo``: the whole loop in one command, on a local broker with ``--local-broker``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from streamapp.cli.app import app, config_file, fail, settings
+from streamapp.cli.app import EXIT_CONFIG, app, config_file, fail, settings
+from streamapp.cli.broker_cmd import LocalBroker
 
 
 @app.command()
@@ -28,10 +29,12 @@ def demo(
     recovery: Annotated[
         float, typer.Option(help="Accuracy the new version must reach for exit code 0.")
     ] = 0.85,
+    local_broker: LocalBroker = False,
 ) -> None:
     """Events scored, labels joined, drift detected, a new version trained, shadowed, promoted.
 
-    Starts the embedded broker (unless kafka.bootstrap_servers is set), the
+    Runs on kafka.bootstrap_servers, or on a local development broker started for
+    the run with --local-broker (./scripts/demo.sh passes it); starts the
     scorer, monitor and retrainer as separate processes, and a traffic generator
     with a concept drift at a known point. The retrained version is scored in
     shadow; the monitor's verdict on labels promotes it. Shows a live view, writes plots and a
@@ -48,7 +51,13 @@ def demo(
             2,
         ) from None
 
+    from streamapp.host import StartupError, require_cluster
+
     cfg = settings(ctx)
+    try:
+        require_cluster(cfg, "demo", local_broker)
+    except StartupError as exc:
+        raise fail(str(exc), EXIT_CONFIG) from None
     if drift_at is not None and not 0 < drift_at < duration:
         raise typer.BadParameter("--drift-at must be inside (0, duration)")
     stop = threading.Event()
@@ -67,5 +76,5 @@ def demo(
         recovery_threshold=recovery,
         config_file=config_file(ctx),
     )
-    result = run_demo(cfg, options, Console(), stop)
+    result = run_demo(cfg, options, Console(), stop, local_broker)
     raise typer.Exit(0 if result.verdict.closed else 1)

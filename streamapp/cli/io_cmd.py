@@ -21,8 +21,9 @@ from rich.console import Console
 from rich.syntax import Syntax
 
 from streamapp.cli.app import app, fail, kafka_errors, reach_cluster, settings
-from streamapp.config import Settings, TopicSettings
+from streamapp.config import Settings
 from streamapp.kafka.client_logs import with_client_logging
+from streamapp.settings.topics import TopicSettings
 
 
 def resolve_topic(topics: TopicSettings, name: str) -> str:

@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from streamapp.cli.app import app, config_file, fail, settings, worker_errors
+from streamapp.cli.app import EXIT_CONFIG, app, config_file, fail, settings, worker_errors
+from streamapp.cli.broker_cmd import LocalBroker
 
 
 @app.command()
@@ -16,17 +17,22 @@ def monitor(
         int | None,
         typer.Option(min=1, help="Worker processes in the group (default: monitoring.processes)."),
     ] = None,
+    local_broker: LocalBroker = False,
 ) -> None:
     """Run the monitor until SIGINT/SIGTERM; serves /metrics on http.port.
 
-    The batch join data plane and the faust policy agent run in one process.
-    Several workers with the same ``monitoring.app_id`` share the partitions and
-    give the same global numbers as one. With several processes (process i serves
-    on http.port + i and keeps its state in ``monitoring.state_dir/process-i``) a
-    supervisor restarts crashed ones and forwards SIGTERM for a last checkpoint.
+    Needs kafka.bootstrap_servers (STREAMAPP_KAFKA__BOOTSTRAP_SERVERS) and a writable
+    monitoring.state_dir: without either the command exits 2 (--local-broker asks for
+    a development broker). The batch join data plane and the faust policy agent run
+    in one process. Several workers with the same ``monitoring.app_id`` share the
+    partitions and give the same global numbers as one. With several processes
+    (process i serves on http.port + i and keeps its state in
+    ``monitoring.state_dir/process-i``) a supervisor restarts crashed ones and
+    forwards SIGTERM for a last checkpoint.
     """
-    from streamapp.kafka.embedded import BrokerError
-    from streamapp.monitoring.runner import run_monitor
+    from streamapp.brokers import BrokerError
+    from streamapp.host import StartupError
+    from streamapp.monitoring.role import run_monitor
     from streamapp.supervisor import run_supervised
 
     cfg = settings(ctx)
@@ -35,10 +41,13 @@ def monitor(
             update={"monitoring": cfg.monitoring.model_copy(update={"processes": processes})}
         )
     with worker_errors("monitor"):
-        if cfg.monitoring.processes > 1:
-            try:
-                code = run_supervised("monitor", cfg, config_file(ctx))
-            except BrokerError as exc:
-                raise fail(str(exc)) from None
-            raise typer.Exit(code)
-        run_monitor(cfg)
+        try:
+            if cfg.monitoring.processes > 1:
+                code = run_supervised("monitor", cfg, config_file(ctx), local_broker)
+            else:
+                code = run_monitor(cfg, local_broker=local_broker)
+        except StartupError as exc:
+            raise fail(str(exc), EXIT_CONFIG) from None
+        except BrokerError as exc:
+            raise fail(str(exc)) from None
+    raise typer.Exit(code)

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from streamapp.cli.app import EXIT_CONFIG, app, config_file, fail, settings, worker_errors
+from streamapp.cli.broker_cmd import LocalBroker
 
 
 @app.command()
@@ -21,23 +22,27 @@ def score(
         typer.Option(min=1, help="Worker processes in the group (default: scoring.processes, "
                      "one per core)."),
     ] = None,
+    local_broker: LocalBroker = False,
 ) -> None:
     """Consume events, score them in adaptive batches, publish predictions (at-least-once).
 
-    Without kafka.bootstrap_servers an embedded broker is started; /metrics and
+    Needs kafka.bootstrap_servers (STREAMAPP_KAFKA__BOOTSTRAP_SERVERS): without it the
+    command exits 2, unless --local-broker asks for a development broker. /metrics and
     /health/{live,ready} are served on http.host:http.port (logged at start; with
     several processes, process i serves on http.port + i). Above one process a
     supervisor restarts crashed ones and forwards SIGTERM for a clean drain.
     """
-    from streamapp.kafka.embedded import BrokerError
+    from streamapp.brokers import BrokerError
+    from streamapp.host import StartupError, require_cluster
     from streamapp.registry.registry import MissingPointerError, ModelRegistry
     from streamapp.scoring.worker import run_worker
     from streamapp.supervisor import run_supervised
 
     cfg = settings(ctx)
-    try:  # a missing pointer is a configuration error: fail before any process or broker starts
+    try:  # configuration errors: fail before any process or broker starts
+        require_cluster(cfg, "score", local_broker)
         ModelRegistry(cfg.model.registry).resolve(cfg.model.name, cfg.model.pointer)
-    except MissingPointerError as exc:
+    except (StartupError, MissingPointerError) as exc:
         raise fail(str(exc), EXIT_CONFIG) from None
     update = {k: v for k, v in (("group_id", group_id), ("processes", processes)) if v}
     if update:
@@ -46,9 +51,11 @@ def score(
     with worker_errors("score"):
         try:
             if cfg.scoring.processes > 1:
-                code = run_supervised("score", cfg, config)
+                code = run_supervised("score", cfg, config, local_broker)
             else:
-                code = run_worker(cfg, install_signals=True)
+                code = run_worker(cfg, install_signals=True, local_broker=local_broker)
+        except StartupError as exc:
+            raise fail(str(exc), EXIT_CONFIG) from None
         except BrokerError as exc:
             raise fail(str(exc)) from None
     raise typer.Exit(code)

@@ -1,10 +1,11 @@
 """``streamapp demo``: broker → topics → models → workers → traffic → live view → report.
 
 Everything runs in separate processes as in production (scorer, monitor,
-retrainer), against the embedded broker unless bootstrap servers are
-configured. ``stop`` (set by SIGINT/SIGTERM in the CLI) ends the run early;
-either way children are stopped by PID in order — retrainer, monitor, scorer —
-before the broker, and the report is written.
+retrainer), against the configured cluster or, with ``--local-broker``, a local
+development broker started for the run (:func:`streamapp.host.resolve_cluster`).
+``stop`` (set by SIGINT/SIGTERM in the CLI) ends the run early; either way
+children are stopped by PID in order — retrainer, monitor, scorer — before the
+broker, and the report is written.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from streamapp.brokers import BrokerError, free_port, local_broker_kind
 from streamapp.child import Child, ChildError, streamapp_command
 from streamapp.config import Settings
 from streamapp.demo.loop import Loop
@@ -28,7 +30,7 @@ from streamapp.demo.producer import TrafficProducer, Truth
 from streamapp.demo.report import paragraph, render
 from streamapp.demo.result import DemoResult, Marker, judge
 from streamapp.demo.view import LiveView
-from streamapp.kafka.embedded import BrokerError, free_port, kafka_bootstrap, local_broker_kind
+from streamapp.host import resolve_cluster
 from streamapp.kafka.topics import TopicError, ensure_topics
 from streamapp.registry.registry import ModelRegistry
 from streamapp.retrain.events import events
@@ -40,9 +42,15 @@ class DemoRun:
     """One demo run; :meth:`run` returns the :class:`DemoResult` (report already written)."""
 
     def __init__(
-        self, settings: Settings, options: DemoOptions, console: Console, stop: threading.Event
+        self,
+        settings: Settings,
+        options: DemoOptions,
+        console: Console,
+        stop: threading.Event,
+        local_broker: bool = False,
     ) -> None:
         self.settings = settings
+        self.local_broker = local_broker
         self.options = options
         self.plan = options.plan()
         self.console = console
@@ -85,7 +93,7 @@ class DemoRun:
             stack.callback(self.view.startup_end)
             t = time.monotonic()
             embedded = not cfg.kafka.bootstrap_servers
-            bootstrap = stack.enter_context(kafka_bootstrap(cfg))
+            bootstrap = stack.enter_context(resolve_cluster(cfg, "demo", self.local_broker))
             where = f"local {local_broker_kind(cfg.broker)}" if embedded else "configured"
             self.note_step(f"broker {where} at {bootstrap} ({time.monotonic() - t:.1f}s)")
             conf = cfg.kafka.librdkafka(bootstrap)
@@ -216,7 +224,14 @@ class DemoRun:
 
 
 def run_demo(
-    settings: Settings, options: DemoOptions, console: Console, stop: threading.Event | None = None
+    settings: Settings,
+    options: DemoOptions,
+    console: Console,
+    stop: threading.Event | None = None,
+    local_broker: bool = False,
 ) -> DemoResult:
-    """Run the demo end to end and write the report into ``options.out``."""
-    return DemoRun(settings, options, console, stop or threading.Event()).run()
+    """Run the demo end to end and write the report into ``options.out``; a local broker
+    only with ``local_broker`` (else :class:`~streamapp.host.NoClusterError` without a
+    configured cluster)."""
+    run = DemoRun(settings, options, console, stop or threading.Event(), local_broker)
+    return run.run()

@@ -1,15 +1,16 @@
 """The Kafka side of ``streamapp score``: source, sink and model factory from the settings.
 
-Called by :func:`streamapp.scoring.worker.run_worker` before the worker is
-constructed; a bad librdkafka setting raises here, before anything started.
+Called by the score role (:class:`streamapp.scoring.worker.ScoreRole`) once the
+role host has resolved the cluster; a bad librdkafka setting raises here, before
+the worker runs. The cluster itself is the host's business
+(:mod:`streamapp.host.cluster`): nothing here starts a broker.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from typing import Any
 
 from streamapp.config import Settings
 from streamapp.kafka.health import ConnectionHealth
@@ -22,43 +23,48 @@ from streamapp.scoring.reload import ModelFactory
 log = logging.getLogger(__name__)
 
 
-def kafka_source(
-    settings: Settings, bootstrap: str, health: ConnectionHealth | None = None
-) -> KafkaSource:
-    """The consumer of the events topic (not yet subscribed: the worker passes its hooks);
-    its errors and statistics feed ``health``."""
+def consumer_conf(settings: Settings) -> dict[str, Any]:
+    """The scoring consumer's own librdkafka properties (group, offsets, fetch sizes)."""
     cfg = settings.scoring
-    conf = settings.kafka.librdkafka(bootstrap)
-    return KafkaSource(
-        {
-            **conf,
-            "group.id": cfg.group_id,
-            "auto.offset.reset": cfg.auto_offset_reset,
-            "session.timeout.ms": cfg.session_timeout_ms,
-            "heartbeat.interval.ms": cfg.heartbeat_interval_ms,
-            "queued.max.messages.kbytes": cfg.fetch_queue_kbytes,
-            "fetch.wait.max.ms": cfg.fetch_wait_max_ms,
-        },
-        settings.topics.events,
-        health=health,
-    )
+    return {
+        "group.id": cfg.group_id,
+        "auto.offset.reset": cfg.auto_offset_reset,
+        "session.timeout.ms": cfg.session_timeout_ms,
+        "heartbeat.interval.ms": cfg.heartbeat_interval_ms,
+        "queued.max.messages.kbytes": cfg.fetch_queue_kbytes,
+        "fetch.wait.max.ms": cfg.fetch_wait_max_ms,
+    }
 
 
-def kafka_sink(settings: Settings, bootstrap: str) -> KafkaSink:
-    """The producer; transactional (a fresh or configured id) under exactly_once.
+def sink_options(settings: Settings) -> dict[str, Any]:
+    """:class:`KafkaSink` keyword arguments: transactional (a fresh or configured id) under
+    exactly_once.
 
     Without a scorer pool the main loop produces itself, so a full local queue is
     waited out by serving delivery callbacks there (``poll_when_full``).
     """
     cfg = settings.scoring
-    conf = settings.kafka.librdkafka(bootstrap)
     inline = cfg.scorer_threads == 0
     if cfg.processing_guarantee != "exactly_once":
-        return KafkaSink(conf, poll_when_full=inline)
+        return {"poll_when_full": inline}
     txn_id = cfg.transactional_id or f"{cfg.group_id}-{uuid.uuid4().hex}"
     log.info("exactly-once: transactional id %s", txn_id, extra={"transactional_id": txn_id})
-    return KafkaSink(conf, transactional_id=txn_id,
-                     transaction_timeout_ms=cfg.transaction_timeout_ms, poll_when_full=inline)
+    return {"transactional_id": txn_id, "transaction_timeout_ms": cfg.transaction_timeout_ms,
+            "poll_when_full": inline}
+
+
+def kafka_source(
+    settings: Settings, bootstrap: str, health: ConnectionHealth | None = None
+) -> KafkaSource:
+    """The consumer of the events topic (not yet subscribed: the worker passes its hooks);
+    its errors and statistics feed ``health``."""
+    conf = {**settings.kafka.librdkafka(bootstrap), **consumer_conf(settings)}
+    return KafkaSource(conf, settings.topics.events, health=health)
+
+
+def kafka_sink(settings: Settings, bootstrap: str) -> KafkaSink:
+    """The producer of the predictions (:func:`sink_options`)."""
+    return KafkaSink(settings.kafka.librdkafka(bootstrap), **sink_options(settings))
 
 
 def default_factory(settings: Settings) -> ModelFactory:
@@ -73,28 +79,3 @@ def default_factory(settings: Settings) -> ModelFactory:
         return load_model(version, m.runtime, m.device, threads, runtimes)
 
     return factory
-
-
-@contextmanager
-def bootstrap_servers(settings: Settings) -> Iterator[str]:
-    """The cluster to use: ``kafka.bootstrap_servers``, or a local broker started for the block.
-
-    A local broker gets the configured topics created. Raises
-    :class:`~streamapp.kafka.credentials.KafkaAuthError` within seconds when the
-    cluster rejects the credentials; an unreachable cluster is only logged
-    (clients retry).
-    """
-    from streamapp.kafka.credentials import check_credentials
-    from streamapp.kafka.embedded import kafka_bootstrap
-    from streamapp.kafka.topics import ensure_topics
-
-    with kafka_bootstrap(settings) as servers:
-        if not check_credentials(settings.kafka.librdkafka(servers),
-                                 settings.kafka.connect_timeout_s):
-            log.warning("Kafka not reachable yet at %s; retrying", servers)
-        if not settings.kafka.bootstrap_servers:
-            ensure_topics(settings.kafka.librdkafka(servers), settings.topics.all_topics(),
-                          configs=settings.topics.topic_configs())
-            log.info("local broker at %s (export STREAMAPP_KAFKA__BOOTSTRAP_SERVERS=%s)",
-                     servers, servers)
-        yield servers

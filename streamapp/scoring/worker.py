@@ -12,7 +12,6 @@ each: :class:`~.ledger.InFlightLedger`, :class:`~.backpressure.Backpressure`,
 from __future__ import annotations
 
 import logging
-import signal
 import threading
 import time
 from collections import Counter
@@ -23,6 +22,7 @@ from typing import Any
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from streamapp.config import Settings
+from streamapp.host import HostContext, Role, RoleHost
 from streamapp.http import HealthServer, HttpBindError
 from streamapp.kafka.commit import TopicPartition
 from streamapp.kafka.health import ConnectionHealth
@@ -37,17 +37,17 @@ from streamapp.scoring.commits import AtLeastOnce, ExactlyOnce
 from streamapp.scoring.decode import DecodedBatch, Record
 from streamapp.scoring.dlq_log import DeadLetterWarnings
 from streamapp.scoring.kafka_io import (
-    bootstrap_servers,
+    consumer_conf,
     default_factory,
     kafka_sink,
     kafka_source,
+    sink_options,
 )
 from streamapp.scoring.ledger import BatchTicket, InFlightLedger
 from streamapp.scoring.outcome import BatchOutcome
 from streamapp.scoring.ports import Fault, Sink, Source
 from streamapp.scoring.reload import ModelFactory, ModelWatcher, Slots
 from streamapp.scoring.router import Router
-from streamapp.status.heartbeat import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -323,32 +323,55 @@ class ScoringWorker:
         log.warning("lost %s", sorted(p for _, p in tps))
 
 
+class ScoreRole(Role):
+    """``streamapp score`` as a hosted role: one :class:`ScoringWorker` over the host's cluster.
+
+    The worker binds ``/metrics`` and ``/health`` itself once its model is loaded
+    (``serves_http`` False), so the host only checks the credentials and beats.
+    """
+
+    name = "score"
+    serves_http = False
+
+    def __init__(self, factory: ModelFactory | None = None) -> None:
+        self.factory = factory
+        self.worker: ScoringWorker | None = None
+
+    def start(self, ctx: HostContext) -> None:
+        """Build the worker on the host's source and sink (raises on a bad client config)."""
+        s = ctx.settings
+        source = ctx.source(s.topics.events, **consumer_conf(s))
+        self.worker = ScoringWorker(s, source, ctx.sink(**sink_options(s)), self.factory,
+                                    ctx.metrics, ctx.stop, ctx.health)
+
+    def run(self) -> int:
+        assert self.worker is not None, "start() first"
+        return self.worker.run()
+
+    def snapshot(self) -> dict[str, Any]:
+        return self.worker.status_snapshot() if self.worker is not None else {"ready": False}
+
+
 def run_worker(
     settings: Settings,
     stop_event: threading.Event | None = None,
     factory: ModelFactory | None = None,
     registry: CollectorRegistry = REGISTRY,
     install_signals: bool = False,
+    local_broker: bool = False,
 ) -> int:
     """Run a scoring worker until ``stop_event`` is set (or SIGTERM/SIGINT); returns the exit code.
 
-    Uses ``kafka.bootstrap_servers`` when set; otherwise starts a local broker
-    (and creates the configured topics) for the lifetime of the worker. Raises
+    Runs through the role host (:class:`~streamapp.host.RoleHost`): the cluster is
+    ``kafka.bootstrap_servers``, or a local development broker only with
+    ``local_broker``; without either it raises
+    :class:`~streamapp.host.errors.NoClusterError`. Raises
     :class:`~streamapp.kafka.credentials.KafkaAuthError` within seconds when the
     cluster rejects the credentials; an unreachable cluster is retried.
     """
-    stop = stop_event or threading.Event()
-    if install_signals:
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
-    with bootstrap_servers(settings) as servers:
-        worker = kafka_worker(settings, servers, factory, registry, stop)
-        beat = Heartbeat(settings.kafka.librdkafka(servers), settings.topics.status, "score",
-                         worker.status_snapshot, settings.status.heartbeat_interval_s).start()
-        try:
-            return worker.run()
-        finally:
-            beat.stop()
+    host = RoleHost(settings, ScoreRole(factory), local_broker=local_broker, metrics=registry,
+                    stop=stop_event, install_signals=install_signals)
+    return host.run()
 
 
 def kafka_worker(
@@ -357,12 +380,15 @@ def kafka_worker(
     factory: ModelFactory | None = None,
     registry: CollectorRegistry = REGISTRY,
     stop_event: threading.Event | None = None,
+    health: ConnectionHealth | None = None,
 ) -> ScoringWorker:
-    """A worker over the Kafka source and sink of ``settings`` (raises on a bad client config).
+    """A worker over the Kafka source and sink of ``settings`` (raises on a bad client config),
+    without a host: for tests and benchmarks that drive a worker directly.
 
-    Its consumer feeds a :class:`ConnectionHealth`, which drives the worker's probes.
+    Its consumer feeds ``health`` (a fresh :class:`ConnectionHealth` by default), which
+    drives the worker's probes.
     """
-    health = ConnectionHealth(bootstrap, settings.kafka.unreachable_liveness_s)
+    health = health or ConnectionHealth(bootstrap, settings.kafka.unreachable_liveness_s)
     sink = kafka_sink(settings, bootstrap)
     return ScoringWorker(settings, kafka_source(settings, bootstrap, health), sink, factory,
                          registry, stop_event, health)

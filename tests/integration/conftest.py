@@ -14,9 +14,10 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, Producer
 
-from streamapp.config import Settings, TopicSettings
+from streamapp.config import Settings
 from streamapp.kafka.produce import produce_all as produce
 from streamapp.kafka.topics import ensure_topics
+from streamapp.settings.topics import TopicSettings
 from tests.kafka_support import make_topics
 
 pytestmark = pytest.mark.integration

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from streamapp.config import BrokerSettings, Settings, TopicSettings
-from streamapp.kafka.embedded import (
+from streamapp.brokers import (
     ApacheKafka,
     BrokerError,
     TansuBroker,
     embedded_broker,
-    kafka_bootstrap,
 )
+from streamapp.config import BrokerSettings, Settings, TopicSettings
+from streamapp.host import resolve_cluster
 from streamapp.kafka.topics import TopicError, ensure_topics
 from tests.integration.conftest import consume_n, produce_all
 
@@ -78,7 +78,7 @@ def test_debian_kcat_lists_produces_and_consumes(
 
 def test_configured_cluster_never_starts_a_broker(bootstrap: str) -> None:
     settings = Settings(kafka={"bootstrap_servers": bootstrap})
-    with kafka_bootstrap(settings) as servers:
+    with resolve_cluster(settings, "score", local_broker=True) as servers:
         assert servers == bootstrap
 
 
@@ -138,3 +138,19 @@ def test_cli_topics_create_against_configured_cluster(bootstrap: str, unique: st
     assert f"created cli-{unique}.events partitions=4" in out.stdout
     again = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
     assert f"exists  cli-{unique}.events partitions=4" in again.stdout
+
+
+def test_a_worker_starts_a_local_broker_only_when_asked(tmp_path: Path) -> None:
+    """``--local-broker``: a development broker for the command's lifetime, topics created."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMAPP_")}
+    env.update(STREAMAPP_LOG__FORMAT="json", STREAMAPP_MODEL__REGISTRY=str(tmp_path / "models"))
+    cmd = [sys.executable, "-m", "streamapp", "retrain", "--max-requests", "0"]
+    refused = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
+    assert refused.returncode == 2 and "--local-broker" in refused.stdout + refused.stderr
+    local = subprocess.run([*cmd, "--local-broker"], capture_output=True, text=True, env=env,
+                           timeout=180)
+    assert local.returncode == 0, (local.stdout + local.stderr)[-3000:]
+    output = (local.stdout + local.stderr).splitlines()
+    records = [json.loads(line) for line in output if line.startswith("{")]
+    (started,) = [r for r in records if str(r["msg"]).startswith("local kafka broker at")]
+    assert "development only" in str(started["msg"])

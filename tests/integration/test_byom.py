@@ -24,10 +24,10 @@ from sklearn import metrics as skm
 from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor
 
 from streamapp.child import Child
-from streamapp.config import TopicSettings
 from streamapp.registration import register
 from streamapp.registry.registry import ModelRegistry
 from streamapp.schemas import Label
+from streamapp.settings.topics import TopicSettings
 from tests.integration.conftest import consume_n, produce_all
 from tests.integration.test_monitor import monitors, value, wait_for, wait_ready  # noqa: F401
 from tests.integration.test_scoring_process import _env, worker_process

@@ -37,7 +37,7 @@ def _env() -> dict[str, str]:
 
 
 def _demo(out: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "streamapp", "demo", "--out", str(out), *args]
+    return [sys.executable, "-m", "streamapp", "demo", "--local-broker", "--out", str(out), *args]
 
 
 def _gone(pid: int) -> bool:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from streamapp.kafka.embedded import free_port
+from streamapp.brokers import free_port
 
 pytestmark = pytest.mark.integration
 

@@ -17,9 +17,9 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from sklearn import metrics as skm
 
+from streamapp.brokers import free_port
 from streamapp.child import Child, streamapp_command
 from streamapp.config import TopicSettings
-from streamapp.kafka.embedded import free_port
 from streamapp.monitoring.dataplane.store import JOINED, data_key, entry
 from streamapp.schemas import JoinedOutcome, RetrainRequest
 from tests.conftest import MODELS

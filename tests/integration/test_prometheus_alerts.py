@@ -32,9 +32,9 @@ from typing import Any
 import pytest
 import yaml
 
+from streamapp.brokers import free_port
 from streamapp.child import Child, streamapp_command
 from streamapp.config import TopicSettings
-from streamapp.kafka.embedded import free_port
 from streamapp.schemas import Event, Label
 from streamapp.training.synthetic import AGRAWAL_MODEL, agrawal
 from tests.integration.conftest import produce_all

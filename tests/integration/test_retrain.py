@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 from prometheus_client import CollectorRegistry
 
+from streamapp.brokers import free_port
 from streamapp.config import Settings
-from streamapp.kafka.embedded import free_port
 from streamapp.metrics.retrain import RetrainMetrics
 from streamapp.registry.registry import ModelRegistry
 from streamapp.retrain.events import EVENT_KEY
@@ -236,4 +236,4 @@ def test_cli_retrainer_serves_health_and_metrics(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert "retrainer http on" in log.read_text()
+    assert "retrain http on" in log.read_text()

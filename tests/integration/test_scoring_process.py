@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from streamapp.brokers import free_port
 from streamapp.config import TopicSettings
-from streamapp.kafka.embedded import free_port
 from tests.integration.conftest import produce_all
 from tests.scoring_support import good_events, read_n
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from streamapp.brokers import free_port
 from streamapp.config import TopicSettings
-from streamapp.kafka.embedded import free_port
 from tests.integration.conftest import produce_all
 from tests.integration.test_scoring_process import Worker, _env, _wait
 from tests.scoring_support import good_events, read_n

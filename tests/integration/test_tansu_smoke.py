@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from streamapp.brokers import BrokerError, TansuBroker
 from streamapp.config import BrokerSettings, Settings
-from streamapp.kafka.embedded import BrokerError, TansuBroker
 from streamapp.kafka.topics import ensure_topics
 from tests.integration.conftest import consume_n, produce_all
 from tests.kafka_support import make_topics

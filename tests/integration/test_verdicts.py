@@ -18,11 +18,12 @@ from pathlib import Path
 import pytest
 
 from streamapp.child import Child
-from streamapp.config import Settings, TopicSettings
+from streamapp.config import Settings
 from streamapp.registry.registry import ModelRegistry
 from streamapp.retrain.events import EVENT_KEY
 from streamapp.retrain.service import RetrainService
 from streamapp.schemas import Decision, PromotionDecision
+from streamapp.settings.topics import TopicSettings
 from tests.integration.conftest import produce_all
 from tests.integration.test_monitor import (  # noqa: F401 - monitors is a fixture
     _records,

@@ -21,8 +21,8 @@ from typing import Any
 import psutil
 import pytest
 
-from streamapp.config import TopicSettings
 from streamapp.kafka.topics import ensure_topics
+from streamapp.settings.topics import TopicSettings
 from tests.kafka_support import make_topics as shared_topics
 from tests.reliability.procs import Proc
 from tests.reliability.sizes import Sizes, current
@@ -48,6 +48,7 @@ REPORT_ENV = "STREAMAPP_RELIABILITY_REPORT"
 _RESULTS: list[dict[str, Any]] = []
 
 Spawn = Callable[..., Proc]
+StartScorer = Callable[..., Proc]
 Record = Callable[..., None]
 
 
@@ -120,6 +121,38 @@ def spawn(tmp_path: Path) -> Iterator[Spawn]:
     finally:
         for proc in reversed(procs):
             proc.stop(30)
+
+
+@pytest.fixture
+def start_scorer(
+    spawn: Spawn, registry_dir: Path, unique: str, request: pytest.FixtureRequest
+) -> StartScorer:
+    """Start a ``streamapp score`` process and wait until it is ready; the shared prologue.
+
+    ``start_scorer(**scoring)`` runs on the suite's cluster (``bootstrap``) and this test's
+    topics (``rtopics``), in group ``g-<unique>`` (the same on every call: a restart rejoins
+    the group), with ``STREAMAPP_SCORING__*`` from ``scoring``. ``bootstrap_servers`` and
+    ``topics`` point it at a test's own broker (the suite's is then not started), ``env``
+    adds or overrides variables (security settings), ``wait=False`` skips the readiness wait.
+    """
+
+    def start(
+        *,
+        bootstrap_servers: str | None = None,
+        topics: TopicSettings | None = None,
+        env: dict[str, str] | None = None,
+        wait: bool = True,
+        **scoring: Any,
+    ) -> Proc:
+        servers = bootstrap_servers or str(request.getfixturevalue("bootstrap"))
+        chosen = topics or request.getfixturevalue("rtopics")
+        full = scoring_env(servers, chosen, registry_dir, f"g-{unique}", **scoring)
+        proc = spawn("score", ["score"], {**full, **(env or {})})
+        if wait:
+            proc.wait_ready()
+        return proc
+
+    return start
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import psutil
 
+from streamapp.brokers import free_port
 from streamapp.child import Child, streamapp_command
-from streamapp.kafka.embedded import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 

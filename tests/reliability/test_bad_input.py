@@ -6,13 +6,12 @@ from __future__ import annotations
 import random
 import time
 from collections import Counter
-from pathlib import Path
 
 import orjson
 
-from streamapp.config import TopicSettings
+from streamapp.settings.topics import TopicSettings
 from tests.reliability.bad_input import generate
-from tests.reliability.conftest import Record, Spawn, scoring_env
+from tests.reliability.conftest import Record, StartScorer
 from tests.reliability.kafka_io import delivery_summary, produce_all, read_keys, read_values
 from tests.reliability.sizes import Sizes
 from tests.scoring_support import good_events
@@ -21,9 +20,8 @@ from tests.scoring_support import good_events
 def test_bad_input_goes_to_dead_letters_with_the_right_reason(
     bootstrap: str,
     rtopics: TopicSettings,
-    registry_dir: Path,
     unique: str,
-    spawn: Spawn,
+    start_scorer: StartScorer,
     sizes: Sizes,
     record: Record,
 ) -> None:
@@ -40,10 +38,7 @@ def test_bad_input_goes_to_dead_letters_with_the_right_reason(
         stream.append((key.encode(), value))
     rng.shuffle(stream)
 
-    worker = spawn(
-        "score", ["score"], scoring_env(bootstrap, rtopics, registry_dir, f"g-{unique}")
-    )
-    worker.wait_ready()
+    worker = start_scorer()
     started = time.monotonic()
     produce_all(bootstrap, rtopics.events, stream)
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import orjson
 
-from streamapp.config import TopicSettings
+from streamapp.settings.topics import TopicSettings
 from tests.reliability import models as m
-from tests.reliability.conftest import Record, Spawn, scoring_env
+from tests.reliability.conftest import Record, StartScorer
 from tests.reliability.kafka_io import produce_all, read_values
 from tests.reliability.procs import Proc
 from tests.reliability.sizes import Sizes
@@ -35,13 +35,11 @@ def test_broken_versions_are_rejected_or_isolated(
     rtopics: TopicSettings,
     registry_dir: Path,
     unique: str,
-    spawn: Spawn,
+    start_scorer: StartScorer,
     sizes: Sizes,
     record: Record,
 ) -> None:
-    env = scoring_env(bootstrap, rtopics, registry_dir, f"g-{unique}", reload_poll_ms=100)
-    worker = spawn("score", ["score"], env)
-    worker.wait_ready()
+    worker = start_scorer(reload_poll_ms=100)
     produced = 0
     versions: Counter[str] = Counter()
     expected: set[bytes] = set()

@@ -11,27 +11,24 @@ import threading
 import time
 from pathlib import Path
 
+from streamapp.brokers import ApacheKafka
 from streamapp.config import BrokerSettings
-from streamapp.kafka.embedded import ApacheKafka
 from streamapp.kafka.topics import ensure_topics
-from tests.reliability.conftest import Record, Spawn, make_topics, scoring_env
+from tests.reliability.conftest import Record, StartScorer, make_topics
 from tests.reliability.kafka_io import PacedProducer, delivery_summary, read_keys
 from tests.reliability.sizes import Sizes
 from tests.scoring_support import good_events
 
 
 def test_broker_restart_with_persistent_log_loses_nothing(
-    tmp_path: Path, registry_dir: Path, unique: str, spawn: Spawn, sizes: Sizes, record: Record
+    tmp_path: Path, unique: str, start_scorer: StartScorer, sizes: Sizes, record: Record
 ) -> None:
     broker = ApacheKafka(BrokerSettings(data_dir=tmp_path / "kafka")).start()
     try:
         bootstrap = broker.bootstrap_servers
         topics = make_topics(unique)
         ensure_topics(broker.client_conf(), topics.all_topics())
-        worker = spawn(
-            "score", ["score"], scoring_env(bootstrap, topics, registry_dir, f"g-{unique}")
-        )
-        worker.wait_ready()
+        worker = start_scorer(bootstrap_servers=bootstrap, topics=topics)
         n = sizes.broker_events
         rate = n / 12  # ~12 s of traffic; the broker dies a third of the way in
         events = good_events(n, prefix=f"a{unique}-")

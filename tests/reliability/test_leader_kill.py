@@ -7,14 +7,13 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from pathlib import Path
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from streamapp.kafka.embedded import ApacheKafka
+from streamapp.brokers import ApacheKafka
 from streamapp.kafka.topics import ensure_topics
-from tests.reliability.conftest import Record, Spawn, make_topics, scoring_env
+from tests.reliability.conftest import Record, StartScorer, make_topics
 from tests.reliability.kafka_io import PacedProducer, delivery_summary, read_keys
 from tests.reliability.sizes import Sizes
 from tests.scoring_support import good_events
@@ -36,16 +35,13 @@ def _create_times_ms(bootstrap: str, topic: str, n: int, timeout: float = 60.0) 
 
 
 def test_partition_leader_sigkill_on_three_nodes_loses_nothing(
-    registry_dir: Path, unique: str, spawn: Spawn, sizes: Sizes, record: Record
+    unique: str, start_scorer: StartScorer, sizes: Sizes, record: Record
 ) -> None:
     with ApacheKafka(nodes=3) as cluster:
         bootstrap = cluster.bootstrap_servers
         topics = make_topics(unique)
         ensure_topics(cluster.client_conf(), topics.all_topics(), replication_factor=3)
-        worker = spawn(
-            "score", ["score"], scoring_env(bootstrap, topics, registry_dir, f"g-{unique}")
-        )
-        worker.wait_ready()
+        worker = start_scorer(bootstrap_servers=bootstrap, topics=topics)
         n = sizes.broker_events * 2
         rate = n / 20
         events = good_events(n, prefix=f"l{unique}-")

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from streamapp.config import TopicSettings
+from streamapp.settings.topics import TopicSettings
 from tests.conftest import MODELS
 from tests.reliability.conftest import Record, Spawn, topic_env
 from tests.reliability.kafka_io import delivery_summary, produce_all, read_keys

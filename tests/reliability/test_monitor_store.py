@@ -22,8 +22,8 @@ from typing import Any
 from confluent_kafka import ConsumerGroupTopicPartitions
 from confluent_kafka.admin import AdminClient
 
+from streamapp.brokers import ApacheKafka
 from streamapp.config import TopicSettings
-from streamapp.kafka.embedded import ApacheKafka
 from streamapp.kafka.topics import ensure_topics
 from streamapp.status.report import build_report, read_heartbeats
 from tests.reliability.conftest import Record, Spawn

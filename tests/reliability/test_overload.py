@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from streamapp.config import TopicSettings
-from tests.reliability.conftest import Record, Spawn, scoring_env
+from streamapp.settings.topics import TopicSettings
+from tests.reliability.conftest import Record, StartScorer
 from tests.reliability.kafka_io import PacedProducer, delivery_summary, produce_all, read_keys
 from tests.reliability.models import make_slow_torch, promote
 from tests.reliability.sizes import Sizes
@@ -30,24 +30,14 @@ def test_overload_pauses_bounds_memory_and_drains(
     rtopics: TopicSettings,
     registry_dir: Path,
     unique: str,
-    spawn: Spawn,
+    start_scorer: StartScorer,
     sizes: Sizes,
     record: Record,
 ) -> None:
     make_slow_torch(registry_dir, "2", matmuls=96)
     promote(registry_dir, "2")
-    env = scoring_env(
-        bootstrap,
-        rtopics,
-        registry_dir,
-        f"g-{unique}",
-        max_batch_size=BATCH,
-        scorer_threads=1,
-        max_inflight_events=MAX_INFLIGHT,
-    )
-    env["STREAMAPP_MODEL__RUNTIME"] = "torch"
-    worker = spawn("score", ["score"], env)
-    worker.wait_ready()
+    worker = start_scorer(env={"STREAMAPP_MODEL__RUNTIME": "torch"}, max_batch_size=BATCH,
+                          scorer_threads=1, max_inflight_events=MAX_INFLIGHT)
     baseline_rss = worker.rss()
     tick = threading.Event()
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
-from streamapp.config import TopicSettings
-from tests.reliability.conftest import Record, Spawn, scoring_env
+from streamapp.settings.topics import TopicSettings
+from tests.reliability.conftest import Record, StartScorer
 from tests.reliability.kafka_io import PacedProducer, delivery_summary, read_keys
 from tests.reliability.sizes import Sizes
 from tests.scoring_support import good_events
@@ -16,9 +15,8 @@ from tests.scoring_support import good_events
 def test_workers_join_and_leave_under_load(
     bootstrap: str,
     rtopics: TopicSettings,
-    registry_dir: Path,
     unique: str,
-    spawn: Spawn,
+    start_scorer: StartScorer,
     sizes: Sizes,
     record: Record,
 ) -> None:
@@ -26,9 +24,7 @@ def test_workers_join_and_leave_under_load(
     duration = 15.0 if sizes.mode == "reduced" else 60.0
     records = good_events(n, prefix=f"r{unique}-")
     ids = {k.decode() for k, _v in records}
-    env = scoring_env(bootstrap, rtopics, registry_dir, f"g-{unique}")
-    workers = [spawn("score", ["score"], env)]
-    workers[0].wait_ready()
+    workers = [start_scorer()]
     prod = PacedProducer(bootstrap, rtopics.events, records, n / duration)
     started = time.monotonic()
     prod.start()
@@ -43,8 +39,7 @@ def test_workers_join_and_leave_under_load(
     for share, action in ((0.15, "add"), (0.35, "add"), (0.55, "remove"), (0.75, "remove")):
         at(share)
         if action == "add":
-            workers.append(spawn("score", ["score"], env))
-            workers[-1].wait_ready()
+            workers.append(start_scorer())
         else:
             leaving = workers.pop(0)
             exit_codes.append(leaving.stop())

@@ -5,10 +5,9 @@ from __future__ import annotations
 import random
 import threading
 import time
-from pathlib import Path
 
-from streamapp.config import TopicSettings
-from tests.reliability.conftest import Record, Spawn, scoring_env
+from streamapp.settings.topics import TopicSettings
+from tests.reliability.conftest import Record, StartScorer
 from tests.reliability.kafka_io import PacedProducer, delivery_summary, read_keys
 from tests.reliability.sizes import Sizes
 from tests.scoring_support import good_events
@@ -17,18 +16,15 @@ from tests.scoring_support import good_events
 def test_scoring_worker_sigkill_loses_nothing(
     bootstrap: str,
     rtopics: TopicSettings,
-    registry_dir: Path,
     unique: str,
-    spawn: Spawn,
+    start_scorer: StartScorer,
     sizes: Sizes,
     record: Record,
 ) -> None:
     n = sizes.kill_events
     records = good_events(n, prefix=f"k{unique}-")
     ids = {k.decode() for k, _v in records}
-    env = scoring_env(bootstrap, rtopics, registry_dir, f"g-{unique}")
-    worker = spawn("score", ["score"], env)
-    worker.wait_ready()
+    worker = start_scorer()
 
     rng = random.Random(unique)
     points = sorted(rng.randint(n // 10, n * 8 // 10) for _ in range(sizes.kills))
@@ -42,8 +38,7 @@ def test_scoring_worker_sigkill_loses_nothing(
             tick.wait(0.05)  # poll the producer's acknowledged count
         killed_at = time.monotonic()
         worker.kill()
-        worker = spawn("score", ["score"], env)
-        worker.wait_ready()
+        worker = start_scorer()
         recoveries.append(time.monotonic() - killed_at)
     prod.join(600)
     assert not prod.errors, prod.errors[:3]
@@ -76,9 +71,8 @@ def test_scoring_worker_sigkill_loses_nothing(
 def test_exactly_once_survives_sigkills_without_duplicates(
     bootstrap: str,
     rtopics: TopicSettings,
-    registry_dir: Path,
     unique: str,
-    spawn: Spawn,
+    start_scorer: StartScorer,
     sizes: Sizes,
     record: Record,
 ) -> None:
@@ -87,12 +81,8 @@ def test_exactly_once_survives_sigkills_without_duplicates(
     kills = 5
     records = good_events(n, prefix=f"x{unique}-")
     ids = {k.decode() for k, _v in records}
-    env = scoring_env(
-        bootstrap, rtopics, registry_dir, f"g-{unique}",
-        processing_guarantee="exactly_once", transactional_id=f"score-{unique}-0",
-    )  # fmt: skip
-    worker = spawn("score", ["score"], env)
-    worker.wait_ready()
+    eos = {"processing_guarantee": "exactly_once", "transactional_id": f"score-{unique}-0"}
+    worker = start_scorer(**eos)
     rng = random.Random(unique)
     points = sorted(rng.randint(n // 10, n * 8 // 10) for _ in range(kills))
     prod = PacedProducer(bootstrap, rtopics.events, records, sizes.kill_rate)
@@ -104,8 +94,7 @@ def test_exactly_once_survives_sigkills_without_duplicates(
             tick.wait(0.05)
         killed_at = time.monotonic()
         worker.kill()
-        worker = spawn("score", ["score"], env)  # same transactional id: fences the old one
-        worker.wait_ready()
+        worker = start_scorer(**eos)  # same transactional id: fences the old one
         recoveries.append(time.monotonic() - killed_at)
     prod.join(600)
     assert not prod.errors and prod.acked == n, prod.errors[:3]

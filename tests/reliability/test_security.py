@@ -111,12 +111,7 @@ def test_secrets_never_leak_and_limits_hold(
 
 ROLES = [
     pytest.param(["score"], "1", id="score"),
-    pytest.param(
-        ["score"], "2", id="score-supervised",
-        marks=pytest.mark.xfail(
-            strict=True, reason="streamapp/supervisor.py logs its own line after the child's"
-        ),
-    ),
+    pytest.param(["score"], "2", id="score-supervised"),
     pytest.param(["monitor"], "1", id="monitor"),
     pytest.param(["retrain"], "1", id="retrain"),
     pytest.param(["status"], "1", id="status"),

@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 from confluent_kafka.admin import AdminClient
 
+from streamapp.brokers import ApacheKafka
+from streamapp.brokers.tls import make_tls_material
 from streamapp.config import TopicSettings
-from streamapp.kafka.brokers.tls import make_tls_material
-from streamapp.kafka.embedded import ApacheKafka
 from streamapp.retrain.events import events as retrain_log_events
 from streamapp.schemas import RetrainReason, RetrainRequest
-from tests.reliability.conftest import Record, Spawn, scoring_env, topic_env
+from tests.reliability.conftest import Record, Spawn, StartScorer, topic_env
 from tests.reliability.kafka_io import produce_all, read_values
 from tests.reliability.procs import REPO, clean_env
 from tests.scoring_support import good_events
@@ -58,17 +58,13 @@ def _security_env(conf: dict[str, Any]) -> dict[str, str]:
 def test_worker_scores_over_verified_tls_and_bad_clients_are_refused(
     broker: ApacheKafka,
     rtopics: TopicSettings,
-    registry_dir: Path,
     unique: str,
     tmp_path: Path,
-    spawn: Spawn,
+    start_scorer: StartScorer,
     record: Record,
 ) -> None:
     tls = broker.client_conf("SSL")
-    env = scoring_env(tls["bootstrap.servers"], rtopics, registry_dir, f"g-{unique}")
-    env.update(_security_env(tls))
-    worker = spawn("score", ["score"], env)
-    worker.wait_ready()
+    worker = start_scorer(bootstrap_servers=tls["bootstrap.servers"], env=_security_env(tls))
     events = good_events(500, prefix=f"t{unique}-")
     produce_all(tls["bootstrap.servers"], rtopics.events, events, conf=tls)
     preds = read_values(tls["bootstrap.servers"], rtopics.predictions, len(events), 60, conf=tls)
@@ -97,16 +93,13 @@ def test_score_and_retrain_over_sasl_ssl_scram(
     rtopics: TopicSettings,
     registry_dir: Path,
     unique: str,
-    spawn: Spawn,
+    start_scorer: StartScorer,
     record: Record,
 ) -> None:
     """Both Kafka roles that use librdkafka authenticate with SCRAM-SHA-512 over TLS."""
     sasl = broker.client_conf("SASL_SSL", "streamapp")
     servers = sasl["bootstrap.servers"]
-    env = scoring_env(servers, rtopics, registry_dir, f"g-{unique}")
-    env.update(_security_env(sasl))
-    worker = spawn("score", ["score"], env)
-    worker.wait_ready()
+    worker = start_scorer(bootstrap_servers=servers, env=_security_env(sasl))
     events = good_events(300, prefix=f"s{unique}-")
     produce_all(servers, rtopics.events, events, conf=sasl)
     preds = read_values(servers, rtopics.predictions, len(events), 60, conf=sasl)

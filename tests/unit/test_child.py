@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from streamapp.brokers import free_port
 from streamapp.child import Child, ChildError
-from streamapp.kafka.embedded import free_port
 
 
 def _python(code: str) -> list[str]:

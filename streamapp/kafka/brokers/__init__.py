@@ -1,1 +1,0 @@
-"""Brokers streamapp can start on loopback: Apache Kafka (reference) and Tansu (fallback)."""
