@@ -8,15 +8,12 @@ loading settings imports no runtime.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, TypeVar
+from typing import Literal, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 
 from streamapp.plugins import valid_import_path
 from streamapp.settings.base import Section
-
-if TYPE_CHECKING:
-    from streamapp.runtime.registry import RuntimeRegistry
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
 
@@ -95,12 +92,3 @@ class ModelSettings(Section):
                 "(register more under model.runtimes)"
             )
         return self
-
-    def runtime_registry(self) -> RuntimeRegistry:
-        """Deprecated: use :func:`streamapp.runtime.registry.runtime_registry` (``self``).
-
-        Kept until its last callers move; it imports the runtime package only when called.
-        """
-        from streamapp.runtime.registry import runtime_registry
-
-        return runtime_registry(self)
