@@ -5,7 +5,7 @@ an import path; the torch MLP by default; see :mod:`streamapp.training.contract`
 with the same feature encoding, registered as the next version, evaluated
 together with the serving version (loaded through the scorer's own loader) on
 the same held-out slice, and promoted only when
-:func:`streamapp.retrain.policy.decide` says it is better.
+:func:`streamapp.retrain.policy.judge` says it is better.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from streamapp.registry.manifest import Task
 from streamapp.registry.registry import ModelRegistry, ModelVersion
 from streamapp.retrain.dataset import build_training_set
-from streamapp.retrain.policy import Decision, Evaluation, decide
+from streamapp.retrain.policy import Evaluation, Judgement, judge
 from streamapp.runtime.loader import load_model
 from streamapp.schemas import JoinedOutcome, RetrainRequest
 from streamapp.settings.retrain import RetrainSettings
@@ -38,7 +38,7 @@ class RetrainResult:
     serving_version: str
     version: str | None
     evaluation: Evaluation
-    decision: Decision
+    decision: Judgement
     n_train: int
     promoted_to: str | None
 
@@ -97,7 +97,7 @@ def retrain(
         ) from exc
     made = trained.version
     evaluation = evaluation_for(manifest.task, trained.metrics, serving_metrics, len(data.x_eval))
-    decision = decide(evaluation, settings.min_improvement, settings.min_eval_samples)
+    decision = judge(evaluation, settings.min_improvement, settings.min_eval_samples)
     promoted_to = None
     if decision.promote:
         load_model(made, "auto", "cpu").close()  # the scorer must be able to load it

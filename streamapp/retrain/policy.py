@@ -41,32 +41,32 @@ class Evaluation:
 
 
 @dataclass(frozen=True)
-class Decision:
+class Judgement:
     """Whether to promote, and a one-line reason for logs and the report."""
 
     promote: bool
     reason: str
 
 
-def decide(evaluation: Evaluation, min_improvement: float, min_eval_samples: int) -> Decision:
+def judge(evaluation: Evaluation, min_improvement: float, min_eval_samples: int) -> Judgement:
     """Promote only a candidate that is measurably better than the serving version.
 
-    >>> decide(Evaluation("accuracy", 0.95, 0.48, 400), 0.01, 100).promote
+    >>> judge(Evaluation("accuracy", 0.95, 0.48, 400), 0.01, 100).promote
     True
-    >>> decide(Evaluation("accuracy", 0.48, 0.95, 400), 0.0, 100).promote
+    >>> judge(Evaluation("accuracy", 0.48, 0.95, 400), 0.0, 100).promote
     False
     """
     ev = evaluation
     if ev.n_eval < min_eval_samples:
-        return Decision(False, f"only {ev.n_eval} held-out outcomes (< {min_eval_samples})")
+        return Judgement(False, f"only {ev.n_eval} held-out outcomes (< {min_eval_samples})")
     if not (math.isfinite(ev.candidate) and math.isfinite(ev.serving)):
-        return Decision(
+        return Judgement(
             False, f"non-finite {ev.metric}: candidate {ev.candidate}, serving {ev.serving}"
         )
     gain = ev.gain
     summary = f"{ev.metric} candidate {ev.candidate:.4f} vs serving {ev.serving:.4f} on {ev.n_eval}"
     if gain <= 0 or gain < min_improvement:
-        return Decision(
+        return Judgement(
             False, f"not better enough: {summary} (gain {gain:.4f} < {min_improvement})"
         )
-    return Decision(True, f"better: {summary} (gain {gain:.4f})")
+    return Judgement(True, f"better: {summary} (gain {gain:.4f})")

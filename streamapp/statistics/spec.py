@@ -51,7 +51,7 @@ class Prediction(Protocol):
 
 
 @dataclass(frozen=True)
-class Column:
+class ColumnBins:
     """One profiled column: a feature or the prediction."""
 
     name: str
@@ -78,7 +78,7 @@ def _column(
     low: Any,
     high: Any,
     categories: list[bool | int | str] | None = None,
-) -> Column:
+) -> ColumnBins:
     """A column of the profile; a categorical one maps each manifest category's other keys
     (``features.category_keys``: ``1`` and ``true`` for ``True``) to the category's bin."""
     if isinstance(prof, CategoricalProfile):
@@ -89,8 +89,8 @@ def _column(
             if b is not None:
                 for key in category_keys(cat):
                     bins.setdefault(_key(key), b)
-        return Column(name, [prof.frequencies[c] for c in cats], None, bins)
-    return Column(name, prof.proportions, prof.edges, None, low, high)
+        return ColumnBins(name, [prof.frequencies[c] for c in cats], None, bins)
+    return ColumnBins(name, prof.proportions, prof.edges, None, low, high)
 
 
 def _key(value: object) -> str:
@@ -110,7 +110,7 @@ class ModelSpec:
         )
         self._classes = ClassMap(self.classes or [])
         self._memo: dict[tuple[type, object], int] = {}
-        self.columns: list[Column] = []
+        self.columns: list[ColumnBins] = []
         for spec in manifest.features:
             prof = profile.numeric.get(spec.name) or profile.categorical.get(spec.name)
             if prof is not None:
@@ -170,7 +170,7 @@ def score_histogram(scores: list[object]) -> list[int]:
     return [int(c) for c in np.bincount(idx, minlength=ESTIMATOR_BINS).tolist()]
 
 
-def _bin(col: Column, values: list[object], quality: dict[str, int]) -> list[int]:
+def _bin(col: ColumnBins, values: list[object], quality: dict[str, int]) -> list[int]:
     size = len(col.expected)
     problems = {"missing": 0, "out_of_range": 0, "invalid": 0}
     if col.categories is not None:
