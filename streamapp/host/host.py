@@ -23,7 +23,6 @@ from streamapp.host.context import HostContext
 from streamapp.host.role import Role
 from streamapp.host.signals import stop_on_signals
 from streamapp.http import HealthServer
-from streamapp.kafka.credentials import check_credentials
 from streamapp.kafka.health import ConnectionHealth, wait_for_cluster
 from streamapp.status.heartbeat import Heartbeat
 
@@ -86,16 +85,14 @@ class RoleHost:
 
     @contextmanager
     def _probes(self, ctx: HostContext) -> Iterator[None]:
-        """Serve ``/metrics`` and ``/health`` for the block, unless the role serves them."""
-        if not self.role.serves_http:
-            yield
-            return
+        """Serve ``/metrics`` and ``/health`` for the block."""
         http = self.http = HealthServer(
             self.settings.http.host, self.settings.http.port, ctx.metrics,
             self._ready, self._live,
         )  # fmt: skip
         with http:
-            log.info("%s http on %s", self.role.name, http.url, extra={"url": http.url})
+            log.info("%s http on %s (/metrics, /health/live, /health/ready)", self.role.name,
+                     http.url, extra={"url": http.url})
             yield
 
     def _ready(self) -> str | None:
@@ -110,12 +107,7 @@ class RoleHost:
         return reason or self.role.live_reason()
 
     def _reach(self, ctx: HostContext) -> bool:
-        """The cluster's first answer. With the host's probes up, wait for it (False when
-        stopped meanwhile); a role that serves its own probes only gets the credentials
-        checked once (an unreachable cluster is retried by its clients)."""
-        timeout = self.settings.kafka.connect_timeout_s
-        if self.role.serves_http:
-            return wait_for_cluster(ctx.conf, timeout, ctx.stop, ctx.health)
-        if not check_credentials(ctx.conf, timeout):
-            log.warning("Kafka not reachable yet at %s; retrying", ctx.servers)
-        return True
+        """Wait for the cluster's first answer with the probes up (not ready meanwhile, not live
+        after ``kafka.unreachable_liveness_s``); False when stopped first."""
+        return wait_for_cluster(ctx.conf, self.settings.kafka.connect_timeout_s, ctx.stop,
+                                ctx.health)

@@ -20,9 +20,6 @@ class Role:
 
     name: str = "role"
     """The command (``score``, ``monitor``, ``retrain``): heartbeat role and log context."""
-    serves_http = True
-    """False when the role binds ``/metrics`` and ``/health`` itself (the scoring worker, once
-    its model is loaded): the host then neither serves them nor waits for the cluster."""
 
     def check(self, settings: Settings) -> None:
         """Settings-only checks before anything starts; raise

@@ -23,7 +23,6 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from streamapp.config import Settings
 from streamapp.host import HostContext, Role, RoleHost
-from streamapp.http import HealthServer, HttpBindError
 from streamapp.kafka.commit import TopicPartition
 from streamapp.kafka.health import ConnectionHealth
 from streamapp.kafka.sink import delivery_failure
@@ -88,7 +87,6 @@ class ScoringWorker:
         self.commits = policy(source, sink, self.ledger, self.metrics, self.fault, self._drain,
                               self.cfg.commit_interval_ms / 1000, self.cfg.drain_timeout_s)
         self.ready = False
-        self.http: HealthServer | None = None
         self._last_lag = 0.0
         self.dead_letters = DeadLetterWarnings(settings.topics.dead_letter,
                                                settings.log.repeat_interval_s)
@@ -123,16 +121,6 @@ class ScoringWorker:
         except (RegistryError, ModelLoadError) as exc:
             log.error("cannot load the serving model: %s", exc)
             return 1
-        try:
-            self.http = HealthServer(s.http.host, s.http.port, self.prom_registry,
-                                     self.ready_reason, self.live_reason)
-        except HttpBindError as exc:
-            log.error("configuration error: %s", exc.strerror)
-            self.watcher.stop()
-            return 2
-        self.http.start()
-        log.info("scoring worker metrics at %s/metrics", self.http.url,
-                 extra={"metrics_url": self.http.url})
         self.pool = (ThreadPoolExecutor(self.cfg.scorer_threads, thread_name_prefix="scorer")
                      if self.cfg.scorer_threads else None)
         self.source.subscribe(self._on_assign, self._on_revoke, self._on_lost)
@@ -168,8 +156,6 @@ class ScoringWorker:
             self.pool.shutdown(wait=True, cancel_futures=True)
         self.sink.flush(5)
         self.watcher.stop()
-        if self.http is not None:
-            self.http.stop()
         if self.fault.error is not None:
             log.error("scoring worker stopped on a fatal error: %s", self.fault.error)
             return 1
@@ -326,12 +312,11 @@ class ScoringWorker:
 class ScoreRole(Role):
     """``streamapp score`` as a hosted role: one :class:`ScoringWorker` over the host's cluster.
 
-    The worker binds ``/metrics`` and ``/health`` itself once its model is loaded
-    (``serves_http`` False), so the host only checks the credentials and beats.
+    The host serves ``/metrics`` and ``/health``; ready once the worker has loaded its
+    model and owns partitions (:meth:`ScoringWorker.ready_reason`).
     """
 
     name = "score"
-    serves_http = False
 
     def __init__(self, factory: ModelFactory | None = None) -> None:
         self.factory = factory
@@ -347,6 +332,11 @@ class ScoreRole(Role):
     def run(self) -> int:
         assert self.worker is not None, "start() first"
         return self.worker.run()
+
+    def ready_reason(self) -> str | None:
+        if self.worker is None:
+            return "starting: building the scoring worker"
+        return self.worker.ready_reason()
 
     def snapshot(self) -> dict[str, Any]:
         return self.worker.status_snapshot() if self.worker is not None else {"ready": False}

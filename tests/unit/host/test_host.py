@@ -33,8 +33,7 @@ calls: list[str] = []
 class FakeRole(Role):
     name = "fake"
 
-    def __init__(self, serves_http: bool = True, fail_start: bool = False) -> None:
-        self.serves_http = serves_http
+    def __init__(self, fail_start: bool = False) -> None:
         self.fail_start = fail_start
         self.ctx: HostContext | None = None
         self.probe: str | None = None
@@ -52,9 +51,8 @@ class FakeRole(Role):
     def run(self) -> int:
         calls.append("run")
         assert self.ctx is not None
-        if self.serves_http:
-            with urllib.request.urlopen(f"{host.http.url}/health/ready") as r:  # type: ignore[union-attr]
-                self.probe = r.read().decode()
+        with urllib.request.urlopen(f"{host.http.url}/health/ready") as r:  # type: ignore[union-attr]
+            self.probe = r.read().decode()
         return 7
 
     def close(self) -> None:
@@ -70,8 +68,6 @@ def _no_cluster_io(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(host_module, "Heartbeat", FakeBeat)
     monkeypatch.setattr(host_module, "wait_for_cluster",
                         lambda conf, timeout, stop, health: calls.append("wait") or True)
-    monkeypatch.setattr(host_module, "check_credentials",
-                        lambda conf, timeout: calls.append("credentials") or True)
 
 
 def _settings(servers: str | None = "k:9092") -> Settings:
@@ -90,13 +86,6 @@ def test_parts_run_in_order_and_the_role_gets_the_context() -> None:
     assert role.ctx is not None and role.ctx.servers == "k:9092" and role.ctx.stop is stop
     assert not role.ctx.local
     assert role.probe == "ready\n"
-
-
-def test_a_role_serving_its_own_probes_gets_the_credentials_checked_only() -> None:
-    global host
-    host = RoleHost(_settings(), FakeRole(serves_http=False), install_signals=False)
-    assert host.run() == 7
-    assert calls[:2] == ["check", "credentials"] and host.http is None
 
 
 def test_a_failed_start_still_closes_the_role() -> None:
