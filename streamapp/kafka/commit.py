@@ -90,6 +90,24 @@ class Ticket(Generic[P]):
         self.on_done(self)
 
 
+class DeliveryFailed(RuntimeError):
+    """A record was not delivered within ``delivery.timeout.ms``; the worker stops without
+    committing it."""
+
+
+def delivery_failure(ticket: Ticket[Any]) -> DeliveryFailed:
+    """The error for a ticket whose deliveries failed; its failed messages are cleared.
+
+    librdkafka already retried them (idempotent producer): producing them again could
+    only reorder them, so the failure is final.
+    """
+    failed, ticket.failed = ticket.failed, []
+    return DeliveryFailed(
+        f"{len(failed)} records undeliverable within delivery.timeout.ms ({ticket.error}); "
+        "nothing of their batch is committed"
+    )
+
+
 class OffsetTracker:
     """Per partition: fetched ranges in order; commit position = end of the acknowledged prefix."""
 

@@ -23,8 +23,10 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from confluent_kafka import TopicPartition as KafkaTP
 
 from streamapp.kafka.client_logs import with_client_logging
-from streamapp.kafka.commit import Ticket, TopicPartition
+from streamapp.kafka.commit import DeliveryFailed, Ticket, TopicPartition, delivery_failure
 from streamapp.kafka.produce import send
+
+__all__ = ["PRODUCER_DEFAULTS", "DeliveryFailed", "KafkaSink", "delivery_failure"]
 
 PRODUCER_DEFAULTS: dict[str, Any] = {
     # Low latency at light load, large batches at high load: send after 1 ms, but keep
@@ -45,24 +47,6 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "enable.idempotence": True,
     "delivery.timeout.ms": 300_000,
 }
-
-
-class DeliveryFailed(RuntimeError):
-    """A record was not delivered within ``delivery.timeout.ms``; the worker stops without
-    committing it."""
-
-
-def delivery_failure(ticket: Ticket[Any]) -> DeliveryFailed:
-    """The error for a ticket whose deliveries failed; its failed messages are cleared.
-
-    librdkafka already retried them (idempotent producer): producing them again could
-    only reorder them, so the failure is final.
-    """
-    failed, ticket.failed = ticket.failed, []
-    return DeliveryFailed(
-        f"{len(failed)} records undeliverable within delivery.timeout.ms ({ticket.error}); "
-        "nothing of their batch is committed"
-    )
 
 
 class KafkaSink:

@@ -2,7 +2,10 @@
 
 The worker takes both in its constructor; :mod:`streamapp.scoring.kafka_io`
 builds the Kafka ones (``KafkaSource`` / ``KafkaSink`` fit structurally) and
-:mod:`streamapp.testing.fakes` ships in-memory ones for tests.
+:mod:`streamapp.testing.fakes` ships in-memory ones for tests. The monitor's
+join data plane runs on the same ports: a :class:`Source` over its two input
+topics, and :class:`PartitionSink` s (a :class:`Sink` that can also address one
+partition, for its changelog, and say when everything sent was reported).
 """
 
 from __future__ import annotations
@@ -82,6 +85,27 @@ class Sink(Protocol):
 
     def abort_transaction(self, timeout: float = 30.0) -> None:
         """exactly_once: drop the open transaction's outputs."""
+
+
+Tombstone = tuple[str, bytes | None, bytes | None, Any]
+"""(topic, key, value or None, headers): one record; a None value deletes the key."""
+
+
+class PartitionSink(Sink, Protocol):
+    """A :class:`Sink` that can address one partition (a changelog) and produce tombstones."""
+
+    def send(
+        self,
+        ticket: Ticket[Any],
+        records: Sequence[Tombstone] = (),
+        columns: Sequence[tuple[str, Sequence[bytes | None], Sequence[bytes | None]]] = (),
+        partition: int | None = None,
+    ) -> None:
+        """As :meth:`Sink.send`; ``partition`` sends every record there (else the key picks)."""
+
+    def idle(self) -> bool:
+        """Every record sent so far was acknowledged or its failure reported by :meth:`poll`."""
+        ...
 
 
 class Fault:

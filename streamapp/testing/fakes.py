@@ -4,6 +4,8 @@
 real decode → score → produce → commit path over Python lists: the source
 serves records round-robin over ``partitions`` and records commits; the sink
 acknowledges on :meth:`InMemorySink.poll` and can hold or fail deliveries.
+:mod:`streamapp.testing.cluster` has partitioned topics that outlive their
+clients, for the monitor's join data plane and crash-and-replay tests.
 """
 
 from __future__ import annotations
@@ -20,11 +22,12 @@ Hook = Callable[[list[TopicPartition]], None]
 class InMemoryRecord:
     """A Kafka-like record (the methods ``confluent_kafka.Message`` has that streamapp uses)."""
 
-    __slots__ = ("_k", "_o", "_p", "_t", "_v")
+    __slots__ = ("_h", "_k", "_o", "_p", "_t", "_v")
 
     def __init__(self, topic: str, partition: int, offset: int, key: bytes | None,
-                 value: bytes | None) -> None:
+                 value: bytes | None, headers: Any = None) -> None:
         self._t, self._p, self._o, self._k, self._v = topic, partition, offset, key, value
+        self._h = headers
 
     def value(self) -> bytes | None:
         return self._v
@@ -41,8 +44,8 @@ class InMemoryRecord:
     def offset(self) -> int:
         return self._o
 
-    def headers(self) -> None:
-        return None
+    def headers(self) -> Any:
+        return self._h
 
     def __len__(self) -> int:
         return len(self._v or b"")

@@ -10,13 +10,13 @@ holdout, bucket) with their own applied sequence numbers, written when a
 summary touches them and deleted when pruned, so windows survive a
 control-plane restart or failover. Only the detectors
 (ADWIN on errors, PageHinkley on the prediction) are in memory and refill.
+The records' types and keys are in :mod:`.state`; what is exported (gauges,
+heartbeat status) in :mod:`.exports`.
 """
 
 from __future__ import annotations
 
 import itertools
-import math
-from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +26,24 @@ from streamapp.metrics.monitoring import AggregateMetrics
 from streamapp.monitoring.control import policy as pol
 from streamapp.monitoring.control import verdicts
 from streamapp.monitoring.control.detectors import ErrorRateAdwin, RiverDetector, page_hinkley
+from streamapp.monitoring.control.exports import (
+    TriggerGauges,
+    VersionStatus,
+    count_outcomes,
+    export_snapshot,
+    export_totals,
+    version_status,
+)
+from streamapp.monitoring.control.state import (
+    BucketRecord,
+    State,
+    VersionKey,
+    bucket_key,
+    bucket_prefix,
+    load_version,
+    version_buckets,
+    version_key,
+)
 from streamapp.monitoring.control.verdicts import Verdicts
 from streamapp.monitoring.control.windows import Buckets, count_window_label, joined, logged
 from streamapp.monitoring.spec_cache import SpecCache
@@ -34,19 +52,26 @@ from streamapp.settings.monitoring import MonitoringSettings
 from streamapp.statistics import estimation, quality
 from streamapp.statistics.calibration import calibrated, export_calibration
 from streamapp.statistics.spec import ModelSpec
-from streamapp.statistics.summary import SCALE, Stats, Summary
+from streamapp.statistics.summary import Stats, Summary
 
-State = MutableMapping[str, Any]
+__all__ = ["Aggregator", "State"]
 
 
 @dataclass
-class _Version:
+class VersionView:
+    """The in-memory view of one model version: windows and detectors (rebuilt from
+    :class:`~.state.BucketRecord` s after a restart; the detectors refill)."""
+
     spec: ModelSpec | None
+    """None: the version is not in the registry (totals only, no policy)."""
     all: Buckets
+    """Every group's buckets merged (drift, the policy's accuracy windows)."""
     by_group: dict[tuple[str, bool], Buckets] = field(default_factory=dict)
+    """(variant, holdout) → that group's buckets (the window gauges)."""
     adwin: ErrorRateAdwin = field(default_factory=ErrorRateAdwin)
     score_ph: RiverDetector = field(default_factory=page_hinkley)
     alarm: bool = False
+    """ADWIN alarmed since the last evaluation."""
 
 
 class Aggregator:
@@ -63,15 +88,14 @@ class Aggregator:
         self.specs = specs
         self.state = state
         self.metrics = metrics
-        self._versions: dict[tuple[str, str], _Version] = {}
-        self._changed: set[tuple[str, str]] = set()
-        self.latest: dict[tuple[str, str], dict[str, Any]] = {}
+        self._versions: dict[VersionKey, VersionView] = {}
+        self._changed: set[VersionKey] = set()
+        self.latest: dict[VersionKey, VersionStatus] = {}
         """Per version: the last evaluated quality, drift and incident (for heartbeats)."""
         self.verdicts = Verdicts(settings.verdicts, state, metrics)
         self.decisions: list[PromotionDecision] = []
         """Promotion decisions taken since the caller last took them (:meth:`take_decisions`)."""
-        self._checked: dict[tuple[str, str], set[tuple[str, str]]] = {}
-        """Per version: the (trigger, feature) series of the trigger gauges exported so far."""
+        self.triggers = TriggerGauges(metrics)
 
     def forget(self) -> None:
         """Drop the in-memory view (after a rebalance); it is rebuilt from ``state`` on demand."""
@@ -86,8 +110,8 @@ class Aggregator:
         the version record, which gates the totals, is written last.
         """
         model, version = summary.model, summary.version
-        key = _pkey(model, version)
-        totals = dict(self.state.get(key) or {})
+        key = version_key(model, version)
+        totals = load_version(self.state, model, version)
         applied = dict(totals.get("seq") or {})
         source = f"{summary.variant}/{summary.partition}"
         if int(applied.get(source, -1)) >= summary.seq:
@@ -96,9 +120,9 @@ class Aggregator:
         total = Stats()
         for (holdout, bucket), s in summary.groups.items():
             total = total.merge(s)
-            bkey = _bkey(model, version, summary.variant, holdout, bucket)
-            record = self.state.get(bkey) or {}
-            seen = dict(record.get("seq") or {})
+            bkey = bucket_key(model, version, summary.variant, holdout, bucket)
+            record: BucketRecord | None = self.state.get(bkey)
+            seen = dict(record.get("seq") or {}) if record else {}
             if int(seen.get(str(summary.partition), -1)) >= summary.seq:
                 continue  # this bucket took the summary before a restart
             ver.all.add(bucket, s)
@@ -107,16 +131,16 @@ class Aggregator:
             )
             group.add(bucket, s)
             seen[str(summary.partition)] = summary.seq
-            self.state[bkey] = {"stats": group.items[bucket].to_dict(), "seq": seen}
-            self._count(summary, holdout, s, ver.spec)
+            self.state[bkey] = BucketRecord(stats=group.items[bucket].to_dict(), seq=seen)
+            count_outcomes(self.metrics, summary, holdout, s, ver.spec)
         self._compare(summary, ver.spec, now)
-        for name, value in (("outcomes", total.joined), ("expired", total.expired),
-                            ("logged", total.logged)):
-            totals[name] = int(totals.get(name, 0)) + value
+        totals["outcomes"] = int(totals.get("outcomes", 0)) + total.joined
+        totals["expired"] = int(totals.get("expired", 0)) + total.expired
+        totals["logged"] = int(totals.get("logged", 0)) + total.logged
         applied[source] = summary.seq
         totals["seq"] = applied
         self.state[key] = totals
-        self._export_totals(model, version, totals)
+        export_totals(self.metrics, model, version, totals)
         if ver.spec is None:
             return []
         self._detect(model, version, ver, total, summary.seq)
@@ -140,7 +164,7 @@ class Aggregator:
         out, self.decisions = self.decisions, []
         return out
 
-    def _detect(self, model: str, version: str, ver: _Version, s: Stats, seq: int) -> None:
+    def _detect(self, model: str, version: str, ver: VersionView, s: Stats, seq: int) -> None:
         """Feed the streaming detectors, one value per outcome / logged prediction.
 
         A summary has counts, not the sequence: ADWIN gets the summary's errors
@@ -165,32 +189,6 @@ class Aggregator:
             values = _thin(mids, counts, rng)
             if any([ver.score_ph.update(v) for v in values]) and m is not None:
                 m.detector_alarms.labels(model, version, "page_hinkley", "prediction").inc()
-
-    def _count(self, summary: Summary, holdout: bool, s: Stats, spec: ModelSpec | None) -> None:
-        m = self.metrics
-        if m is None or spec is None:
-            return
-        labels = (summary.model, summary.version, summary.variant, str(holdout).lower())
-        for problem, n in s.quality.items():
-            feature, what = problem.rsplit("/", 1)
-            m.data_quality.labels(summary.model, summary.version, feature, what).inc(n)
-        if s.invalid_labels:
-            m.data_quality.labels(summary.model, summary.version, "label", "invalid").inc(
-                s.invalid_labels
-            )
-        if spec.classes is not None:
-            n = len(spec.classes)
-            for i, c in enumerate(s.confusion):
-                if c:
-                    a, p = divmod(i, n)
-                    m.confusion.labels(*labels, str(spec.classes[a]), str(spec.classes[p])).inc(c)
-            valid = sum(s.confusion)
-        else:
-            valid = int(s.sums.get("n", 0))
-            m.abs_error.labels(*labels).inc(s.sums.get("abs", 0) / SCALE)
-            m.sq_error.labels(*labels).inc(s.sums.get("sq", 0) / SCALE)
-        if valid:
-            m.outcomes.labels(*labels).inc(valid)
 
     # -- evaluation ------------------------------------------------------------------
     def snapshot(self, model: str, version: str) -> dict[str, Any]:
@@ -233,7 +231,7 @@ class Aggregator:
         for model, version in sorted(changed):
             snap = self.snapshot(model, version)
             if snap:
-                self._export(model, version, snap)
+                export_snapshot(self.metrics, self.settings, model, version, snap)
 
     def evaluate(self, model: str, version: str, now: float) -> RetrainRequest | None:
         """Run the policy of one version (its gauges: :meth:`export_gauges`)."""
@@ -241,7 +239,7 @@ class Aggregator:
         if ver.spec is None:
             return None
         spec, cfg = ver.spec, self.settings
-        self._changed.add((model, version))
+        self._changed.add(VersionKey(model, version))
         policy = cfg.policy_for(model)
         window, _ = ver.all.count_window(cfg.count_window, joined)
         previous, previous_full = ver.all.count_window(cfg.count_window, joined, skip=1)
@@ -290,8 +288,8 @@ class Aggregator:
         evaluated = pol.checks(policy, baseline, signals)
         fired = pol.triggers(policy, baseline, signals, evaluated)
         is_recovered = pol.recovered(policy, baseline, signals, evaluated)
-        key = _pkey(model, version)
-        totals = dict(self.state.get(key) or {})
+        key = version_key(model, version)
+        totals = load_version(self.state, model, version)
         evidence = {
             "baseline": baseline,
             "previous_window_accuracy": prev_acc,
@@ -304,163 +302,80 @@ class Aggregator:
         if new_policy != totals.get("policy"):
             totals["policy"] = new_policy
             self.state[key] = totals
-        latest = _latest(model, version, drift_stats.logged, signals, new_policy, request)
-        before = self.latest.get((model, version), {})
+        latest = version_status(model, version, drift_stats.logged, signals, new_policy, request)
+        before = self.latest.get(VersionKey(model, version), VersionStatus())
         if request is None and new_policy.get("open") and "last_request" in before:
             latest["last_request"] = before["last_request"]  # the open incident's evidence
-        self.latest[(model, version)] = latest
+        self.latest[VersionKey(model, version)] = latest
         if self.metrics is not None:
             for name, value in pol.thresholds(policy, baseline).items():
                 self.metrics.policy_threshold.labels(model, version, name).set(value)
             self.metrics.incident_active.labels(model, version).set(float(new_policy["open"]))
-            self._export_checks(model, version, evaluated, fired)
+            self.triggers.export(model, version, evaluated, fired)
             if request is not None:
                 self.metrics.retrain_requests.labels(model, version, request.reason.value).inc()
         return request
 
     def forget_version(self, model: str, version: str) -> None:
         """Drop every window bucket of a version (state included): windows restart empty."""
-        self._versions.pop((model, version), None)
-        self.latest.pop((model, version), None)
-        self._clear_checks(model, version, set())
-        prefix = f"bucket:{model}/{version}/"
+        self._versions.pop(VersionKey(model, version), None)
+        self.latest.pop(VersionKey(model, version), None)
+        self.triggers.clear(model, version, set())
+        prefix = bucket_prefix(model, version)
         for key in [k for k in list(self.state) if isinstance(k, str) and k.startswith(prefix)]:
             self.state.pop(key, None)
 
     def policy_state(self, model: str, version: str) -> dict[str, Any]:
         """The persisted policy state of a version (open, incident, last_request, ...)."""
-        return dict((self.state.get(_pkey(model, version)) or {}).get("policy") or {})
+        return dict(load_version(self.state, model, version).get("policy") or {})
 
     def set_policy_state(self, model: str, version: str, policy: dict[str, Any]) -> None:
         """Persist a version's policy state (operator commands)."""
-        totals = dict(self.state.get(_pkey(model, version)) or {})
+        totals = load_version(self.state, model, version)
         totals["policy"] = policy
-        self.state[_pkey(model, version)] = totals
+        self.state[version_key(model, version)] = totals
         if not policy.get("open"):
             # an operator closed the incident: heartbeats and the gauge say so at once, not
             # only when the version's next summary is evaluated (a version that no longer
             # gets traffic, e.g. after a promotion, would otherwise stay open forever)
-            latest = self.latest.get((model, version))
+            latest = self.latest.get(VersionKey(model, version))
             if latest is not None:
-                latest.update(incident_open=False, acknowledged_at=policy.get("acknowledged_at"))
+                latest["incident_open"] = False
+                latest["acknowledged_at"] = policy.get("acknowledged_at")
             if self.metrics is not None:
                 self.metrics.incident_active.labels(model, version).set(0.0)
 
-    def _export_checks(
-        self, model: str, version: str, evaluated: list[pol.Check], fired: list[pol.Trigger]
-    ) -> None:
-        """Each trigger's statistic and bounds as the policy compared them, and what fired."""
-        m = self.metrics
-        assert m is not None
-        for c in evaluated:
-            m.trigger_statistic.labels(model, version, c.trigger, c.feature).set(c.statistic)
-            for bound, value in (("fire", c.threshold), ("recover", c.recover)):
-                m.trigger_threshold.labels(model, version, c.trigger, c.feature, bound).set(value)
-        for trigger, on in pol.firing(evaluated, fired).items():
-            m.trigger_firing.labels(model, version, trigger).set(float(on))
-        self._clear_checks(model, version, {(c.trigger, c.feature) for c in evaluated})
-
-    def _clear_checks(self, model: str, version: str, keep: set[tuple[str, str]]) -> None:
-        """NaN statistic, not firing: exported trigger series this evaluation did not measure
-        (a window emptied by ``rebaseline``, a column without values)."""
-        known = self._checked.setdefault((model, version), set())
-        m = self.metrics
-        if m is not None:
-            names = {trigger for trigger, _ in keep}
-            for trigger, feature in known - keep:
-                m.trigger_statistic.labels(model, version, trigger, feature).set(math.nan)
-                if trigger not in names:
-                    m.trigger_firing.labels(model, version, trigger).set(0.0)
-        known |= keep
-
-    def _export(self, model: str, version: str, snap: dict[str, Any]) -> None:
-        m = self.metrics
-        if m is None:
-            return
-        for name, values in snap["windows"].items():
-            variant, holdout, window = name.split("/", 2)
-            for metric, value in values.items():
-                if not math.isnan(value):
-                    m.model_metric.labels(model, version, variant, holdout, window, metric).set(
-                        value
-                    )
-        for feature, values in snap["drift"].items():
-            for stat, value in values.items():
-                if feature == "prediction":
-                    m.prediction_drift.labels(model, version, stat).set(value)
-                else:
-                    m.feature_drift.labels(model, version, feature, stat).set(value)
-        m.drift_samples.labels(model, version).set(snap["drift_samples"])
-        cfg = self.settings
-        for gauge, window, values in (
-            (m.estimated, f"count:{cfg.drift_window}", snap["estimated"]),
-            (m.estimation_error, f"count:{cfg.count_window}", snap["estimation_error"]),
-        ):
-            for metric, value in values.items():
-                gauge.labels(model, version, window, metric).set(value)
-
-    def _export_totals(self, model: str, version: str, totals: dict[str, Any]) -> None:
-        if self.metrics is None:
-            return
-        done = int(totals.get("outcomes", 0))
-        expired = int(totals.get("expired", 0))
-        self.metrics.recorded.labels(model, version).set(done)
-        if done + expired:
-            self.metrics.coverage.labels(model, version).set(done / (done + expired))
-
-    def _version(self, model: str, version: str) -> _Version:
+    def _version(self, model: str, version: str) -> VersionView:
         """The in-memory view of a version, rebuilt from the persisted buckets when new."""
-        key = (model, version)
+        key = VersionKey(model, version)
         ver = self._versions.get(key)
         if ver is None:
-            ver = self._versions[key] = _Version(
+            ver = self._versions[key] = VersionView(
                 self.specs.get(model, version), Buckets(self.settings.bucket_s)
             )
-            prefix = f"bucket:{model}/{version}/"
-            for k, v in list(self.state.items()):
-                if isinstance(k, str) and k.startswith(prefix):
-                    variant, holdout, bucket = k[len(prefix) :].rsplit("/", 2)
-                    stats = Stats.from_dict(v["stats"])
-                    ver.all.add(int(bucket), stats)
-                    ver.by_group.setdefault(
-                        (variant, holdout == "true"), Buckets(self.settings.bucket_s)
-                    ).add(int(bucket), stats)
+            for variant, holdout, bucket, record in version_buckets(self.state, model, version):
+                stats = Stats.from_dict(record["stats"])
+                ver.all.add(bucket, stats)
+                ver.by_group.setdefault(
+                    (variant, holdout), Buckets(self.settings.bucket_s)
+                ).add(bucket, stats)
             if self.metrics is not None and ver.spec is not None:
                 cfg = self.settings
                 cal = calibrated(ver.spec, cfg.policy_for(model), cfg.drift_window)
                 export_calibration(self.metrics, model, version, cal)
         return ver
 
-    def _prune(self, model: str, version: str, ver: _Version) -> None:
+    def _prune(self, model: str, version: str, ver: VersionView) -> None:
         """Forget buckets no window needs any more (state keys included)."""
         cfg = self.settings
         ver.all.prune(cfg.time_window_s, 2 * cfg.count_window, cfg.drift_window)
         for (variant, holdout), buckets in ver.by_group.items():
             # a group keeps what its own windows and the version-wide ones need
             for b in buckets.prune(cfg.time_window_s, 2 * cfg.count_window, cfg.drift_window):
-                self.state.pop(_bkey(model, version, variant, holdout, b), None)
+                self.state.pop(bucket_key(model, version, variant, holdout, b), None)
 
 
 DETECTOR_SAMPLE = 200
-
-
-def _latest(
-    model: str, version: str, drift_samples: int, sig: pol.Signals,
-    policy: dict[str, Any], request: RetrainRequest | None,
-) -> dict[str, Any]:
-    """What a heartbeat reports of one version: quality, worst drift, the incident."""
-    psi = sig.psi
-    worst = max(psi, key=lambda f: psi[f]) if psi else None
-    out: dict[str, Any] = {
-        "model": model, "version": version, "accuracy": sig.accuracy, "rmse": sig.rmse,
-        "window": sig.accuracy_window, "drift_samples": drift_samples,
-        "max_psi": psi[worst] if worst else None, "max_psi_feature": worst,
-        "incident_open": bool(policy.get("open")), "incident": policy.get("incident", 0),
-        "acknowledged_at": policy.get("acknowledged_at"),
-    }
-    if request is not None:
-        out["last_request"] = request.model_dump(mode="json")
-    return out
 
 
 def _thin(values: list[float], counts: list[int], rng: np.random.Generator) -> list[float]:
@@ -471,11 +386,3 @@ def _thin(values: list[float], counts: list[int], rng: np.random.Generator) -> l
     out = np.repeat(np.asarray(values, dtype=np.float64), counts)
     rng.shuffle(out)
     return [float(v) for v in out]
-
-
-def _pkey(model: str, version: str) -> str:
-    return f"version:{model}/{version}"
-
-
-def _bkey(model: str, version: str, variant: str, holdout: bool, bucket: int) -> str:
-    return f"bucket:{model}/{version}/{variant}/{str(holdout).lower()}/{bucket}"

@@ -10,22 +10,15 @@ created again, a log truncated under it. Its offsets would skip input that was
 never processed, so the store is rebuilt (Kafka Streams wipes a task's state
 for the same reason: ``TaskCorruptedException``).
 
-:func:`cluster_view` asks the cluster (at assignment, before any store is
-opened); :func:`distrust` is the pure check.
+:func:`~.kafka_io.cluster_view` asks the cluster (at assignment, before any
+store is opened); :func:`distrust` is the pure check.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
-
-from confluent_kafka import KafkaException, TopicCollection, TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
-
-from streamapp.kafka.client_logs import with_client_logging
 
 
 class Reason(StrEnum):
@@ -93,45 +86,3 @@ def distrust(
         if end is not None and offset > end:
             return Distrust(Reason.BEYOND_END, f"{topic} offset {offset} > end {end}")
     return None
-
-
-def cluster_view(
-    conf: Mapping[str, Any], topics: Iterable[str], partitions: Iterable[int], timeout_s: float,
-) -> dict[int, ClusterView]:
-    """Ask the cluster for its id, the ids of ``topics`` and their ends per partition.
-
-    Every topic must exist: one not yet visible (just created, metadata still
-    spreading) is asked for again until ``timeout_s``; then the last
-    ``KafkaException`` is raised, as for any failed request.
-    """
-    parts, names = sorted(set(partitions)), sorted(set(topics))
-    if not parts:
-        return {}
-    admin = AdminClient(with_client_logging(dict(conf)))
-    cluster = str(admin.describe_cluster(request_timeout=timeout_s).result().cluster_id or "")
-    ids = _topic_ids(admin, names, timeout_s)
-    latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
-    request = {TopicPartition(t, p): latest for t in names for p in parts}
-    ends: dict[int, dict[str, int]] = {p: {} for p in parts}
-    for tp, future in admin.list_offsets(request, request_timeout=timeout_s).items():
-        ends[tp.partition][tp.topic] = int(future.result().offset)
-    return {p: ClusterView(cluster, ids, ends[p]) for p in parts}
-
-
-def _topic_ids(admin: AdminClient, names: list[str], timeout_s: float) -> dict[str, str]:
-    ids: dict[str, str] = {}
-    deadline = time.monotonic() + timeout_s
-    while True:
-        todo = [n for n in names if n not in ids]
-        futures = admin.describe_topics(TopicCollection(todo), request_timeout=timeout_s)
-        failed: Exception | None = None
-        for name, future in futures.items():
-            try:
-                ids[name] = str(future.result().topic_id)
-            except KafkaException as exc:
-                failed = exc
-        if failed is None:
-            return ids
-        if time.monotonic() > deadline:
-            raise failed
-        time.sleep(0.2)

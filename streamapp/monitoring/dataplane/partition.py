@@ -12,8 +12,9 @@ them on the next restore (a dead owner's half-written checkpoint resurrected
 under its successor's marker: a joined tombstone that turns a later label
 into a "duplicate"). So a restore returns those *orphan* keys, and the new owner
 overwrites them with their restored values and writes a marker again before
-it consumes anything (:meth:`~streamapp.monitoring.dataplane.worker.JoinWorker`'s
-assign hook). This is compaction-safe: the rewrite is newer than the orphan.
+it consumes anything (the assign hook of
+:class:`~streamapp.monitoring.dataplane.assignment.Assignment`). This is
+compaction-safe: the rewrite is newer than the orphan.
 
 A checkpoint also records what it belongs to: the cluster id and the topic ids
 of the inputs and the changelog (:mod:`.origin`). At assignment a local store
@@ -31,18 +32,18 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from streamapp.monitoring.dataplane.join import JoinResult
 from streamapp.monitoring.dataplane.origin import ClusterView, Distrust, distrust
 from streamapp.monitoring.dataplane.store import META_KEY, PartitionStore
 
+if TYPE_CHECKING:
+    from streamapp.monitoring.dataplane.ports import ChangelogReader
+
 log = logging.getLogger(__name__)
-_MISSING = (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTITION,
-            KafkaError._UNKNOWN_TOPIC)
 
 
 @dataclass
@@ -141,11 +142,11 @@ class PartitionState:
 
 
 def open_partitions(
-    paths: dict[int, Path], options: Any, consumer_conf: dict[str, Any], changelog: str,
+    paths: dict[int, Path], options: Any, reader: ChangelogReader, changelog: str,
     views: dict[int, ClusterView], timeout_s: float = 300.0,
 ) -> dict[int, Restored]:
     """Open local stores, check what they belong to against ``views`` (per partition: the
-    cluster as it is now) and catch them up with their changelog partitions (one consumer).
+    cluster as it is now) and catch them up with their changelog partitions (``reader``).
 
     Blocks until every changelog partition was read to its end; raises
     TimeoutError after ``timeout_s``. A distrusted checkpoint logs a warning and
@@ -170,7 +171,7 @@ def open_partitions(
         elif raw is not None:
             kept.add(p)
         stores[p], metas[p] = store, meta
-    newer, orphans = _catch_up(stores, metas, consumer_conf, changelog, timeout_s)
+    newer, orphans = _catch_up(stores, metas, reader, changelog, timeout_s)
     out: dict[int, Restored] = {}
     for p, path in paths.items():
         meta, voids = newer.get(p, metas[p]), set(orphans.get(p, {}))
@@ -196,46 +197,27 @@ def _warn(p: int, store: str, why: Distrust, then: str) -> None:
 
 
 def _catch_up(
-    stores: dict[int, PartitionStore], metas: dict[int, Meta], conf: dict[str, Any], topic: str,
-    timeout_s: float,
+    stores: dict[int, PartitionStore], metas: dict[int, Meta], reader: ChangelogReader,
+    topic: str, timeout_s: float,
 ) -> tuple[dict[int, Meta], dict[int, dict[bytes, bytes | None]]]:
     """Apply every marked checkpoint after each store's own; returns the newest metas and
     the writes after the last marker per partition (orphans)."""
     if not stores:
         return {}, {}
-    consumer = Consumer({**conf, "enable.auto.commit": False, "enable.partition.eof": True,
-                         "auto.offset.reset": "earliest"})
-    consumer.assign([TopicPartition(topic, p, metas[p].changelog_next) for p in stores])
     buffered: dict[int, dict[bytes, bytes | None]] = {p: {} for p in stores}
     newest: dict[int, Meta] = {}
     applied = dict.fromkeys(stores, 0)
-    pending = set(stores)
-    deadline = time.monotonic() + timeout_s
-    try:
-        while pending:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"changelog {topic} {sorted(pending)} not read to its end")
-            for msg in consumer.consume(10_000, 0.1):
-                p = int(msg.partition() or 0)
-                err = msg.error()
-                if err is not None:
-                    if err.code() == KafkaError._PARTITION_EOF:
-                        pending.discard(p)
-                    elif err.code() in _MISSING:
-                        raise RuntimeError(f"changelog {topic}[{p}] does not exist: {err}")
-                    continue
-                key, value = msg.key(), msg.value()
-                if key == META_KEY and value is not None:
-                    meta = newest[p] = Meta.from_json(value)
-                    meta.changelog_next = int(msg.offset() or 0) + 1
-                    stores[p].dirty = buffered[p]
-                    stores[p].commit(meta.to_json())
-                    applied[p] += len(buffered[p])
-                    buffered[p] = {}
-                elif key is not None:
-                    buffered[p][key] = value
-    finally:
-        consumer.close()
+    starts = {p: metas[p].changelog_next for p in stores}
+    for p, offset, key, value in reader.read(topic, starts, timeout_s):
+        if key == META_KEY and value is not None:
+            meta = newest[p] = Meta.from_json(value)
+            meta.changelog_next = offset + 1
+            stores[p].dirty = buffered[p]
+            stores[p].commit(meta.to_json())
+            applied[p] += len(buffered[p])
+            buffered[p] = {}
+        elif key is not None:
+            buffered[p][key] = value
     for p, meta in newest.items():
         log.info("restored partition %d from the changelog: %d writes up to checkpoint %d",
                  p, applied[p], meta.seq,

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streamapp.config import SamplingSettings
 from streamapp.monitoring.dataplane.partition import Meta, PartitionState
 from streamapp.monitoring.dataplane.records import (
     RawRecord,
@@ -23,6 +22,7 @@ from streamapp.monitoring.dataplane.records import (
 from streamapp.monitoring.dataplane.sampled import SampleFilter
 from streamapp.sampling import SALT_HOLDOUT, SALT_LOG, selected
 from streamapp.schemas import JoinedOutcome, Label, LoggedPrediction
+from streamapp.settings.sampling import SamplingSettings
 from tests.unit.monitoring.data import labels_for, predictions
 
 VALID = labels_for(predictions(1), 1.0)[0].model_dump(mode="json")
