@@ -70,12 +70,12 @@ class HealthServer:
         self,
         host: str = "127.0.0.1",
         port: int = 0,
-        registry: CollectorRegistry = REGISTRY,
+        prometheus: CollectorRegistry = REGISTRY,
         ready: Check = lambda: True,
         live: Check = lambda: True,
     ) -> None:
         self._ready, self._live = ready, live
-        self._metrics = make_wsgi_app(registry)
+        self._metrics = make_wsgi_app(prometheus)
         try:
             self._server = make_server(host, port, self._app, _Server, _QuietHandler)
         except OSError as exc:

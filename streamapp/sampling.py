@@ -17,7 +17,7 @@ salt, so every holdout, log and canary decision changed with each version.
 Other salts (retrain split, demo traffic) are decided one id at a time, where
 BLAKE2b is cheaper than a numpy call: they keep their own 8-byte BLAKE2b
 personalised by the salt, deciding as in version 2. :func:`selected` and
-:func:`select_many` give the same answer as :func:`decide` for the shared
+:func:`select_many` give the same answer as :func:`assign` for the shared
 salts, so the monitor's label filter and the scorer's log sample agree.
 """
 
@@ -75,7 +75,7 @@ def _none(n: int) -> tuple[BoolArray, BoolArray, BoolArray]:
     return none, none.copy(), none.copy()
 
 
-def decide(
+def assign(
     event_ids: Ids, holdout_rate: float, log_rate: float, canary_share: float,
 ) -> tuple[BoolArray, BoolArray, BoolArray]:
     """``(holdout, logged, canary)`` for a batch from one hash per event.
@@ -83,7 +83,7 @@ def decide(
     ``logged`` includes every holdout event (the monitor always sees the unbiased
     sample). Runs once per micro-batch on a scorer thread.
 
-    >>> h, lg, c = decide(["e1", "e2"], 0.0, 1.0, 0.0)
+    >>> h, lg, c = assign(["e1", "e2"], 0.0, 1.0, 0.0)
     >>> h.tolist(), lg.tolist(), c.tolist()
     ([False, False], [True, True], [False, False])
     """
@@ -105,7 +105,7 @@ def decide(
 def _decide_small(
     event_ids: Ids, holdout_rate: float, log_rate: float, canary_share: float,
 ) -> tuple[BoolArray, BoolArray, BoolArray]:
-    """:func:`decide` for a few ids, compared as Python ints (three numpy calls)."""
+    """:func:`assign` for a few ids, compared as Python ints (three numpy calls)."""
     words = outputs_small(event_ids, _SHARED, 2 if canary_share > 0 else 1)
     th, tl, tc = _threshold(holdout_rate), _threshold(log_rate), _threshold(canary_share)
     holdout = [w >> 32 < th for w in words[0]]

@@ -165,7 +165,7 @@ def run_policy(
             continue
         sig = signals(p, i)
         fired = pol.triggers(policy, baseline, sig)
-        state, request = pol.decide(
+        state, request = pol.step(
             policy, state, "m", "1", fired, pol.recovered(policy, baseline, sig), float(end)
         )
         if request is not None:

@@ -114,7 +114,7 @@ def logged(registry: Path, name: str, records: list[tuple[bytes, bytes]]) -> lis
         sampling={"log_rate": 1.0, "holdout_rate": 0.0},
     )
     source, sink = InMemorySource(records, 2, "events"), InMemorySink()
-    worker = ScoringWorker(cfg, source, sink, registry=CollectorRegistry())
+    worker = ScoringWorker(cfg, source, sink, prometheus=CollectorRegistry())
     thread = threading.Thread(target=worker.run, daemon=True)
     thread.start()
     waiter = threading.Event()

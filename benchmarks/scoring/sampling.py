@@ -26,7 +26,7 @@ import numpy as np
 from streamapp.config import SamplingSettings
 from streamapp.monitoring.dataplane.records import RawRecord
 from streamapp.monitoring.dataplane.sampled import SampleFilter
-from streamapp.sampling import SALT_LOG, decide, select_many
+from streamapp.sampling import SALT_LOG, assign, select_many
 
 _V2_KEYED = hashlib.blake2b(digest_size=16, key=b"streamapp-sampling-v2")
 _HOLDOUT, _LOG, _CANARY = 0.05, 0.2, 0.1
@@ -70,9 +70,9 @@ def cases(ids: list[str]) -> dict[str, tuple[Callable[[], object], Callable[[], 
     monitor = SampleFilter(SamplingSettings(holdout_rate=_HOLDOUT, log_rate=_LOG))
     return {
         "scorer decide (holdout + log)": (
-            lambda: v2_decide(keys, 0.0), lambda: decide(keys, _HOLDOUT, _LOG, 0.0)),
+            lambda: v2_decide(keys, 0.0), lambda: assign(keys, _HOLDOUT, _LOG, 0.0)),
         "scorer decide (+ canary)": (
-            lambda: v2_decide(keys, _CANARY), lambda: decide(keys, _HOLDOUT, _LOG, _CANARY)),
+            lambda: v2_decide(keys, _CANARY), lambda: assign(keys, _HOLDOUT, _LOG, _CANARY)),
         "monitor SampleFilter.by_key": (
             lambda: v2_by_key(records), lambda: monitor.by_key(records)),
         "select_many (log salt, text)": (

@@ -18,8 +18,8 @@ from streamapp.kafka.commit import Ticket
 from streamapp.kafka.sink import KafkaSink
 from streamapp.kafka.source import KafkaSource
 from streamapp.registry.registry import ModelRegistry
+from streamapp.runtime.catalog import runtime_catalog
 from streamapp.runtime.loader import load_model
-from streamapp.runtime.registry import runtime_registry
 from streamapp.scoring import router as router_mod
 from streamapp.scoring.decode import Decoder
 from streamapp.scoring.router import Router
@@ -72,7 +72,7 @@ def instrument(
                          settings.topics.events, lambda _t: None, lambda _t: None, lambda _t: None)
     sink = KafkaSink(conf)
     version = ModelRegistry(settings.model.registry).resolve(settings.model.name, "production")
-    model = load_model(version, "auto", "cpu", 1, runtime_registry(settings.model))
+    model = load_model(version, "auto", "cpu", 1, runtime_catalog(settings.model))
     decoder = Decoder(model.manifest, settings.scoring.max_event_bytes)
     router = Router(settings.topics, settings.sampling)
     _route_parts(timers)

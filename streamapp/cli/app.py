@@ -142,9 +142,12 @@ def kafka_errors() -> Iterator[None]:
 
 @contextmanager
 def worker_errors(role: str) -> Iterator[None]:
-    """Long-running commands: rejected credentials or an unusable http port exit 2 with one
-    line; any other error is logged (one JSON record in JSON mode, never a bare traceback)
-    and exits 1 so the orchestrator restarts the process."""
+    """Long-running commands: a start-up error (no cluster, an unusable state directory),
+    rejected credentials or an unusable http port exit 2 with one line; a local broker that
+    cannot start exits 1 with one line; any other error is logged (one JSON record in JSON
+    mode, never a bare traceback) and exits 1 so the orchestrator restarts the process."""
+    from streamapp.brokers import BrokerError
+    from streamapp.host import StartupError
     from streamapp.http import HttpBindError
     from streamapp.kafka.credentials import KafkaAuthError
 
@@ -152,8 +155,10 @@ def worker_errors(role: str) -> Iterator[None]:
         yield
     except (typer.Exit, SystemExit, KeyboardInterrupt):
         raise
-    except KafkaAuthError as exc:
+    except (StartupError, KafkaAuthError) as exc:
         raise fail(str(exc), EXIT_CONFIG) from None
+    except BrokerError as exc:
+        raise fail(str(exc), EXIT_FAILED) from None
     except HttpBindError as exc:
         raise fail(str(exc.strerror), EXIT_CONFIG) from None
     except Exception as exc:

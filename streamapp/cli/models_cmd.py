@@ -88,13 +88,13 @@ def validate(
     One line per artifact as it is checked; ``--json`` prints them at the end as a list of
     ``{model, version, runtime, device, status, error}`` (``status``: ok or invalid). Exit
     code 1 when any is invalid, in both forms."""
+    from streamapp.runtime.catalog import runtime_catalog
     from streamapp.runtime.checks import ConformanceError, check_scoring_model
     from streamapp.runtime.loader import load_model, reference_rows
-    from streamapp.runtime.registry import runtime_registry
 
     reg = _registry(ctx, registry)
     cfg = settings(ctx).model
-    runtimes = runtime_registry(cfg)
+    runtimes = runtime_catalog(cfg)
     names = [name] if name else reg.models()
     if not names:
         raise fail(f"no models under {reg.root}")
@@ -150,15 +150,15 @@ def promote(
     registry: RegistryOpt = None,
 ) -> None:
     """Point ``pointer`` at a version atomically; running workers pick it up without restart."""
+    from streamapp.runtime.catalog import runtime_catalog
     from streamapp.runtime.loader import load_model
-    from streamapp.runtime.registry import runtime_registry
 
     reg = _registry(ctx, registry)
     cfg = settings(ctx)
     try:
         mv = reg.get(name, version)
         verified_profile(mv)
-        load_model(mv, "auto", "cpu", runtimes=runtime_registry(cfg.model))
+        load_model(mv, "auto", "cpu", runtimes=runtime_catalog(cfg.model))
         reg.promote(name, version, pointer)
     except (RegistryError, ModelLoadError) as exc:
         raise fail(f"not promoted: {exc}") from None

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from streamapp.cli.app import EXIT_CONFIG, app, config_file, fail, settings, worker_errors
+from streamapp.cli.app import app, config_file, settings, worker_errors
 from streamapp.cli.broker_cmd import LocalBroker
 
 
@@ -30,8 +30,6 @@ def monitor(
     ``monitoring.state_dir/process-i``) a supervisor restarts crashed ones and
     forwards SIGTERM for a last checkpoint.
     """
-    from streamapp.brokers import BrokerError
-    from streamapp.host import StartupError
     from streamapp.monitoring.role import run_monitor
     from streamapp.supervisor import run_supervised
 
@@ -41,13 +39,8 @@ def monitor(
             update={"monitoring": cfg.monitoring.model_copy(update={"processes": processes})}
         )
     with worker_errors("monitor"):
-        try:
-            if cfg.monitoring.processes > 1:
-                code = run_supervised("monitor", cfg, config_file(ctx), local_broker)
-            else:
-                code = run_monitor(cfg, local_broker=local_broker)
-        except StartupError as exc:
-            raise fail(str(exc), EXIT_CONFIG) from None
-        except BrokerError as exc:
-            raise fail(str(exc)) from None
+        if cfg.monitoring.processes > 1:
+            code = run_supervised("monitor", cfg, config_file(ctx), local_broker)
+        else:
+            code = run_monitor(cfg, local_broker=local_broker)
     raise typer.Exit(code)

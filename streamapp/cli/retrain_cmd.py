@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from streamapp.cli.app import EXIT_CONFIG, app, fail, settings, worker_errors
+from streamapp.cli.app import app, settings, worker_errors
 from streamapp.cli.broker_cmd import LocalBroker
 
 
@@ -28,16 +28,9 @@ def retrain(
     SIGINT/SIGTERM. Every event (ready, collecting, training progress, decision) is
     an INFO log record with a ``retrain_event`` field.
     """
-    from streamapp.brokers import BrokerError
-    from streamapp.host import StartupError
     from streamapp.retrain.role import run_retrainer
 
     cfg = settings(ctx)
     with worker_errors("retrain"):
-        try:
-            code = run_retrainer(cfg, max_requests, local_broker=local_broker)
-        except StartupError as exc:
-            raise fail(str(exc), EXIT_CONFIG) from None
-        except BrokerError as exc:
-            raise fail(str(exc)) from None
+        code = run_retrainer(cfg, max_requests, local_broker=local_broker)
     raise typer.Exit(code)

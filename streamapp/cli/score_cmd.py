@@ -32,7 +32,6 @@ def score(
     several processes, process i serves on http.port + i). Above one process a
     supervisor restarts crashed ones and forwards SIGTERM for a clean drain.
     """
-    from streamapp.brokers import BrokerError
     from streamapp.host import StartupError, require_cluster
     from streamapp.registry.registry import MissingPointerError, ModelRegistry
     from streamapp.scoring.worker import run_worker
@@ -49,13 +48,8 @@ def score(
         cfg = cfg.model_copy(update={"scoring": cfg.scoring.model_copy(update=update)})
     config = config_file(ctx)
     with worker_errors("score"):
-        try:
-            if cfg.scoring.processes > 1:
-                code = run_supervised("score", cfg, config, local_broker)
-            else:
-                code = run_worker(cfg, install_signals=True, local_broker=local_broker)
-        except StartupError as exc:
-            raise fail(str(exc), EXIT_CONFIG) from None
-        except BrokerError as exc:
-            raise fail(str(exc)) from None
+        if cfg.scoring.processes > 1:
+            code = run_supervised("score", cfg, config, local_broker)
+        else:
+            code = run_worker(cfg, install_signals=True, local_broker=local_broker)
     raise typer.Exit(code)

@@ -28,7 +28,7 @@ class HostContext:
     """Bootstrap servers: ``kafka.bootstrap_servers``, or the local broker's address."""
     health: ConnectionHealth
     """Reachability of the cluster; the clients built here feed it, the probes read it."""
-    metrics: CollectorRegistry
+    prometheus: CollectorRegistry
     """The Prometheus registry served on ``/metrics``."""
     stop: threading.Event
     """Set by SIGINT/SIGTERM (or the caller): the role drains and returns."""

@@ -46,12 +46,12 @@ class RoleHost:
         role: Role,
         *,
         local_broker: bool = False,
-        metrics: CollectorRegistry = REGISTRY,
+        prometheus: CollectorRegistry = REGISTRY,
         stop: threading.Event | None = None,
         install_signals: bool = True,
     ) -> None:
         self.settings, self.role, self.local_broker = settings, role, local_broker
-        self.metrics = metrics
+        self.prometheus = prometheus
         self.stop = stop or threading.Event()
         self.install_signals = install_signals
         self.context: HostContext | None = None
@@ -69,7 +69,7 @@ class RoleHost:
             )
             health = ConnectionHealth(servers, settings.kafka.unreachable_liveness_s)
             ctx = self.context = HostContext(
-                settings, servers, health, self.metrics, self.stop,
+                settings, servers, health, self.prometheus, self.stop,
                 local=not settings.kafka.bootstrap_servers,
             )  # fmt: skip
             stack.enter_context(self._probes(ctx))
@@ -87,7 +87,7 @@ class RoleHost:
     def _probes(self, ctx: HostContext) -> Iterator[None]:
         """Serve ``/metrics`` and ``/health`` for the block."""
         http = self.http = HealthServer(
-            self.settings.http.host, self.settings.http.port, ctx.metrics,
+            self.settings.http.host, self.settings.http.port, ctx.prometheus,
             self._ready, self._live,
         )  # fmt: skip
         with http:

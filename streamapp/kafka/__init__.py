@@ -1,1 +1,4 @@
-"""The Kafka layer: confluent-kafka clients, admin, the embedded broker. Never imports torch."""
+"""The Kafka layer: confluent-kafka clients and admin. Never imports torch.
+
+Local development brokers live in :mod:`streamapp.brokers`, never here.
+"""

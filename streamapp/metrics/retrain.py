@@ -13,37 +13,37 @@ DECISIONS = ("promoted", "rejected", "skipped", "failed", "duplicate", "invalid_
 class RetrainMetrics:
     """What the retrainer decided, how long training took, and what it is waiting on."""
 
-    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
-        self.build = BuildMetrics(registry)
+    def __init__(self, prometheus: CollectorRegistry = REGISTRY) -> None:
+        self.build = BuildMetrics(prometheus)
         self.decisions = Counter(
             "streamapp_retrain_decisions_total",
             "Retrain requests handled, by outcome (promoted, rejected, skipped, failed, "
             "duplicate, invalid_request).",
             ["model", "outcome"],
-            registry=registry,
+            registry=prometheus,
         )
         self.last_decision = Gauge(
             "streamapp_retrain_last_decision_timestamp_seconds",
             "Unix time of the last handled retrain request, by outcome.",
             ["model", "outcome"],
-            registry=registry,
+            registry=prometheus,
         )
         self.training = Histogram(
             "streamapp_retrain_training_seconds",
             "Training plus evaluation of one candidate version.",
             ["model"],
             buckets=(1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600),
-            registry=registry,
+            registry=prometheus,
         )
         self.pending = Gauge(
             "streamapp_retrain_pending_requests",
             "Retrain requests received and not yet handled (waiting for outcomes or training).",
-            registry=registry,
+            registry=prometheus,
         )
         self.buffered = Gauge(
             "streamapp_retrain_buffered_outcomes",
             "Joined outcomes held in the retrainer's bounded buffer.",
-            registry=registry,
+            registry=prometheus,
         )
 
     def decided(self, model: str, outcome: str) -> None:

@@ -11,8 +11,8 @@ _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 class ScoringMetrics:
     """Counters, gauges and histograms of one scoring worker."""
 
-    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
-        r = registry
+    def __init__(self, prometheus: CollectorRegistry = REGISTRY) -> None:
+        r = prometheus
         self.consumed = Counter(
             "streamapp_events_consumed_total",
             "Records fetched from the input topic (model: the model the worker serves).",

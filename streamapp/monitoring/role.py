@@ -66,7 +66,7 @@ class MonitorRole(Role):
         self.ctx = ctx
         settings, conf = ctx.settings, ctx.conf
         topics, mon = settings.topics, settings.monitoring
-        BuildMetrics(ctx.metrics)
+        BuildMetrics(ctx.prometheus)
         ensure_topics(conf, topics.all_topics(), topics.replication_factor,
                       configs=topics.topic_configs())
         ensure_topics(
@@ -74,7 +74,7 @@ class MonitorRole(Role):
             configs={mon.changelog_topic: changelog_config(settings)},
         )
         worker = self.worker = kafka_join_worker(
-            settings, ctx.servers, ctx.metrics, ctx.stop, ctx.health
+            settings, ctx.servers, ctx.prometheus, ctx.stop, ctx.health
         )
 
         def data_plane() -> None:
@@ -88,7 +88,7 @@ class MonitorRole(Role):
         self._thread = threading.Thread(target=data_plane, name="monitor-data-plane",
                                         daemon=True)
         self._thread.start()
-        self.control = build_control(settings, ctx.servers, ctx.metrics)
+        self.control = build_control(settings, ctx.servers, ctx.prometheus)
         ensure_topics(conf, internal_topics(self.control.app), topics.replication_factor)
 
     def run(self) -> int:
@@ -145,12 +145,12 @@ class MonitorRole(Role):
 
 def run_monitor(
     settings: Settings,
-    registry: CollectorRegistry = REGISTRY,
+    prometheus: CollectorRegistry = REGISTRY,
     local_broker: bool = False,
     stop: threading.Event | None = None,
 ) -> int:
     """Run one monitor worker through the role host until SIGINT/SIGTERM (blocking); the exit
     code. Raises :class:`~streamapp.host.errors.StartupError` (no cluster, an unusable
     ``monitoring.state_dir``) before anything starts."""
-    return RoleHost(settings, MonitorRole(), local_broker=local_broker, metrics=registry,
+    return RoleHost(settings, MonitorRole(), local_broker=local_broker, prometheus=prometheus,
                     stop=stop).run()

@@ -30,7 +30,7 @@ class RetrainRole(Role):
 
     def start(self, ctx: HostContext) -> None:
         self.ctx = ctx
-        self.service = RetrainService(ctx.settings, ctx.servers, RetrainMetrics(ctx.metrics),
+        self.service = RetrainService(ctx.settings, ctx.servers, RetrainMetrics(ctx.prometheus),
                                       health=ctx.health)
 
     def run(self) -> int:
@@ -52,10 +52,11 @@ class RetrainRole(Role):
 def run_retrainer(
     settings: Settings,
     max_requests: int | None = None,
-    registry: CollectorRegistry = REGISTRY,
+    prometheus: CollectorRegistry = REGISTRY,
     local_broker: bool = False,
     stop: threading.Event | None = None,
 ) -> int:
     """Run the retrainer through the role host until SIGINT/SIGTERM or ``max_requests``."""
     role = RetrainRole(max_requests)
-    return RoleHost(settings, role, local_broker=local_broker, metrics=registry, stop=stop).run()
+    host = RoleHost(settings, role, local_broker=local_broker, prometheus=prometheus, stop=stop)
+    return host.run()

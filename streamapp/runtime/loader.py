@@ -8,8 +8,8 @@ from streamapp.plugins import PluginError
 from streamapp.registry.manifest import REFERENCE_FILE
 from streamapp.registry.registry import ModelVersion, RegistryError, verified_artifact_path
 from streamapp.runtime.base import FloatMatrix, ModelLoadError, ScoringModel
+from streamapp.runtime.catalog import DEFAULT_RUNTIMES, RuntimeCatalog
 from streamapp.runtime.device import DeviceChoice, resolve_device
-from streamapp.runtime.registry import DEFAULT_RUNTIMES, RuntimeRegistry
 
 
 def load_model(
@@ -17,7 +17,7 @@ def load_model(
     runtime: str = "auto",
     device: DeviceChoice = "auto",
     intra_threads: int = 1,
-    runtimes: RuntimeRegistry = DEFAULT_RUNTIMES,
+    runtimes: RuntimeCatalog = DEFAULT_RUNTIMES,
 ) -> ScoringModel:
     """Load the artifact (checksum verified first) and validate it on reference rows.
 

@@ -18,7 +18,7 @@ from streamapp.kafka.sink import KafkaSink
 from streamapp.kafka.source import KafkaSource
 from streamapp.registry.registry import ModelVersion
 from streamapp.runtime.base import ScoringModel
-from streamapp.runtime.registry import runtime_registry
+from streamapp.runtime.catalog import runtime_catalog
 from streamapp.scoring.reload import ModelFactory
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def kafka_sink(settings: Settings, bootstrap: str) -> KafkaSink:
 def default_factory(settings: Settings) -> ModelFactory:
     """``load_model`` with the configured runtime, device and intra-op threads (lazy import)."""
     m = settings.model
-    runtimes = runtime_registry(m)
+    runtimes = runtime_catalog(m)
 
     def factory(version: ModelVersion) -> ScoringModel:
         from streamapp.runtime.loader import load_model

@@ -11,16 +11,22 @@ partition, for its changelog, and say when everything sent was reported).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from streamapp.kafka.commit import Ticket, TopicPartition
 from streamapp.scoring.decode import Record
 
 PartitionsHook = Callable[[list[TopicPartition]], None]
-Column = tuple[str, Sequence[bytes | None], Sequence[bytes]]
-"""(topic, keys, values): records without headers, produced as one batch."""
 Single = tuple[str, bytes | None, bytes, Any]
 """(topic, key, value, headers): one record."""
+
+
+class TopicBatch(NamedTuple):
+    """Records for one topic without headers, produced as one batch (keys aligned with values)."""
+
+    topic: str
+    keys: Sequence[bytes | None]
+    values: Sequence[bytes]
 
 
 class Source(Protocol):
@@ -66,7 +72,10 @@ class Sink(Protocol):
     """Produces a ticket's outputs; deliveries complete the ticket in :meth:`poll`'s thread."""
 
     def send(
-        self, ticket: Ticket[Any], records: Sequence[Single] = (), columns: Sequence[Column] = ()
+        self,
+        ticket: Ticket[Any],
+        records: Sequence[Single] = (),
+        columns: Sequence[TopicBatch] = (),
     ) -> None:
         """Produce every output of ``ticket`` and seal it (scorer threads)."""
 

@@ -1,9 +1,9 @@
 """Route a decoded batch through the primary / candidate models and build the output records.
 
-Decisions are deterministic functions of the event id (``streamapp.sampling.decide``:
+Decisions are deterministic functions of the event id (``streamapp.sampling.assign``:
 one keyed digest per event gives holdout, prediction-log sample and canary share).
 Predictions and log records are rendered per model call by :mod:`.encode` and
-grouped in per-topic :class:`Column` s (produced as batches); dead letters
+grouped in per-topic :class:`TopicBatch` s (produced as batches); dead letters
 (which carry a header) stay single :class:`Outgoing` records. Fields are exactly
 those of :class:`~streamapp.schemas.Prediction`, :class:`~streamapp.schemas.LoggedPrediction`
 and :class:`~streamapp.schemas.DeadLetter`.
@@ -21,10 +21,11 @@ import numpy as np
 
 from streamapp.deadletter import dead_letter_value
 from streamapp.runtime.base import FloatMatrix, ScoringModel
-from streamapp.sampling import BoolArray, decide
+from streamapp.sampling import BoolArray, assign
 from streamapp.schemas import DeadLetterReason
 from streamapp.scoring import encode
 from streamapp.scoring.decode import DecodedBatch, Record, Rejected
+from streamapp.scoring.ports import TopicBatch
 from streamapp.scoring.scorer import score_batch
 from streamapp.settings.sampling import SamplingSettings
 from streamapp.settings.topics import TopicSettings
@@ -39,19 +40,11 @@ class Outgoing(NamedTuple):
     headers: list[tuple[str, bytes]] | None
 
 
-class Column(NamedTuple):
-    """Records for one topic without headers, produced as one batch (keys aligned with values)."""
-
-    topic: str
-    keys: list[bytes]
-    values: list[bytes]
-
-
 @dataclass
 class Routed:
     """Everything one batch produces, and counts for the metrics once acknowledged."""
 
-    columns: list[Column] = field(default_factory=list)
+    columns: list[TopicBatch] = field(default_factory=list)
     """Predictions and log records, one column per (model call, topic)."""
     records: list[Outgoing] = field(default_factory=list)
     """Records with headers (dead letters), produced one by one."""
@@ -86,7 +79,7 @@ class Router:
         s = self.sampling
         mode = s.candidate_mode if candidate is not None else "off"
         keys = list(map(str.encode, batch.event_ids))
-        holdout, logged, canary = decide(
+        holdout, logged, canary = assign(
             keys, s.holdout_rate, s.log_rate, s.canary_share if mode == "canary" else 0.0
         )
         view = _View(batch, keys, holdout, logged, datetime.now(UTC).isoformat())
@@ -141,17 +134,17 @@ class Router:
         )
         if publish:
             if self.sampling.publish_holdout:
-                column = Column(self.topics.predictions, keys, values)
+                column = TopicBatch(self.topics.predictions, keys, values)
             else:
                 pub = np.flatnonzero(~holdout).tolist()
-                column = Column(self.topics.predictions, [keys[k] for k in pub],
+                column = TopicBatch(self.topics.predictions, [keys[k] for k in pub],
                                 [values[k] for k in pub])
             out.columns.append(column)
             out.predictions[(name, version, variant)] += len(column.values)
         feats = _take(batch.features, index)
         log = np.flatnonzero(view.logged[scored]).tolist()
         with_features = encode.with_features
-        out.columns.append(Column(
+        out.columns.append(TopicBatch(
             self.topics.prediction_log, [keys[k] for k in log],
             [with_features(values[k], feats[k]) for k in log],
         ))

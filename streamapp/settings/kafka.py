@@ -98,7 +98,8 @@ class KafkaSettings(Section):
         servers = bootstrap_servers or self.bootstrap_servers
         if not servers:
             raise ConfigError(
-                "kafka.bootstrap_servers is not set and no embedded broker is running"
+                "kafka.bootstrap_servers is not set (STREAMAPP_KAFKA__BOOTSTRAP_SERVERS) "
+                "and no local broker was started"
             )
         conf: dict[str, Any] = {
             "bootstrap.servers": servers,

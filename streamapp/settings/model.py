@@ -1,7 +1,7 @@
 """Which model serves, from which registry, on which runtime (``STREAMAPP_MODEL__*``).
 
 Runtimes are named here as data (name, artifact format, import path); the runtime
-package (:mod:`streamapp.runtime.registry`) turns them into loadable entries, so
+package (:mod:`streamapp.runtime.catalog`) turns them into loadable entries, so
 loading settings imports no runtime.
 """
 

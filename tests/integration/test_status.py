@@ -57,7 +57,7 @@ def _worker(settings: Settings) -> Iterator[None]:
     stop = threading.Event()
     codes: list[int] = []
     thread = threading.Thread(
-        target=lambda: codes.append(run_worker(settings, stop, registry=CollectorRegistry()))
+        target=lambda: codes.append(run_worker(settings, stop, prometheus=CollectorRegistry()))
     )
     thread.start()
     try:

@@ -296,7 +296,7 @@ class Aggregator:
             "samples": window.joined,
             "drift_samples": drift_stats.logged,
         }
-        new_policy, request = pol.decide(
+        new_policy, request = pol.step(
             policy, totals.get("policy", {}), model, version, fired, is_recovered, now, evidence
         )
         if new_policy != totals.get("policy"):

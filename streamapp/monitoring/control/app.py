@@ -70,7 +70,7 @@ def faust_broker(bootstrap: str) -> list[str]:
 
 
 def build_control(
-    settings: Settings, bootstrap: str, registry: CollectorRegistry = REGISTRY
+    settings: Settings, bootstrap: str, prometheus: CollectorRegistry = REGISTRY
 ) -> Control:
     """Create the faust app with the policy agent; nothing connects until a worker starts it."""
     mon, topics = settings.monitoring, settings.topics
@@ -104,7 +104,7 @@ def build_control(
     retrain = app.topic(topics.retrain_requests, partitions=1, **raw)
     decisions = app.topic(topics.promotion_decisions, partitions=1, **raw)
     table = app.Table("policy", partitions=topics.partitions)
-    metrics = AggregateMetrics(registry)
+    metrics = AggregateMetrics(prometheus)
     aggregator = Aggregator(
         mon, SpecCache(ModelRegistry(settings.model.registry), metrics), table, metrics
     )

@@ -243,7 +243,7 @@ def recovered(
     )
 
 
-def decide(
+def step(
     policy: PolicySettings,
     state: dict[str, Any],
     model: str,

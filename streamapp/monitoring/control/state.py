@@ -39,7 +39,7 @@ class VersionRecord(TypedDict, total=False):
     seq: dict[str, int]
     """``<variant>/<join partition>`` → the last checkpoint applied (a re-emit is skipped)."""
     policy: dict[str, Any]
-    """The retrain policy's state (:func:`~.policy.decide`: open, incident, cooldown, ...)."""
+    """The retrain policy's state (:func:`~.policy.step`: open, incident, cooldown, ...)."""
 
 
 class BucketRecord(TypedDict):

@@ -14,7 +14,7 @@ from typing import TypeVar, cast
 
 from streamapp.config import SamplingSettings
 from streamapp.monitoring.dataplane.records import Record
-from streamapp.sampling import decide
+from streamapp.sampling import assign
 
 R = TypeVar("R", bound=Record)
 
@@ -35,7 +35,7 @@ class SampleFilter:
         True
         """
         return self.everything or bool(
-            decide([event_id], self.holdout_rate, self.log_rate, 0.0)[1][0]
+            assign([event_id], self.holdout_rate, self.log_rate, 0.0)[1][0]
         )
 
     def by_key(self, records: Sequence[R]) -> tuple[list[R], int, int]:
@@ -48,7 +48,7 @@ class SampleFilter:
             return list(records), 0, 0
         keys = [r.key() for r in records]
         keyless = keys.count(None)
-        _h, logged, _c = decide([k or b"" for k in keys] if keyless else cast(list[bytes], keys),
+        _h, logged, _c = assign([k or b"" for k in keys] if keyless else cast(list[bytes], keys),
                                 self.holdout_rate, self.log_rate, 0.0)
         if keyless:
             kept = [r for r, ok, k in zip(records, logged.tolist(), keys, strict=True)

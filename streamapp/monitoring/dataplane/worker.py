@@ -68,14 +68,14 @@ class JoinWorker:
         self,
         settings: Settings,
         io: JoinIO,
-        registry: CollectorRegistry = REGISTRY,
+        prometheus: CollectorRegistry = REGISTRY,
         stop_event: threading.Event | None = None,
         health: ConnectionHealth | None = None,
     ) -> None:
         self.settings, self.io, self.health = settings, io, health
         self.mon, self.topics = settings.monitoring, settings.topics
         self.source = io.source
-        self.metrics = JoinMetrics(registry)
+        self.metrics = JoinMetrics(prometheus)
         self.stop_event = stop_event or threading.Event()
         self.sample = SampleFilter(settings.sampling)
         self.shadow = settings.sampling.candidate_mode == "shadow"
@@ -258,12 +258,12 @@ class JoinWorker:
 def kafka_join_worker(
     settings: Settings,
     bootstrap: str,
-    registry: CollectorRegistry = REGISTRY,
+    prometheus: CollectorRegistry = REGISTRY,
     stop_event: threading.Event | None = None,
     health: ConnectionHealth | None = None,
 ) -> JoinWorker:
     """The join worker over the cluster at ``bootstrap`` (what the monitor role runs)."""
     from streamapp.monitoring.dataplane.kafka_io import kafka_join_io
 
-    return JoinWorker(settings, kafka_join_io(settings, bootstrap, health), registry,
+    return JoinWorker(settings, kafka_join_io(settings, bootstrap, health), prometheus,
                       stop_event, health)

@@ -65,14 +65,14 @@ def documented_series() -> set[str]:
 
 
 def metric_classes() -> list[type]:
-    """Every metrics class in ``streamapp/metrics/*``: defined there and taking ``registry=``."""
+    """Every metrics class in ``streamapp/metrics/*``: defined there and taking ``prometheus=``."""
     found: list[type] = []
     for info in pkgutil.iter_modules(streamapp.metrics.__path__):
         module = importlib.import_module(f"streamapp.metrics.{info.name}")
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if cls.__module__ != module.__name__:
                 continue
-            if "registry" in inspect.signature(cls).parameters:
+            if "prometheus" in inspect.signature(cls).parameters:
                 found.append(cls)
     return found
 
@@ -86,7 +86,7 @@ def exported_series() -> set[str]:
     names: set[str] = set()
     for cls in metric_classes():
         registry = CollectorRegistry()
-        cls(registry=registry)
+        cls(prometheus=registry)
         for family in registry.collect():
             names.update(family.name + suffix for suffix in _SUFFIXES.get(family.type, ("",)))
     return names

@@ -14,7 +14,7 @@ from streamapp.sampling import (
     SALT_HOLDOUT,
     SALT_LOG,
     SAMPLING_VERSION,
-    decide,
+    assign,
     digests,
     select_many,
     selected,
@@ -59,9 +59,9 @@ def test_same_decision_in_another_process() -> None:
     assert float(out.stdout) == unit_interval("abc", "log")
 
 
-def test_decide_matches_selected_and_the_digest_fields() -> None:
+def test_assign_matches_selected_and_the_digest_fields() -> None:
     ids = [f"evt-{i}" for i in range(4000)]
-    holdout, logged, canary = decide(ids, 0.1, 0.2, 0.3)
+    holdout, logged, canary = assign(ids, 0.1, 0.2, 0.3)
     assert SAMPLING_VERSION == 3
     assert holdout.tolist() == [selected(e, SALT_HOLDOUT, 0.1) for e in ids]
     assert logged.tolist() == [
@@ -102,7 +102,7 @@ def test_text_and_its_utf8_bytes_decide_alike() -> None:
     ids = [f"evt-{i}" for i in range(300)] + EDGE_IDS
     raw = [e.encode() for e in ids]
     assert (digests(ids) == digests(raw)).all()
-    by_text, by_bytes = decide(ids, 0.1, 0.2, 0.3), decide(raw, 0.1, 0.2, 0.3)
+    by_text, by_bytes = assign(ids, 0.1, 0.2, 0.3), assign(raw, 0.1, 0.2, 0.3)
     assert all((a == b).all() for a, b in zip(by_text, by_bytes, strict=True))
 
 
@@ -120,7 +120,7 @@ def test_a_batch_decides_as_each_id_alone(ids: list[str]) -> None:
     for i, e in enumerate(ids):
         assert (digests([e])[0] == batch[i]).all()
     assert select_many(ids, SALT_LOG, 0.5) == [selected(e, SALT_LOG, 0.5) for e in ids]
-    holdout, logged, canary = decide(ids, 0.3, 0.4, 0.5)
+    holdout, logged, canary = assign(ids, 0.3, 0.4, 0.5)
     assert holdout.tolist() == [selected(e, SALT_HOLDOUT, 0.3) for e in ids]
     assert logged.tolist() == [h or selected(e, SALT_LOG, 0.4)
                                for h, e in zip(holdout.tolist(), ids, strict=True)]
@@ -171,6 +171,6 @@ def test_other_salts_keep_their_personalised_blake2b() -> None:
 
 def test_empty_batches_and_zero_rates() -> None:
     assert digests([]).shape == (0, 4)
-    assert all(len(m) == 0 for m in decide([], 0.5, 0.5, 0.5))
+    assert all(len(m) == 0 for m in assign([], 0.5, 0.5, 0.5))
     assert select_many([], "anything", 0.5) == []
-    assert not any(m.any() for m in decide(["a", "b"], 0.0, 0.0, 0.0))
+    assert not any(m.any() for m in assign(["a", "b"], 0.0, 0.0, 0.0))

@@ -78,7 +78,7 @@ def test_parts_run_in_order_and_the_role_gets_the_context() -> None:
     global host
     role = FakeRole()
     stop = threading.Event()
-    host = RoleHost(_settings(), role, metrics=CollectorRegistry(), stop=stop,
+    host = RoleHost(_settings(), role, prometheus=CollectorRegistry(), stop=stop,
                     install_signals=False)
     assert host.run() == 7
     assert calls == ["check", "wait", "start", "beat fake streamapp.status", "run", "beat stop",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from streamapp.monitoring.control.policy import Signals, decide, recovered, triggers
+from streamapp.monitoring.control.policy import Signals, recovered, step, triggers
 from streamapp.schemas import RetrainReason, RetrainRequest
 from streamapp.settings.monitoring import PolicySettings
 
@@ -16,7 +16,7 @@ def _step(
     state: dict[str, Any], acc: float, now: float
 ) -> tuple[dict[str, Any], RetrainRequest | None]:
     sig = Signals(accuracy=acc, accuracy_window="count:500")
-    return decide(
+    return step(
         POLICY, state, "m", "1", triggers(POLICY, BASE, sig), recovered(POLICY, BASE, sig), now
     )
 

@@ -29,7 +29,7 @@ def _settings(registry: Path, **scoring: Any) -> Settings:
 
 
 def _worker(settings: Settings, source: InMemorySource, sink: InMemorySink) -> ScoringWorker:
-    return ScoringWorker(settings, source, sink, registry=CollectorRegistry())
+    return ScoringWorker(settings, source, sink, prometheus=CollectorRegistry())
 
 
 def _run(worker: ScoringWorker, until: Callable[[], bool]) -> int:

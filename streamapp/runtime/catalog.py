@@ -25,9 +25,9 @@ __all__ = [
     "BUILTIN_RUNTIMES",
     "DEFAULT_RUNTIMES",
     "NAME_PATTERN",
+    "RuntimeCatalog",
     "RuntimeEntry",
-    "RuntimeRegistry",
-    "runtime_registry",
+    "runtime_catalog",
 ]
 
 
@@ -55,7 +55,7 @@ class RuntimeEntry(RuntimeSpec):
 BUILTIN_RUNTIMES = tuple(RuntimeEntry.of(spec) for spec in BUILTIN_RUNTIME_SPECS)
 
 
-class RuntimeRegistry:
+class RuntimeCatalog:
     """Runtimes in preference order (``auto`` picks the first with a matching artifact)."""
 
     def __init__(self, entries: Iterable[RuntimeSpec] = ()) -> None:
@@ -90,9 +90,9 @@ class RuntimeRegistry:
         return next((e for e in self._entries.values() if e.format == fmt), None)
 
 
-DEFAULT_RUNTIMES = RuntimeRegistry()
+DEFAULT_RUNTIMES = RuntimeCatalog()
 
 
-def runtime_registry(model: ModelSettings) -> RuntimeRegistry:
+def runtime_catalog(model: ModelSettings) -> RuntimeCatalog:
     """The built-in runtimes plus ``model.runtimes``, in preference order."""
-    return RuntimeRegistry(model.runtimes)
+    return RuntimeCatalog(model.runtimes)

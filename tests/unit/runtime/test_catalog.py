@@ -10,13 +10,13 @@ import pytest
 
 from streamapp.registry.registry import ModelRegistry, sha256_file
 from streamapp.runtime.base import ModelLoadError
-from streamapp.runtime.loader import load_model
-from streamapp.runtime.registry import (
+from streamapp.runtime.catalog import (
     BUILTIN_RUNTIMES,
+    RuntimeCatalog,
     RuntimeEntry,
-    RuntimeRegistry,
-    runtime_registry,
+    runtime_catalog,
 )
+from streamapp.runtime.loader import load_model
 from streamapp.settings.model import ModelSettings
 from tests.scoring_support import copy_version
 
@@ -39,7 +39,7 @@ def _linear_version(root: Path) -> Path:
 
 
 def test_builtins_are_plain_entries_in_preference_order() -> None:
-    registry = RuntimeRegistry()
+    registry = RuntimeCatalog()
     assert registry.entries == list(BUILTIN_RUNTIMES)
     assert [e.implementation for e in registry.entries] == [
         "streamapp.runtime.onnx:OnnxModel",
@@ -51,7 +51,7 @@ def test_builtins_are_plain_entries_in_preference_order() -> None:
 def test_third_party_runtime_loads_through_the_same_route(model_registry_dir: Path) -> None:
     _linear_version(model_registry_dir)
     version = ModelRegistry(model_registry_dir).get("friedman-reg", "7")
-    runtimes = RuntimeRegistry([LINEAR])
+    runtimes = RuntimeCatalog([LINEAR])
     model = load_model(version, "auto", "cpu", runtimes=runtimes)
     assert model.runtime == "numpy-linear"
     rows = np.eye(10, dtype=np.float32)
@@ -73,12 +73,12 @@ def test_unknown_runtime_and_bad_implementations_fail_clearly(model_registry_dir
     ]:
         entry = RuntimeEntry(name="numpy-linear", format="npy-linear", implementation=impl)
         with pytest.raises(ModelLoadError, match=match):
-            load_model(linear, "numpy-linear", "cpu", runtimes=RuntimeRegistry([entry]))
+            load_model(linear, "numpy-linear", "cpu", runtimes=RuntimeCatalog([entry]))
 
 
 def test_settings_name_runtimes_and_reject_unknown_ones() -> None:
     settings = ModelSettings(runtime="numpy-linear", runtimes=[LINEAR])
-    assert runtime_registry(settings).names == ["onnx", "torch", "numpy-linear"]
+    assert runtime_catalog(settings).names == ["onnx", "torch", "numpy-linear"]
     with pytest.raises(ValueError, match="not one of auto, onnx, torch"):
         ModelSettings(runtime="tvm")
     with pytest.raises(ValueError, match="both load format 'onnx'"):
