@@ -65,7 +65,7 @@ def running_worker(
 
 
 def metric(worker: ScoringWorker, name: str, **labels: str) -> float:
-    return worker.prom_registry.get_sample_value(name, labels) or 0.0
+    return worker.prometheus.get_sample_value(name, labels) or 0.0
 
 
 def copy_version(registry_dir: Path, name: str, src: str, dst: str) -> Path:

@@ -115,7 +115,7 @@ def test_csv_and_parquet_rows_are_scored_and_bad_rows_reported(
         assert {m.key() for m in preds} == good_keys
         dead = [
             s.value
-            for family in worker.prom_registry.collect()
+            for family in worker.prometheus.collect()
             for s in family.samples
             if s.name == "streamapp_dead_letter_total"
         ]
