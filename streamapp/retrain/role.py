@@ -39,9 +39,9 @@ class RetrainRole(Role):
         return 0
 
     def ready_reason(self) -> str | None:
-        if self.service is None or not self.service.ready:
-            return "starting: waiting for the cluster and consumers"
-        return None
+        if self.service is None:
+            return "starting: waiting for the cluster"
+        return self.service.ready_reason()
 
     def snapshot(self) -> dict[str, Any]:
         group = self.ctx.settings.retrain.group_id if self.ctx is not None else None

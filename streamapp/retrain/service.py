@@ -28,7 +28,7 @@ from pydantic import ValidationError
 
 from streamapp.config import Settings
 from streamapp.kafka.client_logs import with_client_logging
-from streamapp.kafka.health import ConnectionHealth, wait_for_cluster
+from streamapp.kafka.health import ConnectionHealth
 from streamapp.metrics.retrain import DECISIONS, RetrainMetrics
 from streamapp.registry.registry import ModelRegistry, RegistryError
 from streamapp.retrain.buffer import OutcomeBuffer
@@ -89,13 +89,9 @@ class RetrainService:
     def run(self, stop: threading.Event, max_requests: int | None = None) -> None:
         """Serve until ``stop`` is set (or ``max_requests`` were handled); closes its consumers.
 
-        Waits for the cluster first (returns if stopped meanwhile); raises
-        :class:`~streamapp.kafka.credentials.KafkaAuthError` at once when the cluster
-        rejects the configured credentials. :attr:`health` tracks reachability.
+        The role host (:mod:`streamapp.retrain.role`) has waited for the cluster's first
+        answer; afterwards the consumers retry an outage and feed :attr:`health`.
         """
-        if not wait_for_cluster(self.conf, self.settings.kafka.connect_timeout_s, stop,
-                                self.health):
-            return
         topics = self.settings.topics
         outcomes = Consumer(with_client_logging(
             {**self.conf, "group.id": f"{self.cfg.group_id}-outcomes", "enable.auto.commit": False}

@@ -5,9 +5,22 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from streamapp.demo.traffic import TrafficPlan, plan_events
-from streamapp.schemas import JoinedOutcome, Variant
+from streamapp.schemas import JoinedOutcome, RetrainReason, RetrainRequest, Variant
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+REQUEST = RetrainRequest(
+    model_name="agrawal-clf",
+    model_version="1",
+    reason=RetrainReason.ACCURACY_DROP,
+    metric="accuracy",
+    observed=0.5,
+    threshold=0.95,
+    window="count:500",
+    idempotency_key="agrawal-clf/1/incident-1",
+    requested_at=T0,
+)
+"""One accuracy-drop request for agrawal-clf/1."""
 
 
 def make_outcomes(

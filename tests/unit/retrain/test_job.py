@@ -2,27 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 from streamapp.registry.registry import ModelRegistry
 from streamapp.retrain.job import retrain
 from streamapp.runtime.loader import load_model
-from streamapp.schemas import RetrainReason, RetrainRequest
 from streamapp.settings.retrain import RetrainSettings
-from tests.unit.retrain.outcomes import make_outcomes
+from tests.unit.retrain.outcomes import REQUEST, make_outcomes
 
-REQUEST = RetrainRequest(
-    model_name="agrawal-clf",
-    model_version="1",
-    reason=RetrainReason.ACCURACY_DROP,
-    metric="accuracy",
-    observed=0.5,
-    threshold=0.95,
-    window="count:500",
-    idempotency_key="agrawal-clf/1/incident-1",
-    requested_at=datetime(2026, 1, 1, tzinfo=UTC),
-)
 SETTINGS = RetrainSettings(min_samples=100, min_eval_samples=50, epochs=30)
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -12,19 +11,7 @@ import pytest
 from streamapp.config import Settings
 from streamapp.retrain.events import EVENT_KEY, WaitLog
 from streamapp.retrain.service import RetrainService
-from streamapp.schemas import RetrainReason, RetrainRequest
-
-REQUEST = RetrainRequest(
-    model_name="agrawal-clf",
-    model_version="1",
-    reason=RetrainReason.ACCURACY_DROP,
-    metric="accuracy",
-    observed=0.5,
-    threshold=0.95,
-    window="count:500",
-    idempotency_key="agrawal-clf/1/incident-1",
-    requested_at=datetime.now(UTC),
-)
+from tests.unit.retrain.outcomes import REQUEST
 
 
 class Clock:
