@@ -15,6 +15,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 EventId = Annotated[str, Field(min_length=1, max_length=256, description="Unique event id.")]
 FeatureValue = float | int | str | bool | None
+InputValue = FeatureValue | list[Any]
+"""An event's feature: a scalar, a tensor as nested arrays, or base64/text as a string."""
 
 
 class _Wire(BaseModel):
@@ -32,7 +34,10 @@ class Event(_Wire):
     model: str | None = Field(
         default=None, description="Model to score with; default: the worker's configured model."
     )
-    features: dict[str, FeatureValue] = Field(description="Feature name → value.")
+    features: dict[str, InputValue] = Field(
+        description="Feature name → value: a number, category, text, base64 bytes, or a "
+        "tensor as nested arrays (or base64 of its little-endian bytes)."
+    )
 
 
 class Variant(StrEnum):
@@ -116,6 +121,14 @@ class DeadLetterReason(StrEnum):
     UNKNOWN_CATEGORY = "unknown_category"
     NON_FINITE = "non_finite"
     TOO_LARGE = "too_large"
+    WRONG_SHAPE = "wrong_shape"
+    """A tensor's nesting or size differs from the manifest's shape."""
+    WRONG_DTYPE = "wrong_dtype"
+    """A tensor element is not of the manifest's dtype (e.g. 1.5 for an int64 tensor)."""
+    INVALID_BASE64 = "invalid_base64"
+    """A base64 value (binary tensor or bytes feature) does not decode."""
+    TEXT_TOO_LONG = "text_too_long"
+    UNDECODABLE_IMAGE = "undecodable_image"
     UNKNOWN_MODEL = "unknown_model"
     MODEL_ERROR = "model_error"
 

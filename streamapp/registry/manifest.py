@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -37,34 +37,86 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+TensorDType = Literal["float32", "float16", "float64", "int64", "int32", "uint8", "bool"]
+"""Element types a ``tensor`` feature may declare (little-endian on the wire)."""
+SCALAR_KINDS = frozenset({"numeric", "categorical"})
+
+
 class FeatureSpec(_Strict):
-    """One input column. Categorical values are encoded as their index in ``categories``."""
+    """One input. Scalars (``numeric``, ``categorical``) are columns of the feature matrix;
+    categorical values are encoded as their index in ``categories``. ``tensor``, ``text``
+    and ``bytes`` features are whole values per event, fed to the model by name (see
+    :attr:`input`) or through a pre processor."""
 
     name: str = Field(min_length=1)
-    type: Literal["numeric", "categorical"]
+    type: Literal["numeric", "categorical", "tensor", "text", "bytes"]
     min: float | None = None
     """Smallest allowed numeric value (inclusive); None = unbounded."""
     max: float | None = None
     """Largest allowed numeric value (inclusive); None = unbounded."""
     categories: list[bool | int | str] | None = None
     """Allowed categorical values, in encoding order (``[false, true]``: a boolean feature)."""
+    dtype: TensorDType | None = None
+    """``tensor``: element type (JSON nested arrays are cast to it; base64 is its raw bytes)."""
+    shape: list[int | None] | None = None
+    """``tensor``: the shape of one event's value; at most one axis is None (variable)."""
+    max_length: int | None = Field(default=None, ge=1)
+    """``text``: most characters; ``bytes``: most bytes (longer values are dead-lettered)."""
+    media: Literal["image"] | None = None
+    """``bytes``: what the bytes encode (``image``: PNG/JPEG/... decoded by a pre processor)."""
+    input: str | None = None
+    """``tensor``: the model input it feeds (default: the feature's name)."""
 
     @model_validator(mode="after")
     def _consistent(self) -> FeatureSpec:
         if self.type == "categorical" and not self.categories:
             raise ValueError(f"categorical feature {self.name!r} needs categories")
-        if self.type == "numeric" and self.categories:
-            raise ValueError(f"numeric feature {self.name!r} cannot have categories")
+        if self.type != "categorical" and self.categories:
+            raise ValueError(f"{self.type} feature {self.name!r} cannot have categories")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"feature {self.name!r}: min > max")
+        if self.type == "tensor":
+            if self.dtype is None or not self.shape:
+                raise ValueError(f"tensor feature {self.name!r} needs dtype and shape")
+            if sum(d is None for d in self.shape) > 1 or any(
+                d is not None and d < 1 for d in self.shape
+            ):
+                raise ValueError(
+                    f"tensor feature {self.name!r}: shape {self.shape} needs positive sizes "
+                    "and at most one variable (null) axis"
+                )
+        elif self.dtype is not None or self.shape is not None or self.input is not None:
+            raise ValueError(f"dtype, shape and input are for tensor features ({self.name!r})")
+        if self.type in SCALAR_KINDS and self.max_length is not None:
+            raise ValueError(f"max_length is for text and bytes features ({self.name!r})")
+        if self.media is not None and self.type != "bytes":
+            raise ValueError(f"media is for bytes features ({self.name!r})")
         return self
+
+    @property
+    def is_scalar(self) -> bool:
+        """A column of the float32 feature matrix (numeric or categorical)."""
+        return self.type in SCALAR_KINDS
+
+    @property
+    def model_input(self) -> str:
+        """The model input a tensor feature feeds."""
+        return self.input or self.name
+
+    @property
+    def variable_axis(self) -> int | None:
+        """The index of a tensor's variable axis, or None for a fixed shape."""
+        return next((i for i, d in enumerate(self.shape or []) if d is None), None)
 
 
 class OutputSpec(_Strict):
-    """How to read the artifact's single output tensor."""
+    """Which of the artifact's outputs is the prediction, and how to read it."""
 
     name: str = "output"
-    """Output tensor name."""
+    """Output tensor name (an ONNX output, or a key of a TorchScript module's dict output);
+    the artifact's other outputs (e.g. an ``embedding``) are not computed or ignored."""
+    index: int | None = Field(default=None, ge=0)
+    """For a TorchScript module that returns a tuple: the position of the prediction."""
     classes: list[int | str] | None = None
     """Classification: class values in output column order (output = probabilities)."""
 
@@ -100,14 +152,14 @@ class Processing(_Strict):
     post: str | None = None
     output_width: int | None = Field(default=None, ge=1)
     """Columns of the artifact's raw output that ``post`` reads; required with ``post``."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """JSON options handed to processors built ``from_context`` (e.g. a tokenizer's buckets)."""
 
     @model_validator(mode="after")
     def _widths(self) -> Processing:
         for path in (self.pre, self.post):
             if path is not None:
                 valid_import_path(path)
-        if self.pre is not None and self.input_width is None:
-            raise ValueError("processing.pre needs processing.input_width (columns it returns)")
         if self.post is not None and self.output_width is None:
             raise ValueError("processing.post needs processing.output_width (columns it reads)")
         return self
@@ -149,6 +201,24 @@ class Manifest(_Strict):
             ClassMap(self.output.classes)  # raises when two classes are the same label
         if self.trainer is not None:
             valid_import_path(self.trainer)
+        pre = self.processing.pre if self.processing is not None else None
+        if pre is not None and self.processing is not None and not self.is_tensor_model and (
+            self.processing.input_width is None
+        ):
+            raise ValueError("processing.pre needs processing.input_width (columns it returns)")
+        if pre is None:
+            for spec in self.features:
+                if spec.type in ("text", "bytes") or spec.variable_axis is not None:
+                    raise ValueError(
+                        f"feature {spec.name!r} ({spec.type}"
+                        f"{', variable shape' if spec.type == 'tensor' else ''}) needs a "
+                        "processing.pre that turns it into model inputs"
+                    )
+            inputs = [s.model_input for s in self.features if s.type == "tensor"]
+            if any(s.is_scalar for s in self.features):
+                inputs.append(self.input_name)
+            if len(set(inputs)) != len(inputs):
+                raise ValueError(f"two features feed one model input: {sorted(inputs)}")
         return self
 
     @property
@@ -156,12 +226,23 @@ class Manifest(_Strict):
         return [f.name for f in self.features]
 
     @property
+    def is_tensor_model(self) -> bool:
+        """Some feature is a tensor, text or bytes: events decode into named arrays
+        (:class:`streamapp.inputs.FeatureBatch`), not one float32 matrix."""
+        return not all(f.is_scalar for f in self.features)
+
+    @property
+    def scalar_features(self) -> list[FeatureSpec]:
+        """The numeric and categorical features (the feature matrix's columns)."""
+        return [f for f in self.features if f.is_scalar]
+
+    @property
     def model_input_width(self) -> int:
         """Columns the artifact takes: ``processing.input_width`` with a pre processor."""
         p = self.processing
         if p is not None and p.pre is not None and p.input_width is not None:
             return p.input_width
-        return len(self.features)
+        return len(self.scalar_features)
 
     @property
     def model_output_width(self) -> int:

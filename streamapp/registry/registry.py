@@ -180,7 +180,7 @@ def verified_profile(version: ModelVersion) -> ReferenceProfile:
         profile = ReferenceProfile.load(version.path)
     except Exception as exc:  # pydantic.ValidationError, OSError
         raise RegistryError(f"{tag}: {PROFILE_FILE} cannot be loaded: {exc}") from exc
-    for spec in version.manifest.features:
+    for spec in version.manifest.scalar_features:  # tensors: profiled as their sketches
         table = profile.categorical if spec.type == "categorical" else profile.numeric
         if spec.name not in table:
             raise RegistryError(

@@ -21,8 +21,9 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from streamapp.inputs.batch import FeatureBatch
 from streamapp.processing import as_matrix
-from streamapp.runtime.base import FloatMatrix, ScoringModel
+from streamapp.runtime.base import FloatMatrix, ModelRows, ScoringModel
 
 RTOL, ATOL = 1e-5, 1e-5
 
@@ -82,17 +83,19 @@ def check_processor(
     return out
 
 
-def check_scoring_model(model: ScoringModel, rows: FloatMatrix) -> FloatMatrix:
-    """Check a loaded model on encoded rows (manifest feature order); returns its output.
+def check_scoring_model(model: ScoringModel, rows: ModelRows) -> FloatMatrix:
+    """Check a loaded model on encoded rows (manifest feature order, or a tensor model's
+    :class:`~streamapp.inputs.FeatureBatch`); returns its output.
 
     Raises :class:`ConformanceError` naming each broken rule.
     """
     what = f"model {model.name}/{model.version} ({model.runtime})"
-    rows = np.ascontiguousarray(rows, dtype=np.float32)
-    snapshot = rows.copy()
+    if not isinstance(rows, FeatureBatch):
+        rows = np.ascontiguousarray(rows, dtype=np.float32)
+    snapshot = _copy_rows(rows)
     expected = (len(rows), model.manifest.output.width)
     try:
-        out = model.predict(rows)
+        out = model.score(rows)
     except Exception as exc:
         raise ConformanceError(what, [f"predict raised {type(exc).__name__}: {exc}"]) from exc
     if not isinstance(out, np.ndarray) or out.dtype != np.float32 or out.shape != expected:
@@ -104,16 +107,16 @@ def check_scoring_model(model: ScoringModel, rows: FloatMatrix) -> FloatMatrix:
     failures: list[str] = []
     if not np.isfinite(out).all():
         failures.append("non-finite outputs on reference rows")
-    if not np.array_equal(rows, snapshot):
+    if not _same_rows(rows, snapshot):
         failures.append("predict modified its input in place")
-    if not np.array_equal(out, model.predict(snapshot.copy())):
+    if not np.array_equal(out, model.score(_copy_rows(snapshot))):
         failures.append("not deterministic: two calls on the same rows differ")
     for part in (slice(0, 1), slice(len(rows) // 2, len(rows))):
-        if not np.allclose(model.predict(snapshot[part]), out[part], rtol=RTOL, atol=ATOL):
+        if not np.allclose(model.score(snapshot[part]), out[part], rtol=RTOL, atol=ATOL):
             failures.append(f"rows {part.start}:{part.stop} score differently on their own")
             break
     with ThreadPoolExecutor(2) as pool:
-        results = list(pool.map(model.predict, [snapshot.copy(), snapshot.copy()]))
+        results = list(pool.map(model.score, [_copy_rows(snapshot), _copy_rows(snapshot)]))
     if not all(np.allclose(r, out, rtol=RTOL, atol=ATOL) for r in results):
         failures.append("concurrent calls give different results; predict must be thread-safe")
     if model.manifest.task.is_classification:
@@ -123,6 +126,25 @@ def check_scoring_model(model: ScoringModel, rows: FloatMatrix) -> FloatMatrix:
     if failures:
         raise ConformanceError(what, failures)
     return out
+
+
+def _copy_rows(rows: ModelRows) -> ModelRows:
+    if isinstance(rows, FeatureBatch):
+        return FeatureBatch(rows.matrix.copy(), {
+            k: v.copy() if isinstance(v, np.ndarray) else [
+                a.copy() if isinstance(a, np.ndarray) else a for a in v]
+            for k, v in rows.columns.items()})
+    return rows.copy()
+
+
+def _same_rows(a: ModelRows, b: ModelRows) -> bool:
+    if isinstance(a, FeatureBatch) and isinstance(b, FeatureBatch):
+        return bool(np.array_equal(a.matrix, b.matrix)) and all(
+            np.array_equal(a.columns[k], b.columns[k]) if isinstance(a.columns[k], np.ndarray)
+            else all(np.array_equal(x, y) if isinstance(x, np.ndarray) else x == y
+                     for x, y in zip(a.columns[k], b.columns[k], strict=True))
+            for k in a.columns)
+    return bool(np.array_equal(a, b))  # type: ignore[arg-type]
 
 
 def _as_batch(batch: Any) -> Any:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
+from streamapp.inputs.batch import FeatureBatch
+from streamapp.inputs.reference import TENSOR_REFERENCE_FILE, load_reference
 from streamapp.plugins import PluginError
 from streamapp.registry.manifest import REFERENCE_FILE
 from streamapp.registry.registry import ModelVersion, RegistryError, verified_artifact_path
-from streamapp.runtime.base import FloatMatrix, ModelLoadError, ScoringModel
+from streamapp.runtime.base import ModelLoadError, ModelRows, ScoringModel
 from streamapp.runtime.catalog import DEFAULT_RUNTIMES, RuntimeCatalog
 from streamapp.runtime.device import DeviceChoice, resolve_device
 
@@ -44,23 +48,30 @@ def load_model(
     entry, artifact = found
     try:
         path = verified_artifact_path(version, artifact)
+        model_formats = {e.format for e in runtimes.entries}
+        files = {a.format: verified_artifact_path(version, a) for a in manifest.artifacts
+                 if a.format not in model_formats}  # a tokenizer, ...: what processors read
         implementation = entry.load()
     except (RegistryError, PluginError, TypeError) as exc:
         raise ModelLoadError(f"{tag}: {exc}") from exc
     model: ScoringModel = implementation(manifest, path, resolve_device(device), intra_threads)
     rows = reference_rows(version)
     if manifest.processing is not None:
-        model = with_processors(model, rows)
+        model = with_processors(model, rows, files)
     check_outputs(model, rows)
     model.warmup(rows)
     return model
 
 
-def with_processors(model: ScoringModel, rows: FloatMatrix) -> ScoringModel:
-    """Wrap ``model`` with its manifest's processors, after checking them on reference rows.
+def with_processors(
+    model: ScoringModel, rows: ModelRows, files: dict[str, Path] | None = None
+) -> ScoringModel:
+    """Wrap ``model`` with its manifest's processors, after checking them on reference rows
+    (``files``: the version's other verified artifacts, e.g. a tokenizer, by format).
 
     Raises :class:`ModelLoadError` when a processor cannot be imported or breaks the
-    processing contract (:func:`streamapp.runtime.checks.check_processor`).
+    processing contract (:func:`streamapp.runtime.checks.check_processor`); a tensor
+    model's processors are checked by the test inference of :func:`check_outputs`.
     """
     from streamapp.processing import columns, load_processors
     from streamapp.runtime.checks import ConformanceError, check_processor
@@ -68,8 +79,13 @@ def with_processors(model: ScoringModel, rows: FloatMatrix) -> ScoringModel:
 
     manifest = model.manifest
     tag = f"{model.name}/{model.version}"
+    if isinstance(rows, FeatureBatch):
+        try:
+            return ProcessedModel(model, load_processors(manifest, files))
+        except (ImportError, TypeError, ValueError, OSError) as exc:
+            raise ModelLoadError(f"{tag}: {exc}") from exc
     try:
-        processors = load_processors(manifest)
+        processors = load_processors(manifest, files)
         matrix = rows
         if processors.pre is not None:
             width = manifest.model_input_width
@@ -84,8 +100,15 @@ def with_processors(model: ScoringModel, rows: FloatMatrix) -> ScoringModel:
     return ProcessedModel(model, processors)
 
 
-def reference_rows(version: ModelVersion, limit: int = 256) -> FloatMatrix:
-    """Encoded training rows shipped with the version (``reference.npy``, no pickle)."""
+def reference_rows(version: ModelVersion, limit: int = 256) -> ModelRows:
+    """Encoded reference rows shipped with the version (``reference.npy``, no pickle; a
+    tensor model's ``reference.npz``, :mod:`streamapp.inputs.reference`)."""
+    if version.manifest.is_tensor_model:
+        try:
+            return load_reference(version.path / TENSOR_REFERENCE_FILE, version.manifest, limit)
+        except (OSError, KeyError, ValueError) as exc:
+            raise ModelLoadError(f"{version.name}/{version.version}: {TENSOR_REFERENCE_FILE}: "
+                                 f"{exc}") from exc
     path = version.path / REFERENCE_FILE
     if not path.is_file():
         raise ModelLoadError(f"{version.name}/{version.version}: {REFERENCE_FILE} is missing")
@@ -99,11 +122,11 @@ def reference_rows(version: ModelVersion, limit: int = 256) -> FloatMatrix:
     return np.ascontiguousarray(rows[:limit], dtype=np.float32)
 
 
-def check_outputs(model: ScoringModel, rows: FloatMatrix) -> None:
+def check_outputs(model: ScoringModel, rows: ModelRows) -> None:
     """Run the model on reference rows; raise :class:`ModelLoadError` on a bad output."""
     tag = f"{model.name}/{model.version}"
     try:
-        out = model.predict(rows)
+        out = model.score(rows)
     except Exception as exc:
         raise ModelLoadError(f"{tag}: test inference failed: {exc}") from exc
     expected = (len(rows), model.manifest.output.width)

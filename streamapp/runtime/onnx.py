@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from streamapp.processing import ModelInputs
 from streamapp.registry.manifest import Manifest
 from streamapp.runtime.base import FloatMatrix, ModelLoadError, ScoringModel
 from streamapp.runtime.onnx_checks import check_signature
@@ -40,3 +41,9 @@ class OnnxModel(ScoringModel):
     def predict(self, features: FloatMatrix) -> FloatMatrix:
         (out,) = self._session.run(self._output, {self._input: features})
         return np.asarray(out, dtype=np.float32).reshape(len(features), -1)
+
+    def predict_inputs(self, inputs: ModelInputs) -> FloatMatrix:
+        """Every named input in one ``run``; only the prediction output is computed."""
+        (out,) = self._session.run(self._output, inputs)
+        rows = len(next(iter(inputs.values()))) if inputs else 0
+        return np.asarray(out, dtype=np.float32).reshape(rows, -1)

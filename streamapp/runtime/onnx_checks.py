@@ -28,15 +28,24 @@ DTYPE_FIX = (
 )
 
 
+ONNX_TYPES = {"float32": "tensor(float)", "float16": "tensor(float16)",
+              "float64": "tensor(double)", "int64": "tensor(int64)", "int32": "tensor(int32)",
+              "uint8": "tensor(uint8)", "bool": "tensor(bool)"}
+"""A tensor feature's dtype → the ONNX input type that takes it as it is."""
+
+
 def check_signature(manifest: Manifest, inputs: list[Any], outputs: list[Any]) -> None:
     """Raise :class:`ModelLoadError` when the session cannot take or return what we need."""
     tag = f"{manifest.name}/{manifest.version}"
-    if len(inputs) != 1 or inputs[0].name != manifest.input_name:
+    if manifest.is_tensor_model:
+        _check_named_inputs(tag, manifest, inputs)
+    elif len(inputs) != 1 or inputs[0].name != manifest.input_name:
         raise ModelLoadError(
             f"{tag}: expected one input {manifest.input_name!r}, artifact has "
             f"{[i.name for i in inputs]} (set manifest input_name, or export one input)"
         )
-    _check_tensor(tag, "input", inputs[0], manifest.model_input_width)
+    else:
+        _check_tensor(tag, "input", inputs[0], manifest.model_input_width)
     chosen = [o for o in outputs if o.name == manifest.output.name]
     if not chosen:
         raise ModelLoadError(
@@ -44,6 +53,27 @@ def check_signature(manifest: Manifest, inputs: list[Any], outputs: list[Any]) -
             f"{[(o.name, o.type) for o in outputs]} (set manifest output.name)"
         )
     _check_tensor(tag, "output", chosen[0], manifest.model_output_width)
+
+
+def _check_named_inputs(tag: str, manifest: Manifest, inputs: list[Any]) -> None:
+    """A tensor model: without a pre processor the features feed the inputs by name, with
+    their dtypes; with one, the reference rows' test inference checks what it returns."""
+    if manifest.processing is not None and manifest.processing.pre is not None:
+        return
+    given = {s.model_input: ONNX_TYPES[s.dtype or "float32"] for s in manifest.features
+             if s.type == "tensor"}
+    if manifest.scalar_features:
+        given[manifest.input_name] = "tensor(float)"
+    wanted = {i.name: str(i.type) for i in inputs}
+    if set(given) != set(wanted):
+        raise ModelLoadError(
+            f"{tag}: the features feed inputs {sorted(given)}, the artifact takes "
+            f"{sorted(wanted)} (set each tensor feature's input, or the manifest input_name)"
+        )
+    for name, kind in given.items():
+        if wanted[name] != kind:
+            raise ModelLoadError(f"{tag}: input {name!r} is {wanted[name]}, the feature "
+                                 f"feeding it is {kind} (change the feature's dtype)")
 
 
 def _check_tensor(tag: str, what: str, arg: Any, width: int) -> None:

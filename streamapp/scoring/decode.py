@@ -26,8 +26,9 @@ import numpy as np
 import orjson
 
 from streamapp.features import FeatureEncoder
+from streamapp.inputs.tensors import TensorEncoded, TensorEncoder
 from streamapp.registry.manifest import Manifest
-from streamapp.runtime.base import FloatMatrix
+from streamapp.runtime.base import ModelRows
 from streamapp.schemas import DeadLetterReason
 from streamapp.scoring.columns import Encoded, FeatureColumns, JsonText
 
@@ -56,9 +57,13 @@ class Rejected:
 
 @dataclass
 class DecodedBatch:
-    """Valid events as parallel columns (row i of ``matrix`` is event i) plus rejects."""
+    """Valid events as parallel columns (row i of ``matrix`` is event i) plus rejects.
 
-    matrix: FloatMatrix
+    ``matrix`` is the float32 feature matrix, or for a tensor model the
+    :class:`~streamapp.inputs.FeatureBatch` of named columns.
+    """
+
+    matrix: ModelRows
     records: list[Record] = field(default_factory=list)
     event_ids: list[str] = field(default_factory=list)
     event_times: list[str] = field(default_factory=list)
@@ -122,8 +127,14 @@ class Decoder:
 
     def __init__(self, manifest: Manifest, max_event_bytes: int) -> None:
         self.model_name = manifest.name
-        self.encoder = FeatureEncoder(manifest.features)
-        self.columns = FeatureColumns(self.encoder)
+        self.encoder = FeatureEncoder(manifest.scalar_features)
+        self.columns: FeatureColumns | TensorEncoder
+        if manifest.is_tensor_model:
+            self.columns = TensorEncoder(manifest)
+            self._encode_dicts: Any = self.columns.encode_dicts
+        else:
+            self.columns = FeatureColumns(self.encoder)
+            self._encode_dicts = self.encoder.encode_batch
         self.max_event_bytes = max_event_bytes
 
     def decode(self, records: Sequence[Record]) -> DecodedBatch:
@@ -144,7 +155,7 @@ class Decoder:
                 return fast
         parsed, feats = self._per_record(records, values)
         texts: list[JsonText] = [orjson.dumps(f) for f in feats]
-        return self._batch(*parsed, texts, self.encoder.encode_batch(feats))
+        return self._batch(*parsed, texts, self._encode_dicts(feats))
 
     def _from_envelopes(
         self, records: Sequence[Record], envelopes: list[_Envelope]
@@ -221,7 +232,7 @@ class Decoder:
         times: list[datetime],
         texts: list[str],
         feats: list[JsonText],
-        encoded: Encoded,
+        encoded: Encoded | TensorEncoded,
     ) -> DecodedBatch:
         """The valid envelopes' columns in matrix row order; rows that failed are rejects."""
         matrix, order, bad = encoded

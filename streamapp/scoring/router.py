@@ -20,10 +20,11 @@ from typing import Any, NamedTuple, TypeVar
 import numpy as np
 
 from streamapp.deadletter import dead_letter_value
-from streamapp.runtime.base import FloatMatrix, ScoringModel
+from streamapp.inputs.batch import FeatureBatch
+from streamapp.runtime.base import ModelRows, ScoringModel
 from streamapp.sampling import BoolArray, assign
-from streamapp.schemas import DeadLetterReason
 from streamapp.scoring import encode
+from streamapp.scoring.columns import JsonText
 from streamapp.scoring.decode import DecodedBatch, Record, Rejected
 from streamapp.scoring.ports import TopicBatch
 from streamapp.scoring.scorer import score_batch
@@ -106,17 +107,17 @@ class Router:
         if not len(rows):
             return
         batch = view.batch
-        matrix: FloatMatrix = batch.matrix if len(rows) == len(batch) else batch.matrix[rows]
+        matrix: ModelRows = batch.matrix if len(rows) == len(batch) else batch.matrix[rows]
         started = time.perf_counter()
         result = score_batch(model, matrix)
         out.inference.append((model.name, model.version, time.perf_counter() - started, len(rows)))
         name, version = model.name, model.version
-        for j, detail in result.failed:
+        for j, reason, detail in result.failed:
             i = int(rows[j])
             if publish:
-                rej = Rejected(batch.records[i], DeadLetterReason.MODEL_ERROR, detail)
+                rej = Rejected(batch.records[i], reason, detail)
                 out.records.append(self.dead_letter(rej, model))
-                out.dead[DeadLetterReason.MODEL_ERROR.value] += 1
+                out.dead[reason.value] += 1
             else:
                 out.shadow_failures[(name, version)] += 1
         scored = rows[result.ok_rows] if result.failed else rows
@@ -141,12 +142,16 @@ class Router:
                                 [values[k] for k in pub])
             out.columns.append(column)
             out.predictions[(name, version, variant)] += len(column.values)
-        feats = _take(batch.features, index)
         log = np.flatnonzero(view.logged[scored]).tolist()
+        logged_rows = scored[log]
+        if isinstance(batch.matrix, FeatureBatch):  # a tensor model logs its sketches
+            feats: list[JsonText] = model.sketcher.json_rows(batch.matrix[logged_rows])
+        else:
+            feats = [batch.features[i] for i in logged_rows.tolist()]
         with_features = encode.with_features
         out.columns.append(TopicBatch(
             self.topics.prediction_log, [keys[k] for k in log],
-            [with_features(values[k], feats[k]) for k in log],
+            [with_features(values[k], f) for k, f in zip(log, feats, strict=True)],
         ))
         out.logged[(name, version, variant)] += len(log)
 

@@ -111,12 +111,17 @@ class ModelSpec:
         self._classes = ClassMap(self.classes or [])
         self._memo: dict[tuple[type, object], int] = {}
         self.columns: list[ColumnBins] = []
-        for spec in manifest.features:
+        for spec in manifest.scalar_features:
             prof = profile.numeric.get(spec.name) or profile.categorical.get(spec.name)
             if prof is not None:
                 self.columns.append(
                     _column(spec.name, prof, spec.min, spec.max, spec.categories)
                 )
+        if manifest.is_tensor_model:  # the sketches of its tensor, text and bytes features
+            known = set(manifest.feature_names)
+            for name, numeric in profile.numeric.items():
+                if name not in known:
+                    self.columns.append(_column(name, numeric, None, None))
         self.prediction = _column(PREDICTION, profile.prediction, None, None)
         self.calibration = profile.calibration
         self.estimator = profile.estimator

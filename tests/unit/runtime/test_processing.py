@@ -52,8 +52,8 @@ def test_a_processor_raising_on_a_batch_is_bisected_like_a_model_error(
     rows = reference_rows(ModelRegistry(model_registry_dir).get("friedman-reg", "1"), 32).copy()
     rows[[5, 17], 0] = p.POISON
     result = score_batch(model, rows)
-    assert [i for i, _ in result.failed] == [5, 17]
-    assert "poisoned row" in result.failed[0][1]
+    assert [i for i, _, _ in result.failed] == [5, 17]
+    assert "poisoned row" in result.failed[0][2]
     assert len(result.ok_rows) == 30
 
 

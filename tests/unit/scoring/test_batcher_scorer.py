@@ -48,7 +48,7 @@ def test_bisection_isolates_poisoned_rows() -> None:
     for wrapper in (ErrorModel, NaNModel):
         model = wrapper(inner)  # type: ignore[arg-type]
         result = score_batch(model, rows)
-        assert [i for i, _ in result.failed] == poisoned
+        assert [i for i, _, _ in result.failed] == poisoned
         assert result.ok_rows == [i for i in range(100) if i not in poisoned]
         clean = inner.predict(np.delete(rows, poisoned, axis=0))  # type: ignore[attr-defined]
         assert np.allclose(result.outputs, clean, atol=1e-6)
