@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import orjson
 import pytest
 from confluent_kafka import Consumer, TopicPartition
@@ -270,3 +271,40 @@ def test_overload_pauses_partitions_bounds_memory_and_loses_nothing(
     assert peak_inflight <= high + 256
     # stated bound: the worker adds < 200 MB RSS while overloaded (fetch queue + in-flight)
     assert peak_rss - rss_before < 200 * 1024 * 1024
+
+
+def test_a_tensor_model_scores_json_arrays_and_base64_and_dead_letters_bad_tensors(
+    settings_factory: Callable[..., Settings], unique: str, tmp_path: Path, bootstrap: str
+) -> None:
+    """A multi-input TorchScript model (a 4x4 tensor and a scalar) on Apache Kafka: every good
+    event scored once whatever its encoding, every bad tensor dead-lettered with its reason
+    and original bytes."""
+    import base64
+
+    from tests.tensor_models import NAME, features_json, sample, write_version
+    from tests.tensor_models import event as tensor_event
+
+    write_version(tmp_path)
+    pixels, age = sample(1000, 5)
+    good = [(f"e{i}".encode(), tensor_event(f"e{i}", features_json(pixels[i], age[i], i % 2 == 0)))
+            for i in range(1000)]
+    bad = [
+        (b"shape", tensor_event("shape", {"pixels": pixels[0][:2].tolist(), "age": 1.0})),
+        (b"b64", tensor_event("b64", {"pixels": "%%%", "age": 1.0})),
+        (b"nan", tensor_event("nan", {"pixels": base64.b64encode(
+            np.full(16, np.inf, "<f4").tobytes()).decode(), "age": 1.0})),
+    ]
+    settings = settings_factory(scoring={**FAST, "group_id": f"g-{unique}"},
+                                model={"registry": str(tmp_path), "name": NAME})
+    topics = settings.topics
+    produce_all(bootstrap, topics.events, good[:500] + bad + good[500:])
+    with running_worker(settings):
+        preds = [Prediction.model_validate_json(m.value())
+                 for m in read_n(bootstrap, topics.predictions, 1000)]
+        dlq = [DeadLetter.model_validate_json(m.value())
+               for m in read_n(bootstrap, topics.dead_letter, 3)]
+    assert sorted(p.event_id for p in preds) == sorted(k.decode() for k, _ in good)
+    assert {(p.model_name, p.model_version) for p in preds} == {(NAME, "1")}
+    assert sorted(d.reason.value for d in dlq) == ["invalid_base64", "non_finite", "wrong_shape"]
+    originals = {base64.b64decode(d.original_b64) for d in dlq}
+    assert originals == {v for _, v in bad}
