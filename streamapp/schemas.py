@@ -72,7 +72,13 @@ class LoggedPrediction(Prediction):
 
     model_config = ConfigDict(extra="forbid", frozen=True, title="LoggedPrediction")
 
-    features: dict[str, FeatureValue]
+    features: dict[str, FeatureValue] = Field(
+        description="The scalar features; a tensor model's sketches of its tensor, text and "
+        "bytes features (streamapp.inputs.sketch)."
+    )
+    inputs: dict[str, InputValue] | None = Field(
+        default=None, description="A tensor model's raw features, with sampling.log_inputs."
+    )
 
 
 class Label(_Wire):

@@ -102,6 +102,15 @@ def predictions(
                                       strict=True)]
 
 
+def with_inputs(record: bytes, inputs: JsonText) -> bytes:
+    """A logged prediction extended with its raw features (``sampling.log_inputs``).
+
+    >>> with_inputs(b'{"a":1}', b'{"x": [2]}')
+    b'{"a":1,"inputs":{"x": [2]}}'
+    """
+    return record[:-1] + b',"inputs":' + inputs + b"}"
+
+
 def with_features(record: bytes, features: JsonText) -> bytes:
     """A prediction record extended with its features' JSON text (the logged-prediction shape).
 

@@ -149,10 +149,12 @@ class Router:
         else:
             feats = [batch.features[i] for i in logged_rows.tolist()]
         with_features = encode.with_features
-        out.columns.append(TopicBatch(
-            self.topics.prediction_log, [keys[k] for k in log],
-            [with_features(values[k], f) for k, f in zip(log, feats, strict=True)],
-        ))
+        records = [with_features(values[k], f) for k, f in zip(log, feats, strict=True)]
+        if self.sampling.log_inputs and isinstance(batch.matrix, FeatureBatch):
+            raw = [batch.features[i] for i in logged_rows.tolist()]
+            records = [encode.with_inputs(r, x) for r, x in zip(records, raw, strict=True)]
+        out.columns.append(TopicBatch(self.topics.prediction_log, [keys[k] for k in log],
+                                      records))
         out.logged[(name, version, variant)] += len(log)
 
     def dead_letter(self, rej: Rejected, model: ScoringModel | None) -> Outgoing:

@@ -14,6 +14,9 @@ class SamplingSettings(Section):
 
     log_rate: float = Field(default=0.2, ge=0.0, le=1.0)
     """Share of predictions written to the prediction-log topic."""
+    log_inputs: bool = False
+    """A tensor model's log records also carry the event's raw ``features`` (tensors, text,
+    bytes) as ``inputs``; by default they carry only the monitored sketches."""
     holdout_rate: float = Field(default=0.05, ge=0.0, le=1.0)
     """Share of events marked ``holdout=true``."""
     publish_holdout: bool = True

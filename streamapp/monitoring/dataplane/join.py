@@ -90,6 +90,8 @@ def join_batch(
     tomb = st.entry(st.JOINED, watermark + ttl_s)
     counts = res.counts
     for (pred, raw), key in zip(preds, pred_keys, strict=True):
+        if pred.inputs is not None:  # sampling.log_inputs: raw tensors are not held
+            raw = encode(msgspec.structs.replace(pred, inputs=None))
         value = current.get(key)
         tag = value[:1] if value is not None else None
         if value is None:

@@ -41,6 +41,8 @@ class LoggedRecord(msgspec.Struct, forbid_unknown_fields=True, frozen=True, gc=F
     predicted_label: int | str | None = None
     predicted_value: float | None = None
     holdout: bool = False
+    inputs: msgspec.Raw | None = None
+    """A tensor model's raw features with ``sampling.log_inputs`` (not joined, not kept)."""
 
 
 class StoredRecord(msgspec.Struct, frozen=True, gc=False):

@@ -105,8 +105,9 @@ def test_both_runtimes_feed_named_inputs_and_pick_the_named_output(
         other.score(FeatureBatch(age.reshape(-1, 1), {"pixels": pixels})), out, atol=1e-5)
 
 
+@pytest.mark.parametrize("log_inputs", [False, True])
 def test_a_worker_scores_a_tensor_model_and_logs_sketches_the_monitor_bins(
-    tmp_path: Path,
+    tmp_path: Path, log_inputs: bool
 ) -> None:
     write_version(tmp_path)
     pixels, age = sample(300, 4)
@@ -117,7 +118,7 @@ def test_a_worker_scores_a_tensor_model_and_logs_sketches_the_monitor_bins(
     settings = Settings(
         kafka={"bootstrap_servers": "unused:9092"}, topics={"events": TOPIC},
         model={"registry": str(tmp_path), "name": NAME},
-        scoring={"max_batch_size": 64}, sampling={"log_rate": 1.0},
+        scoring={"max_batch_size": 64}, sampling={"log_rate": 1.0, "log_inputs": log_inputs},
     )
     source, sink = InMemorySource(records, 2, TOPIC), InMemorySink()
     worker = ScoringWorker(settings, source, sink, prometheus=CollectorRegistry())
@@ -140,7 +141,11 @@ def test_a_worker_scores_a_tensor_model_and_logs_sketches_the_monitor_bins(
     logged = [orjson.loads(v) for v in sink.values(topics.prediction_log)]
     assert len(logged) == 300
     columns = {"age", "pixels.rms", *(f"pixels.proj{j}" for j in range(PROJECTIONS))}
-    assert all(set(r["features"]) == columns for r in logged)  # no raw pixels in the log
+    assert all(set(r["features"]) == columns for r in logged)  # no raw pixels in features
+    assert all(("inputs" in r) is log_inputs for r in logged)
+    if log_inputs:  # the event's features as sent (nested arrays or base64)
+        first = next(r for r in logged if r["event_id"] == "e0")
+        assert first["inputs"] == features_json(pixels[0], age[0], False)
     version = ModelRegistry(tmp_path).resolve(NAME)
     spec = ModelSpec(version.manifest, ReferenceProfile.load(version.path))
     assert {c.name for c in spec.columns} == columns
