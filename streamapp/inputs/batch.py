@@ -29,6 +29,19 @@ class FeatureBatch:
     def __len__(self) -> int:
         return len(self.matrix)
 
+    def cost_units(self, manifest: Manifest) -> int:
+        """What a model call on this batch pays for, in units the batcher fits its cost to:
+        one per event, plus each text's characters, each bytes value's length and each
+        variable-length tensor's steps (fixed-shape tensors cost the same per event)."""
+        units = len(self)
+        for spec in manifest.features:
+            if spec.type in ("text", "bytes"):
+                units += sum(map(len, self.columns[spec.name]))
+            elif spec.type == "tensor" and spec.variable_axis is not None:
+                axis = spec.variable_axis
+                units += sum(a.shape[axis] for a in self.columns[spec.name])
+        return units
+
     def __getitem__(self, rows: slice | Sequence[int] | npt.NDArray[np.integer[Any]]
                     ) -> FeatureBatch:
         """The rows ``rows`` (a slice, or indices in any order)."""

@@ -53,8 +53,8 @@ class Routed:
     logged: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     dead: Counter[str] = field(default_factory=Counter)
     shadow_failures: Counter[tuple[str, str]] = field(default_factory=Counter)
-    inference: list[tuple[str, str, float, int]] = field(default_factory=list)
-    """(model, version, seconds, rows) per model call group."""
+    inference: list[tuple[str, str, float, int, int]] = field(default_factory=list)
+    """(model, version, seconds, rows, cost units) per model call group."""
 
     def outgoing(self) -> list[Outgoing]:
         """Every record as an :class:`Outgoing` (tests and simple sinks)."""
@@ -110,7 +110,10 @@ class Router:
         matrix: ModelRows = batch.matrix if len(rows) == len(batch) else batch.matrix[rows]
         started = time.perf_counter()
         result = score_batch(model, matrix)
-        out.inference.append((model.name, model.version, time.perf_counter() - started, len(rows)))
+        units = (matrix.cost_units(model.manifest) if isinstance(matrix, FeatureBatch)
+                 else len(rows))
+        out.inference.append((model.name, model.version, time.perf_counter() - started,
+                              len(rows), units))
         name, version = model.name, model.version
         for j, reason, detail in result.failed:
             i = int(rows[j])

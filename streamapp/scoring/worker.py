@@ -31,7 +31,7 @@ from streamapp.metrics.scoring import ScoringMetrics
 from streamapp.registry.registry import MissingPointerError, ModelRegistry, RegistryError
 from streamapp.runtime.base import ModelLoadError
 from streamapp.scoring.backpressure import Backpressure
-from streamapp.scoring.batcher import AdaptiveBatcher, BatchRequest
+from streamapp.scoring.batcher import AdaptiveBatcher, BatchRequest, split_by_bytes
 from streamapp.scoring.commits import AtLeastOnce, ExactlyOnce
 from streamapp.scoring.decode import DecodedBatch, Record
 from streamapp.scoring.dlq_log import DeadLetterWarnings
@@ -139,8 +139,8 @@ class ScoringWorker:
             self.backpressure.apply(self.source, self.ledger, len(self.commits.owned))
             self.observe_lag()
             records = self.fetch()
-            if records:
-                self.submit(records)
+            for chunk in split_by_bytes(records, self.cfg.max_batch_bytes):
+                self.submit(chunk)
 
     def _shutdown(self) -> int:
         """Stop fetching, drain in-flight work, commit, leave the group; the exit code."""
@@ -261,10 +261,10 @@ class ScoringWorker:
             routed = self.router.route(batch, slots.primary, slots.candidate)
         finally:
             self.watcher.leases.release(slots.primary, slots.candidate)
-        for name, version, seconds, rows in routed.inference:
+        for name, version, seconds, rows, units in routed.inference:
             self.metrics.inference.labels(model=name, version=version).observe(seconds)
             self.metrics.batch_size.labels(model=name).observe(rows)
-            self.batcher.observe_inference(rows, seconds)
+            self.batcher.observe_inference(rows, seconds, units)
         ticket.payload = BatchOutcome.of(routed, batch.event_dts)
         self.sink.send(ticket, routed.records, routed.columns)
 

@@ -39,6 +39,9 @@ class ScoringSettings(BaseModel):
     """Supervisor: first delay before restarting a crashed process (doubles, up to 30 s)."""
     max_batch_size: int = Field(default=512, ge=1)
     """Largest micro-batch handed to a scorer."""
+    max_batch_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024)
+    """Largest sum of event bytes in one micro-batch: a larger fetch is scored as several
+    batches, so the decoded tensors of one batch stay bounded under any overload."""
     max_wait_ms: float = Field(default=0.0, ge=0)
     """Longest an event waits for its batch to fill (a full batch never waits); 0: a fetch
     returns as soon as records are there, with all that is queued (up to the batch size)."""

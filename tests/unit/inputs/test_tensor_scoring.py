@@ -159,3 +159,48 @@ def test_a_worker_scores_a_tensor_model_and_logs_sketches_the_monitor_bins(
 
     hist, quality = spec.histograms([_Logged(r) for r in logged])  # type: ignore[misc]
     assert all(sum(hist[c]) == 300 for c in columns) and not quality
+
+
+def test_under_10x_overload_no_batch_exceeds_the_byte_bound(tmp_path: Path) -> None:
+    """10 times more queued bytes than one batch may hold: every event is scored, and every model
+    call sees at most ``max_batch_bytes`` worth of events."""
+    from streamapp.runtime.base import ModelRows, ScoringModel
+
+    write_version(tmp_path)
+    pixels, age = sample(2000, 6)
+    records = [(f"e{i}".encode(), event(f"e{i}", features_json(pixels[i], age[i])))
+               for i in range(2000)]
+    event_bytes = max(len(v) for _, v in records)
+    limit = 64 * 1024
+    sizes: list[int] = []
+
+    def factory(version: object) -> ScoringModel:
+        model = load_model(version, "onnx", "cpu")  # type: ignore[arg-type]
+        score = model.score
+
+        def recording(rows: ModelRows) -> np.ndarray:
+            sizes.append(len(rows))
+            return score(rows)
+
+        model.score = recording  # type: ignore[method-assign]
+        return model
+
+    settings = Settings(
+        kafka={"bootstrap_servers": "unused:9092"}, topics={"events": TOPIC},
+        model={"registry": str(tmp_path), "name": NAME},
+        scoring={"max_batch_size": 2000, "max_batch_bytes": limit, "scorer_threads": 0},
+    )
+    assert len(records) * event_bytes > 10 * limit
+    source, sink = InMemorySource(records, 1, TOPIC), InMemorySink()
+    worker = ScoringWorker(settings, source, sink, factory, prometheus=CollectorRegistry())
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    waiter = threading.Event()
+    for _ in range(3000):
+        if len(sink.values(settings.topics.predictions)) >= 2000:
+            break
+        waiter.wait(0.01)
+    worker.stop_event.set()
+    thread.join(30)
+    assert len(sink.values(settings.topics.predictions)) == 2000
+    assert sizes and max(sizes) <= limit // min(len(v) for _, v in records)

@@ -60,3 +60,18 @@ def test_healthy_batch_costs_one_call() -> None:
     model = ErrorModel(inner)  # type: ignore[arg-type]
     result = score_batch(model, rows)
     assert result.calls == 1 and not result.failed and len(result.ok_rows) == len(rows)
+
+
+def test_the_batcher_counts_cost_units_so_long_texts_get_smaller_batches() -> None:
+    """Same model, same arrival rate: inference cost fitted per character, so a stream of
+    500-character texts gets the batch that fits the latency target for its cost: fill
+    25 µs + 100 µs inference per event, against 25 + 10 for 50-character texts."""
+    sizes = []
+    for chars in (50, 500):
+        b = AdaptiveBatcher(max_batch_size=4096, max_wait_s=0.05, latency_target_s=0.05)
+        b.observe(received=4000, waited_s=0.1)  # 40k events/s offered
+        for rows in (64, 128, 256, 512):
+            b.observe_inference(rows, 0.001 + 2e-7 * rows * chars, units=rows * chars)
+        sizes.append(b.next_request().size)
+    short, long = sizes
+    assert abs(long / short - 35 / 125) < 0.03, sizes
