@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -15,6 +17,8 @@ from streamapp.runtime.base import ModelLoadError, ModelRows, ScoringModel
 from streamapp.runtime.catalog import DEFAULT_RUNTIMES, RuntimeCatalog
 from streamapp.runtime.device import DeviceChoice, resolve_device
 
+Precision = Literal["fp32", "fp16", "bf16"]
+
 
 def load_model(
     version: ModelVersion,
@@ -22,13 +26,20 @@ def load_model(
     device: DeviceChoice = "auto",
     intra_threads: int = 1,
     runtimes: RuntimeCatalog = DEFAULT_RUNTIMES,
+    *,
+    precision: Precision = "fp32",
+    tolerance: float = 0.02,
+    memory_fraction: float | None = None,
 ) -> ScoringModel:
     """Load the artifact (checksum verified first) and validate it on reference rows.
 
     ``runtime`` is a name in ``runtimes`` or ``auto`` (the first registered
-    runtime the manifest has an artifact for). Raises :class:`ModelLoadError`
-    for any failure: unknown runtime, missing or tampered artifact, wrong
-    shapes, or outputs that are not finite / not probabilities.
+    runtime the manifest has an artifact for). With ``precision`` fp16 / bf16 the
+    torch runtime serves in that precision once its outputs on the reference rows
+    are within ``tolerance`` of fp32's. ``memory_fraction`` caps this process's
+    share of the CUDA device. Raises :class:`ModelLoadError` for any failure:
+    unknown runtime, missing or tampered artifact, wrong shapes, outputs that are
+    not finite / not probabilities, or too far from fp32.
     """
     manifest = version.manifest
     tag = f"{version.name}/{version.version}"
@@ -54,13 +65,53 @@ def load_model(
         implementation = entry.load()
     except (RegistryError, PluginError, TypeError) as exc:
         raise ModelLoadError(f"{tag}: {exc}") from exc
-    model: ScoringModel = implementation(manifest, path, resolve_device(device), intra_threads)
+    resolved = resolve_device(device)
+    if resolved == "cuda" and memory_fraction is not None:
+        bound_device_memory(memory_fraction)
+    model: ScoringModel = implementation(manifest, path, resolved, intra_threads)
     rows = reference_rows(version)
     if manifest.processing is not None:
         model = with_processors(model, rows, files)
     check_outputs(model, rows)
+    if precision != "fp32":
+        model = reduced_precision(model, rows, precision, tolerance,
+                                  lambda: implementation(manifest, path, resolved, intra_threads,
+                                                         precision=precision), files)
     model.warmup(rows)
     return model
+
+
+def reduced_precision(
+    full: ScoringModel, rows: ModelRows, precision: Precision, tolerance: float,
+    build: Callable[[], ScoringModel], files: dict[str, Path],
+) -> ScoringModel:
+    """The model built in ``precision`` once its outputs on ``rows`` are within ``tolerance``
+    of ``full``'s (fp32). Raises :class:`ModelLoadError` when the runtime has no such
+    precision or the outputs drift further."""
+    tag = f"{full.name}/{full.version}"
+    try:
+        reduced = build()
+    except TypeError as exc:  # a runtime without a precision parameter
+        raise ModelLoadError(f"{tag}: runtime {full.runtime} has no precision "
+                             f"{precision} (the torch runtime has): {exc}") from exc
+    if full.manifest.processing is not None:
+        reduced = with_processors(reduced, rows, files)
+    check_outputs(reduced, rows)
+    expected, got = full.score(rows), reduced.score(rows)
+    diff = float(np.abs(expected - got).max()) if len(rows) else 0.0
+    if diff > tolerance:
+        raise ModelLoadError(f"{tag}: {precision} outputs differ from fp32 by up to {diff:.4g} on "
+                             f"the reference rows (model.precision_tolerance={tolerance})")
+    full.close()
+    return reduced
+
+
+def bound_device_memory(fraction: float) -> None:
+    """Cap this process's share of the CUDA device's memory (an allocation above it raises,
+    the batch is bisected, and its events dead-lettered rather than the device exhausted)."""
+    import torch
+
+    torch.cuda.set_per_process_memory_fraction(fraction)
 
 
 def with_processors(

@@ -77,6 +77,8 @@ def default_factory(settings: Settings) -> ModelFactory:
         from streamapp.runtime.loader import load_model
 
         threads = settings.scoring.intra_op_threads
-        return load_model(version, m.runtime, m.device, threads, runtimes)
+        return load_model(version, m.runtime, m.device, threads, runtimes,
+                          precision=m.precision, tolerance=m.precision_tolerance,
+                          memory_fraction=m.gpu_memory_fraction)
 
     return factory

@@ -80,6 +80,14 @@ class ModelSettings(Section):
     """Extra runtimes (name, artifact format, implementation import path)."""
     device: Literal["auto", "cpu", "cuda"] = "auto"
     """Inference device; auto picks CUDA when available."""
+    precision: Literal["fp32", "fp16", "bf16"] = "fp32"
+    """Inference precision of the torch runtime (fp16: CUDA; bf16: CUDA or CPU). A version is
+    loaded only when its reduced-precision outputs on the reference rows stay within
+    ``precision_tolerance`` of fp32; otherwise the serving version keeps serving."""
+    precision_tolerance: float = Field(default=0.02, gt=0)
+    """Largest absolute difference from fp32 on the reference rows (probabilities or values)."""
+    gpu_memory_fraction: float | None = Field(default=None, gt=0, le=1)
+    """Cap on this process's share of the CUDA device's memory (None: torch's default)."""
 
     @model_validator(mode="after")
     def _known_runtime(self) -> ModelSettings:
