@@ -136,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="tiny sizes (CPU smoke run)")
     parser.add_argument("--seconds", type=float, default=3.0, help="per measurement")
     parser.add_argument("--out", type=Path, default=None, help="write the results as JSON")
+    parser.add_argument("--cnn-batches", default=None, help="comma-separated batch sizes")
+    parser.add_argument("--text-batches", default=None, help="comma-separated batch sizes")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     cuda = torch.cuda.is_available()
@@ -143,8 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     quick = args.quick
     size = 32 if quick else 224
     seconds = 0.1 if quick else args.seconds
-    cnn_batches = [1, 4, 16] if quick else [1, 8, 32, 64, 128, 256]
-    text_batches = [1, 16, 64] if quick else [1, 32, 128, 512, 1024]
+    cnn_batches = ([int(b) for b in args.cnn_batches.split(",")] if args.cnn_batches
+                   else [1, 4, 16] if quick else [1, 8, 32, 64, 128, 256])
+    text_batches = ([int(b) for b in args.text_batches.split(",")] if args.text_batches
+                    else [1, 16, 64] if quick else [1, 32, 128, 512, 1024])
     vocab, longest = 8000, 256
     results: dict[str, Any] = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"), "machine": platform.node(),
