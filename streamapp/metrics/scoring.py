@@ -5,6 +5,7 @@ from __future__ import annotations
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+_UNIT_BUCKETS = (1, 16, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304)
 _BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096)
 
 
@@ -35,6 +36,12 @@ class ScoringMetrics:
         self.batch_size = Histogram(
             "streamapp_batch_size", "Events per scored micro-batch.",
             ["model"], buckets=_BATCH_BUCKETS, registry=r,
+        )
+        self.batch_units = Histogram(
+            "streamapp_batch_cost_units", "Cost units per scored micro-batch: events, plus a "
+            "tensor model's text characters, bytes and variable-length steps (the batcher's "
+            "cost model fits inference time to them).",
+            ["model"], buckets=_UNIT_BUCKETS, registry=r,
         )
         self.inference = Histogram(
             "streamapp_inference_seconds", "Model call duration per batch.",
