@@ -21,8 +21,9 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from streamapp.inputs.batch import FeatureBatch
-from streamapp.processing import as_matrix
+from streamapp.inputs.batch import FeatureBatch, processor_columns
+from streamapp.processing import Bucket, as_matrix
+from streamapp.registry.manifest import Manifest
 from streamapp.runtime.base import FloatMatrix, ModelRows, ScoringModel
 
 RTOL, ATOL = 1e-5, 1e-5
@@ -178,3 +179,69 @@ def _same(a: Any, b: Any) -> bool:
             np.array_equal(np.asarray(a[k]), np.asarray(b[k])) for k in a
         )
     return bool(np.array_equal(a, b))
+
+
+def check_tensor_processor(
+    processor: Callable[[Any], object], manifest: Manifest, batch: FeatureBatch
+) -> list[Bucket]:
+    """Check a tensor model's pre processor on a batch; returns its output as buckets.
+
+    The rules the scorer relies on: it returns ``{input: array}`` with one row per
+    event, or :class:`~streamapp.processing.Bucket` s that hold every row exactly
+    once with as many input rows as bucket rows; it does not modify its input; it
+    is deterministic; and a row's inputs do not depend on its neighbours beyond
+    padding (the first row alone gives the same model inputs, up to trailing
+    padding). Raises :class:`ConformanceError` naming each broken rule.
+    """
+    what = f"pre processor {getattr(processor, '__name__', type(processor).__name__)}"
+    columns = processor_columns(manifest, batch)
+    snapshot = _copy_rows(batch)
+    assert isinstance(snapshot, FeatureBatch)
+    try:
+        first = _as_buckets(processor(columns), len(batch))
+    except Exception as exc:
+        raise ConformanceError(what, [f"raised {type(exc).__name__}: {exc}"]) from exc
+    failures: list[str] = []
+    seen = np.zeros(len(batch), dtype=np.int64)
+    for bucket in first:
+        np.add.at(seen, np.asarray(bucket.rows, dtype=np.intp), 1)
+        for name, array in bucket.inputs.items():
+            if len(array) != len(bucket.rows):
+                failures.append(f"input {name!r} has {len(array)} rows for "
+                                f"{len(bucket.rows)} events")
+    if not (seen == 1).all():
+        failures.append("buckets must hold every row of the batch exactly once")
+    if not _same_rows(batch, snapshot):
+        failures.append("modified its input in place")
+    again = _as_buckets(processor(processor_columns(manifest, snapshot)), len(batch))
+    if not _same_buckets(first, again):
+        failures.append("not deterministic: two calls on the same batch differ")
+    if len(batch) > 1 and not failures:
+        alone = _as_buckets(processor(processor_columns(manifest, snapshot[0:1])), 1)
+        row = next(b for b in first if 0 in np.asarray(b.rows).tolist())
+        at = int(np.flatnonzero(np.asarray(row.rows) == 0)[0])
+        for name, array in alone[0].inputs.items():
+            mine, theirs = np.asarray(array)[0], np.asarray(row.inputs[name])[at]
+            width = min(mine.shape[-1], theirs.shape[-1]) if mine.ndim else 0
+            if mine.shape[:-1] != theirs.shape[:-1] or not np.array_equal(
+                    mine[..., :width], theirs[..., :width]):
+                failures.append(f"input {name!r} of row 0 depends on the other rows")
+    if failures:
+        raise ConformanceError(what, failures)
+    return first
+
+
+def _as_buckets(made: object, rows: int) -> list[Bucket]:
+    if isinstance(made, list) and all(isinstance(b, Bucket) for b in made):
+        return made
+    if isinstance(made, dict):
+        inputs = {k: np.asarray(v) for k, v in made.items()}
+        return [Bucket(np.arange(rows, dtype=np.int64), inputs)]
+    raise TypeError(f"returned {type(made).__name__}; return {{input: array}} or a list of Bucket")
+
+
+def _same_buckets(a: list[Bucket], b: list[Bucket]) -> bool:
+    return len(a) == len(b) and all(
+        np.array_equal(x.rows, y.rows) and x.inputs.keys() == y.inputs.keys()
+        and all(np.array_equal(x.inputs[k], y.inputs[k]) for k in x.inputs)
+        for x, y in zip(a, b, strict=True))

@@ -10,7 +10,12 @@ in-memory topics, with ``ABORT()`` / ``EOF()`` markers for crash-and-replay
 tests (``streamapp.testing.cluster``).
 """
 
-from streamapp.runtime.checks import ConformanceError, check_processor, check_scoring_model
+from streamapp.runtime.checks import (
+    ConformanceError,
+    check_processor,
+    check_scoring_model,
+    check_tensor_processor,
+)
 from streamapp.testing.cluster import ABORT, EOF, Aborted, InMemoryCluster, join_io
 from streamapp.testing.fakes import InMemoryRecord, InMemorySink, InMemorySource
 
@@ -25,5 +30,6 @@ __all__ = [
     "InMemorySource",
     "check_processor",
     "check_scoring_model",
+    "check_tensor_processor",
     "join_io",
 ]
