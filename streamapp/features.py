@@ -62,7 +62,8 @@ class FeatureEncoder:
         self.names = [s.name for s in self.specs]
         self._known = frozenset(self.names)
         self.allow_extra = allow_extra
-        self._getter = operator.itemgetter(*self.names)
+        # No names (a tensor model's scalar part): every row maps to the empty tuple.
+        self._getter: Any = operator.itemgetter(*self.names) if self.names else (lambda _r: ())
         self._tables: dict[int, tuple[int, npt.NDArray[np.int64]] | None] = {}
         self._plan_cache: _Plan | tuple[()] | None = None
         self._category_index: list[dict[Any, int] | None] = []
@@ -242,7 +243,7 @@ class FeatureEncoder:
             except KeyError:
                 pass
             else:
-                fast_all = values if width > 1 else [(v,) for v in values]
+                fast_all = values if width != 1 else [(v,) for v in values]
                 return fast_all, list(range(len(rows))), []
         fast: list[Any] = []
         fast_idx: list[int] = []
@@ -256,7 +257,7 @@ class FeatureEncoder:
             except KeyError:
                 slow.append(i)
                 continue
-            fast.append(vals if width > 1 else (vals,))
+            fast.append(vals if width != 1 else (vals,))
             fast_idx.append(i)
         return fast, fast_idx, slow
 

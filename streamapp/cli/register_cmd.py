@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -27,7 +27,10 @@ def register_cmd(
     data: Annotated[
         Path,
         typer.Option("--data", metavar="FILE",
-                     help="Reference data: CSV or Parquet with the features."),
+                     help="Reference data: CSV or Parquet with the features; for tensor, text "
+                     "and image models also .npz (one key per feature), .npy (one tensor "
+                     "feature, named after the file), JSONL (one features object per line) or "
+                     "Parquet with list / binary columns."),
     ],
     label: Annotated[
         str | None,
@@ -67,6 +70,32 @@ def register_cmd(
         str | None,
         typer.Option("--pre", metavar="MODULE:FUNCTION",
                      help="Pre processor the model was trained behind, by import path."),
+    ] = None,
+    pre_option: Annotated[
+        list[str] | None,
+        typer.Option("--pre-option", metavar="KEY=JSON",
+                     help="processing.options entry for a pre processor built from_context "
+                     "(repeat), e.g. --pre-option 'size=[28, 28]'."),
+    ] = None,
+    file: Annotated[
+        list[str] | None,
+        typer.Option("--file", metavar="FORMAT=PATH",
+                     help="A file the pre processor reads, copied into the version as a "
+                     "checksummed artifact of FORMAT (repeat), e.g. --file "
+                     "tokenizer=tokenizer.json."),
+    ] = None,
+    feature: Annotated[
+        list[str] | None,
+        typer.Option("--feature", metavar="JSON",
+                     help="A feature spec replacing the inferred one (repeat), e.g. "
+                     "--feature '{\"name\": \"review\", \"type\": \"text\", "
+                     "\"max_length\": 4000}'."),
+    ] = None,
+    output: Annotated[
+        str | None,
+        typer.Option("--output", metavar="NAME|INDEX",
+                     help="Which of a tensor model's outputs is the prediction: an ONNX output "
+                     "or dict key by name, a position by number."),
     ] = None,
     trainer: Annotated[
         str | None,
@@ -127,7 +156,8 @@ def register_cmd(
             name=name,
             registry=root,
             task=task,
-            features=[_range(spec) for spec in feature_range or []],
+            features=[*(_range(spec) for spec in feature_range or []),
+                      *(_feature(text) for text in feature or [])],
             categorical=categorical or [],
             range_margin=None if no_ranges else 1.0,
             classes=[c.strip() for c in classes.split(",")] if classes else None,
@@ -140,6 +170,10 @@ def register_cmd(
             drift_windows=drift_window or DEFAULT_WINDOWS,
             drift_bootstrap=drift_bootstrap,
             holdout=holdout,
+            output=int(output) if output is not None and output.isdigit() else output,
+            pre_options=dict(_pair(text, "--pre-option KEY=JSON", json=True)
+                             for text in pre_option or []),
+            files=dict(_pair(text, "--file FORMAT=PATH") for text in file or []),
         )
     except (RegistrationError, ImportError, OSError) as exc:
         raise fail(f"not registered: {exc}") from None
@@ -154,7 +188,9 @@ def register_cmd(
     kinds = ", ".join(f"{f.name}:{f.type}" for f in manifest.features)
     typer.echo(f"  features ({len(manifest.features)}): {kinds}")
     if manifest.processing is not None:
-        typer.echo(f"  pre processor: {manifest.processing.pre}")
+        options = manifest.processing.options
+        typer.echo(f"  pre processor: {manifest.processing.pre}"
+                   + (f" options {options}" if options else ""))
     metrics = " ".join(f"{k}={v:.4g}" for k, v in manifest.baseline_metrics.items())
     typer.echo(f"  baseline: {metrics or '(no labels given)'}")
     typer.echo(f"  drift calibration: {describe(verified_profile(mv).calibration)}")
@@ -167,6 +203,29 @@ def register_cmd(
         )
     typer.echo(f"  trainer: {manifest.trainer or 'streamapp default'}")
     typer.echo(f"  pointer: {result.promoted or 'not moved'}; took {result.seconds:.1f}s")
+
+
+def _pair(text: str, form: str, json: bool = False) -> tuple[str, Any]:
+    """``KEY=VALUE`` → ``(KEY, VALUE)`` (VALUE parsed as JSON when ``json``)."""
+    import json as json_module
+
+    key, sep, value = text.partition("=")
+    if not (sep and key):
+        raise typer.BadParameter(f"{text!r}: write {form}")
+    if not json:
+        return key, value
+    try:
+        return key, json_module.loads(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{text!r}: the value is not JSON ({exc})") from None
+
+
+def _feature(text: str) -> FeatureSpec:
+    """A ``--feature`` JSON object → its spec."""
+    try:
+        return FeatureSpec.model_validate_json(text)
+    except ValueError as exc:
+        raise typer.BadParameter(f"--feature {text!r}: {exc}") from None
 
 
 def _range(text: str) -> FeatureSpec:

@@ -205,7 +205,8 @@ def _tensor_column(
         try:
             if all(type(v) is bytes for v in values):
                 if set(map(len, values)) == {nbytes}:
-                    array = np.frombuffer(b"".join(values), dtype).reshape(n, *shape)
+                    # bytearray: a writable buffer (torch.from_numpy warns on read-only ones)
+                    array = np.frombuffer(bytearray(b"".join(values)), dtype).reshape(n, *shape)
                     return _checked(spec, array.astype(dtype.newbyteorder("="), copy=False))
             elif all(type(v) is list for v in values):
                 array = np.array(values, dtype=_json_dtype(dtype))
@@ -291,7 +292,7 @@ def _one(
         if len(value) % dtype.itemsize:
             raise FeatureError(R.WRONG_SHAPE, f"feature {name!r}: {len(value)} bytes is not a "
                                f"whole number of {dtype.name} elements")
-        array = np.frombuffer(value, dtype)
+        array = np.frombuffer(bytearray(value), dtype)
         fixed = math.prod(d for d in shape if d is not None)
         if spec.variable_axis is None:
             if array.size != fixed:

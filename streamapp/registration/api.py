@@ -41,6 +41,8 @@ from streamapp.registration.holdout import (
     warn_in_sample,
 )
 from streamapp.registration.metrics import baseline_metrics, targets, task_of, validation_rows
+from streamapp.registration.tensor_api import TensorOptions, register_tensor
+from streamapp.registration.tensor_data import is_tensor_reference
 from streamapp.registry.manifest import FeatureSpec, Manifest, OutputSpec, Processing
 from streamapp.registry.registry import ModelRegistry, ModelVersion, verified_profile
 from streamapp.registry.writer import artifact, staged_version, write_json, write_reference
@@ -100,6 +102,9 @@ def register(
     drift_bootstrap: int = DEFAULT_BOOTSTRAP,
     holdout: Any = None,
     y_holdout: Any = None,
+    output: str | int | None = None,
+    pre_options: Mapping[str, Any] | None = None,
+    files: Mapping[str, Path | str] | None = None,
 ) -> Registered:
     """Register ``model`` as the next version of ``name``; raises :class:`RegistrationError`.
 
@@ -120,9 +125,38 @@ def register(
     estimator and the reference profile come from them. Without them, the baseline comes
     from a ``validation_share`` split of the reference, and a :class:`InSampleWarning` says
     when the reference looks like the model's training data.
+
+    **Tensor models** (tensor, text or bytes features; :mod:`.tensor_api`): ``model`` is a
+    ``torch.nn.Module`` (scripted, or traced on the reference inputs), a TorchScript module
+    or file, or an ONNX model (bytes or file) with named inputs; ``output`` picks the
+    prediction among its outputs (dict key / ONNX output name, or tuple / output position).
+    ``X_ref``: a dict ``{feature: array | list[str] | list[bytes]}``, a
+    :class:`~streamapp.inputs.FeatureBatch`, or a ``.npz`` / ``.npy`` / JSONL / Parquet
+    path (:mod:`.tensor_data`). ``pre`` is then a processor built ``from_context`` with
+    ``pre_options`` (``processing.options``) and ``files`` (artifact format → path, e.g.
+    ``{"tokenizer": "tokenizer.json"}``), copied into the version and checksummed. Its drift
+    profile covers the sketch columns the monitor watches (:mod:`streamapp.inputs.sketch`).
     """
     started = time.perf_counter()
     reg = registry if isinstance(registry, ModelRegistry) else ModelRegistry(Path(registry))
+    if is_tensor_reference(X_ref, features) or pre_options or files or _eager_torch(model):
+        options = TensorOptions(
+            name=name, registry=reg, task=task, features=features, categorical=categorical,
+            range_margin=range_margin, classes=classes, pre=pre, pre_options=pre_options or {},
+            files=files or {}, output=output, trainer=trainer,
+            validation_share=validation_share, tolerance=tolerance, seed=seed,
+            baseline=baseline, provenance=provenance, drift_target=drift_target,
+            drift_windows=drift_windows, drift_bootstrap=drift_bootstrap,
+            allow_pickle=allow_pickle)
+        done = register_tensor(model, X_ref, y_ref, holdout, y_holdout, options)
+        made = done.version
+        pointer = _promote(reg, made, promote)
+        listed = sorted(p for p in made.path.iterdir() if p.is_file())
+        return Registered(made, listed, done.max_abs_diff, tolerance,
+                          time.perf_counter() - started, pointer)
+    if output is not None or pre_options or files:
+        raise RegistrationError("output, pre_options and files are for tensor models (tensor, "
+                                "text or bytes features)")
     frame = read_table(Path(X_ref)) if isinstance(X_ref, str | Path) else as_frame(X_ref)
     label_column = y_ref if isinstance(y_ref, str) else None
     if isinstance(y_ref, str):
@@ -212,8 +246,8 @@ def register(
     verified_profile(made)
     check_scoring_model(load_model(made, "auto", "cpu"), encoded[:256])
     pointer = _promote(reg, made, promote)
-    files = sorted(p for p in made.path.iterdir() if p.is_file())
-    return Registered(made, files, diff, tolerance, time.perf_counter() - started, pointer)
+    written = sorted(p for p in made.path.iterdir() if p.is_file())
+    return Registered(made, written, diff, tolerance, time.perf_counter() - started, pointer)
 
 
 def _outputs(version: ModelVersion, rows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -240,6 +274,13 @@ def _compare(
             "(float32 input, zipmap=False) or raise the tolerance knowingly"
         )
     return diff
+
+
+def _eager_torch(model: Any) -> bool:
+    """A ``torch.nn.Module`` that is not TorchScript: only the tensor path scripts one."""
+    mro = [f"{c.__module__}.{c.__qualname__}" for c in type(model).__mro__]
+    return "torch.nn.modules.module.Module" in mro and not any(
+        m.startswith("torch.jit.") for m in mro)
 
 
 def _promote(reg: ModelRegistry, made: ModelVersion, promote: str | None) -> str | None:

@@ -147,6 +147,8 @@ def quantile(maxima: FloatArray, alpha: float) -> float:
     if alpha * b >= MIN_TAIL:
         j = int(sps.binom.isf(CONFIDENCE, b, alpha))  # least j: P(X > j) <= CONFIDENCE
         return float(np.sort(maxima)[b - max(j, 1)])
+    if float(maxima.min()) == float(maxima.max()):  # a one-bin column: nothing to fit
+        return float(maxima.max())
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         value = float(sps.gumbel_r.ppf(1 - alpha, *sps.gumbel_r.fit(maxima)))

@@ -56,3 +56,6 @@ def test_every_block_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> No
                 assert done.returncode == 0, f"{argv}: {done.stdout}\n{done.stderr}"
     assert (tmp_path / "models" / "friedman-gbr" / "2" / "profile.json").is_file()
     assert (tmp_path / "models" / "churn" / "1" / "model.onnx").is_file()
+    for name in ("digits-ffn", "digits-ffn-cli", "digits-cnn", "messages"):  # tensor models
+        assert (tmp_path / "models" / name / "1" / "reference.npz").is_file(), name
+    assert (tmp_path / "models" / "messages" / "1" / "tokenizer.json").is_file()
