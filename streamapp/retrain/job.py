@@ -64,6 +64,12 @@ def retrain(
 ) -> RetrainResult:
     """Train, evaluate against ``serving``, register and maybe promote; raises RetrainError."""
     manifest = serving.manifest
+    if manifest.is_tensor_model and manifest.trainer is None:
+        raise RetrainError(
+            f"{serving.name}: a model with tensor, text or bytes features retrains only with its "
+            "own trainer (manifest.trainer): joined outcomes carry its inputs' sketches, not the "
+            "inputs, and the default trainer fits scalar features"
+        )
     data = build_training_set(outcomes, manifest, settings.eval_share)
     if len(data.x_train) < 2 or len(data.x_eval) < 1:
         raise RetrainError(

@@ -61,3 +61,19 @@ def test_canary_mode_moves_only_the_candidate_pointer(model_registry_dir: Path) 
     assert result.promoted_to == "candidate"
     assert registry.pointer("agrawal-clf", "candidate") == result.version
     assert registry.pointer("agrawal-clf") == "1"
+
+
+def test_a_tensor_model_without_its_own_trainer_fails_the_request_with_a_reason(
+    tmp_path: Path,
+) -> None:
+    import pytest
+
+    from streamapp.retrain.job import RetrainError
+    from tests.tensor_models import NAME, write_version
+
+    write_version(tmp_path)
+    registry = ModelRegistry(tmp_path)
+    with pytest.raises(RetrainError, match="retrains only with its own trainer"):
+        retrain(registry, registry.resolve(NAME), REQUEST, make_outcomes(200, drifted=True),
+                SETTINGS)
+    assert registry.versions(NAME) == ["1"]
