@@ -139,22 +139,12 @@ class TensorEncoder:
             if value is None:
                 raise FeatureError(R.MISSING_FEATURE, f"feature {spec.name!r} is missing")
             if spec.type == "tensor" and isinstance(value, str):
-                try:
-                    value = base64.b64decode(value, validate=True)
-                except (binascii.Error, ValueError):
-                    raise FeatureError(
-                        R.INVALID_BASE64, f"feature {spec.name!r}: not valid base64"
-                    ) from None
+                value = _base64(spec, value)
             elif spec.type == "bytes":
                 if not isinstance(value, str):
                     raise FeatureError(R.WRONG_TYPE, f"feature {spec.name!r}: expected base64 "
                                        f"text, got {type(value).__name__}")
-                try:
-                    value = base64.b64decode(value, validate=True)
-                except (binascii.Error, ValueError):
-                    raise FeatureError(
-                        R.INVALID_BASE64, f"feature {spec.name!r}: not valid base64"
-                    ) from None
+                value = _base64(spec, value)
             elif spec.type == "text" and not isinstance(value, str):
                 raise FeatureError(R.WRONG_TYPE, f"feature {spec.name!r}: expected a string, "
                                    f"got {type(value).__name__}")
@@ -177,6 +167,14 @@ class TensorEncoder:
         if spec.type == "bytes":
             return values, _too_long(spec, values, R.TOO_LARGE, "bytes")
         return _tensor_column(spec, values)
+
+
+def _base64(spec: FeatureSpec, value: str) -> bytes:
+    """The bytes of a base64 value; raises :class:`FeatureError` (``invalid_base64``)."""
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise FeatureError(R.INVALID_BASE64, f"feature {spec.name!r}: not valid base64") from None
 
 
 def _too_long(

@@ -26,6 +26,7 @@ import numpy.typing as npt
 
 from streamapp.processing import columns, load_callable
 from streamapp.registration.convert import Converted, convert, load_file
+from streamapp.registration.failures import within_tolerance
 from streamapp.registration.frame import (
     RANGE_MARGIN,
     RegistrationError,
@@ -266,14 +267,8 @@ def _compare(
     if conv.source is None:
         return None
     expected = conv.source(x).reshape(served.shape)
-    diff = float(np.abs(expected - served.astype(np.float64)).max(initial=0.0))
-    if not diff <= tol:
-        raise RegistrationError(
-            f"the artifact's outputs differ from the source model's by up to {diff:.3g} "
-            f"(tolerance {tol:g}) on the reference rows; check the exporter options "
-            "(float32 input, zipmap=False) or raise the tolerance knowingly"
-        )
-    return diff
+    return within_tolerance(expected, served, tol, "check the exporter options "
+                            "(float32 input, zipmap=False)")
 
 
 def _eager_torch(model: Any) -> bool:

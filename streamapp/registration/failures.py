@@ -12,6 +12,9 @@ from __future__ import annotations
 import importlib.metadata as md
 from collections.abc import Callable
 
+import numpy as np
+import numpy.typing as npt
+
 from streamapp.registration.frame import RegistrationError
 
 MAX_DETAIL = 240
@@ -129,3 +132,17 @@ def _version(*distributions: str) -> str:
         except md.PackageNotFoundError:
             continue
     return "(not installed)"
+
+
+def within_tolerance(expected: npt.NDArray[np.generic], served: npt.NDArray[np.float32],
+                     tol: float, fix: str) -> float:
+    """The largest |source - artifact| on the reference rows; raises
+    :class:`RegistrationError` naming ``fix`` when it is above ``tol``."""
+    diff = float(np.abs(expected - served.astype(np.float64)).max(initial=0.0))
+    if not diff <= tol:
+        raise RegistrationError(
+            f"the artifact's outputs differ from the source model's by up to {diff:.3g} "
+            f"(tolerance {tol:g}) on the reference rows; {fix}, or raise the tolerance "
+            "knowingly"
+        )
+    return diff

@@ -29,6 +29,7 @@ from streamapp.inputs.batch import FeatureBatch, direct_inputs, processor_column
 from streamapp.inputs.reference import TENSOR_REFERENCE_FILE, save_reference
 from streamapp.inputs.sketch import Sketcher
 from streamapp.processing import Bucket, ModelInputs, load_processors
+from streamapp.registration.failures import within_tolerance
 from streamapp.registration.frame import RegistrationError
 from streamapp.registration.holdout import baseline_provenance
 from streamapp.registration.metrics import baseline_metrics, targets, task_of, validation_rows
@@ -400,14 +401,9 @@ def _compare(conv: TensorConverted, manifest: Manifest, pre: Any, batch: Feature
         for bucket in _model_inputs(manifest, pre, part):
             out = conv.source(bucket.inputs)
             expected[start + bucket.rows] = out.reshape(len(bucket.rows), -1)
-    diff = float(np.abs(expected - served.astype(np.float64)).max(initial=0.0))
-    if not diff <= tol:
-        raise RegistrationError(
-            f"the artifact's outputs differ from the source model's by up to {diff:.3g} "
-            f"(tolerance {tol:g}) on the reference rows; put the model in eval mode "
-            "(model.eval(): dropout and batch norm) and check that its output does not "
-            "depend on the rest of the batch, or raise the tolerance knowingly")
-    return diff
+    return within_tolerance(expected, served, tol, "put the model in eval mode (model.eval(): "
+                            "dropout and batch norm) and check that its output does not depend "
+                            "on the rest of the batch")
 
 
 def _plain(value: Any) -> int | str:
