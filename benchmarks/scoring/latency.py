@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,8 +56,10 @@ def _percentiles(seconds: list[float]) -> Percentiles:
 
 
 def _latency(bootstrap: str, start: Any, in_topic: str, out_topic: str, rate: float,
-             seconds: float) -> Latency:
+             seconds: float, features: Sequence[dict[str, Any]] | None = None) -> Latency:
     """Offer ``rate`` events/s for ``seconds`` to ``in_topic``; time the outputs on ``out_topic``.
+
+    ``features``: the events' ``features`` objects, cycled (default: 1,000 Agrawal rows).
 
     The reader is ``read_committed``: exactly-once outputs count when their transaction commits.
     """
@@ -102,7 +105,7 @@ def _latency(bootstrap: str, start: Any, in_topic: str, out_topic: str, rate: fl
         producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0,
                              "socket.nagle.disable": True,
                              "max.in.flight.requests.per.connection": 5})
-        feats = [x for x, _ in agrawal(1000, 11)]
+        feats = features or [x for x, _ in agrawal(1000, 11)]
         tick, sent, t0 = 0.005, 0, time.monotonic()
         while sent < total:
             due = min(total, int((time.monotonic() - t0) * rate))
@@ -110,7 +113,7 @@ def _latency(bootstrap: str, start: Any, in_topic: str, out_topic: str, rate: fl
                 eid = f"lat{i}"
                 producer.produce(in_topic, orjson.dumps(
                     {"event_id": eid, "event_time": datetime.now(UTC).isoformat(),
-                     "features": feats[i % 1000]}), eid.encode())
+                     "features": feats[i % len(feats)]}), eid.encode())
             sent = due
             producer.poll(0)
             time.sleep(tick)
@@ -125,15 +128,17 @@ def _latency(bootstrap: str, start: Any, in_topic: str, out_topic: str, rate: fl
                    _percentiles(routed) if routed else None)
 
 
-def latency_floor(bootstrap: str, rate: float, seconds: float) -> Latency:
+def latency_floor(bootstrap: str, rate: float, seconds: float,
+                  features: Sequence[dict[str, Any]] | None = None) -> Latency:
     """The harness alone: the reader reads the generator's topic (produce → broker → consume)."""
     topic = f"lat-floor-{uuid.uuid4().hex[:4]}"
     ensure_topics({"bootstrap.servers": bootstrap}, {topic: 4})
-    return _latency(bootstrap, lambda: lambda: None, topic, topic, rate, seconds)
+    return _latency(bootstrap, lambda: lambda: None, topic, topic, rate, seconds, features)
 
 
 def latency_streamapp(bootstrap: str, rate: float, seconds: float,
-                      env: dict[str, str] | None = None) -> Latency:
+                      env: dict[str, str] | None = None,
+                      features: Sequence[dict[str, Any]] | None = None) -> Latency:
     """Latency of a ``streamapp score`` process (``env``: extra settings) at ``rate`` events/s."""
     from benchmarks.scoring import run  # run imports this module
 
@@ -144,11 +149,13 @@ def latency_streamapp(bootstrap: str, rate: float, seconds: float,
         proc, _port = run._start_streamapp(bootstrap, topics, env=env)
         return lambda: (proc.terminate(), proc.wait(30))
 
-    return _latency(bootstrap, start, topics["events"], topics["predictions"], rate, seconds)
+    return _latency(bootstrap, start, topics["events"], topics["predictions"], rate, seconds,
+                    features)
 
 
 def latency_variant(
-    name: str, bootstrap: str, rate: float, seconds: float
+    name: str, bootstrap: str, rate: float, seconds: float,
+    features: Sequence[dict[str, Any]] | None = None,
 ) -> Latency:
     """Latency of a baseline from ``variants.py`` at ``rate`` events/s."""
     src = f"lat-{name}-{uuid.uuid4().hex[:4]}"
@@ -165,4 +172,4 @@ def latency_variant(
                 break
         return lambda: (proc.kill(), proc.wait())
 
-    return _latency(bootstrap, start, src, dst, rate, seconds)
+    return _latency(bootstrap, start, src, dst, rate, seconds, features)

@@ -33,6 +33,7 @@ def consumer_conf(settings: Settings) -> dict[str, Any]:
         "session.timeout.ms": cfg.session_timeout_ms,
         "heartbeat.interval.ms": cfg.heartbeat_interval_ms,
         "queued.max.messages.kbytes": cfg.fetch_queue_kbytes,
+        "fetch.queue.backoff.ms": cfg.fetch_queue_backoff_ms,
         "fetch.wait.max.ms": cfg.fetch_wait_max_ms,
     }
 

@@ -62,7 +62,11 @@ class ScoringSettings(BaseModel):
     resume_ratio: float = Field(default=0.5, gt=0, lt=1)
     """Low watermark as a share of the high ones: resume below it."""
     fetch_queue_kbytes: int = Field(default=16 * 1024, ge=64)
-    """librdkafka ``queued.max.messages.kbytes`` per partition prefetch bound."""
+    """librdkafka ``queued.max.messages.kbytes``: the consumer's prefetch bound."""
+    fetch_queue_backoff_ms: int = Field(default=10, ge=0)
+    """librdkafka ``fetch.queue.backoff.ms``: how long fetching pauses once the prefetch queue
+    is full (librdkafka's 1,000 ms idles a worker whose events are large: 16 MiB of 4 KB
+    tensors is 0.1 s of work)."""
     fetch_wait_max_ms: int = Field(default=10, ge=0)
     """librdkafka ``fetch.wait.max.ms``: how long the broker may hold an empty fetch."""
     commit_interval_ms: float = Field(default=100.0, gt=0)
