@@ -16,7 +16,9 @@ a fixed low-dimensional view of each input:
 
 from __future__ import annotations
 
+import logging
 import math
+import time
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -29,6 +31,7 @@ from streamapp.inputs.batch import FeatureBatch, FeatureColumn, processor_column
 from streamapp.processing import columns as scalar_columns
 from streamapp.registry.manifest import FeatureSpec, Manifest
 
+log = logging.getLogger(__name__)
 PROJECTIONS = 4
 """Random directions per tensor feature (each a monitored column)."""
 Vector = npt.NDArray[np.float64]
@@ -41,6 +44,7 @@ class Sketcher:
         self.manifest = manifest
         self._pre_sketch: Callable[[Any], dict[str, Any]] | None = getattr(pre, "sketch", None)
         self._directions: dict[tuple[str, int], Vector] = {}
+        self._warned = -math.inf
 
     def columns(self, batch: FeatureBatch) -> dict[str, Vector]:
         """Column name → one float64 value per row of ``batch`` (NaN where undefined)."""
@@ -57,10 +61,23 @@ class Sketcher:
                 values = batch.columns[spec.name]
                 out[f"{spec.name}.bytes"] = np.fromiter(map(len, values), np.float64, len(values))
         if self._pre_sketch is not None and len(batch):
-            extra = self._pre_sketch(processor_columns(self.manifest, batch))
-            out.update({k: np.asarray(v, dtype=np.float64).reshape(len(batch))
-                        for k, v in extra.items()})
+            try:
+                extra = self._pre_sketch(processor_columns(self.manifest, batch))
+                out.update({k: np.asarray(v, dtype=np.float64).reshape(len(batch))
+                            for k, v in extra.items()})
+            except Exception as exc:  # the processor's summaries are missing, nothing else
+                self._warn(exc)
         return out
+
+    def _warn(self, exc: Exception) -> None:
+        """A failing ``sketch``: its columns are left out of these log records (the monitor
+        counts them missing); one warning a minute, scoring goes on."""
+        now = time.monotonic()
+        if now - self._warned >= 60.0:
+            self._warned = now
+            log.warning("%s/%s: the pre processor's sketch failed (%s: %s); its drift columns "
+                        "are missing from these log records", self.manifest.name,
+                        self.manifest.version, type(exc).__name__, str(exc)[:200])
 
     def json_rows(self, batch: FeatureBatch) -> list[bytes]:
         """Each row's ``features`` object for the prediction log: its scalar features as

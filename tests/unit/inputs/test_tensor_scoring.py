@@ -204,3 +204,20 @@ def test_under_10x_overload_no_batch_exceeds_the_byte_bound(tmp_path: Path) -> N
     thread.join(30)
     assert len(sink.values(settings.topics.predictions)) == 2000
     assert sizes and max(sizes) <= limit // min(len(v) for _, v in records)
+
+
+def test_a_failing_processor_sketch_leaves_its_columns_out_and_scoring_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from streamapp.inputs.sketch import Sketcher
+
+    class Broken:
+        def sketch(self, columns: object) -> dict[str, np.ndarray]:
+            raise RuntimeError("tokenizer exploded")
+
+    pixels, age = sample(3, 9)
+    rows = Sketcher(manifest(), Broken()).json_rows(FeatureBatch(age.reshape(-1, 1),
+                                                                 {"pixels": pixels}))
+    assert [set(orjson.loads(r)) for r in rows] == [
+        {"age", "pixels.rms", *(f"pixels.proj{j}" for j in range(PROJECTIONS))}] * 3
+    assert "tokenizer exploded" in caplog.text
