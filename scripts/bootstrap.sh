@@ -26,6 +26,9 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
 fi
 
 scripts/install-kafka.sh
+# Apicurio Registry (a Schema Registry, Confluent API) for the formats' tests and
+# `streamapp broker --schema-registry`: Maven Central too, into .apicurio/app (needs Java 21+).
+scripts/install-apicurio.sh
 
 # The deploy tests render the Kubernetes overlays (deploy/k8s/cpu, cuda) with kustomize v5:
 # kubectl's built-in one or a kustomize on PATH where present, else a pinned kustomize built

@@ -32,6 +32,7 @@ from pydantic_settings import (
 
 from streamapp.settings.base import ConfigError
 from streamapp.settings.broker import BrokerSettings
+from streamapp.settings.formats import FormatSettings, SchemaRegistrySettings
 from streamapp.settings.http import HttpSettings
 from streamapp.settings.kafka import KafkaSettings, tls_file_problems
 from streamapp.settings.log import LogSettings
@@ -49,6 +50,7 @@ __all__ = [
     "ENV_PREFIX",
     "BrokerSettings",
     "ConfigError",
+    "FormatSettings",
     "HttpSettings",
     "KafkaSettings",
     "LogSettings",
@@ -56,6 +58,7 @@ __all__ = [
     "MonitoringSettings",
     "RetrainSettings",
     "SamplingSettings",
+    "SchemaRegistrySettings",
     "ScoringSettings",
     "Settings",
     "StatusSettings",
@@ -91,6 +94,8 @@ class Settings(BaseSettings):
     http: HttpSettings = Field(default_factory=HttpSettings)
     status: StatusSettings = Field(default_factory=StatusSettings)
     log: LogSettings = Field(default_factory=LogSettings)
+    schema_registry: SchemaRegistrySettings = Field(default_factory=SchemaRegistrySettings)
+    formats: FormatSettings = Field(default_factory=FormatSettings)
 
     @classmethod
     def settings_customise_sources(

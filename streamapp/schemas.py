@@ -137,6 +137,15 @@ class DeadLetterReason(StrEnum):
     UNDECODABLE_IMAGE = "undecodable_image"
     UNKNOWN_MODEL = "unknown_model"
     MODEL_ERROR = "model_error"
+    NOT_WIRE_FORMAT = "not_wire_format"
+    """A registry-format topic's value lacks the magic byte 0 and 4-byte schema id."""
+    UNKNOWN_SCHEMA = "unknown_schema"
+    """The value's schema id is not in the Schema Registry."""
+    UNDECODABLE_PAYLOAD = "undecodable_payload"
+    """The payload does not decode with its (known) writer schema."""
+    SCHEMA_MISMATCH = "schema_mismatch"
+    """The writer schema is of another format, cannot be read as the reader schema, or the
+    record breaks its JSON Schema."""
 
 
 class DeadLetter(_Wire):

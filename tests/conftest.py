@@ -12,6 +12,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from streamapp.brokers import ApacheKafka
+from streamapp.brokers.schema_registry import ApicurioRegistry
 from tests.kafka_support import SCRAM_USERS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,6 +44,14 @@ def broker() -> Iterator[ApacheKafka]:
 def bootstrap(broker: ApacheKafka) -> str:
     """PLAINTEXT bootstrap servers of the session broker."""
     return broker.bootstrap_servers
+
+
+@pytest.fixture(scope="session")
+def schema_registry() -> Iterator[ApicurioRegistry]:
+    """The session's Apicurio Registry (Confluent API) on 127.0.0.1, in memory; started only
+    when a test asks for it (scripts/install-apicurio.sh installs it), stopped by its PID."""
+    with ApicurioRegistry() as running:
+        yield running
 
 
 @pytest.fixture

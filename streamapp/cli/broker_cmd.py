@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import signal
 import threading
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from streamapp.brokers import ApacheKafka, BrokerError, ManagedBroker, embedded_broker
+from streamapp.brokers.schema_registry import ApicurioRegistry
 from streamapp.cli.app import EXIT_CONFIG, app, fail, kafka_errors, reach_cluster, settings
 from streamapp.config import Settings
 from streamapp.host import NoClusterError
@@ -93,6 +95,12 @@ def broker(
         typer.Option(help="NAME:PASSWORD of a SCRAM-SHA-512 user on a SASL_SSL listener."),
     ] = None,
     create_topics: Annotated[bool, typer.Option(help="Create the configured topics.")] = True,
+    schema_registry: Annotated[
+        bool,
+        typer.Option("--schema-registry",
+                     help="Also start a Schema Registry (Apicurio, Confluent API, in memory; "
+                     "scripts/install-apicurio.sh, Java 21+) on 127.0.0.1."),
+    ] = False,
 ) -> None:
     """Run a local development broker on 127.0.0.1 until SIGINT/SIGTERM; prints its address.
 
@@ -116,7 +124,8 @@ def broker(
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        with _start(cfg, kind, nodes, ssl, users) as running:
+        with _start(cfg, kind, nodes, ssl, users) as running, ExitStack() as stack:
+            registry = (stack.enter_context(ApicurioRegistry()) if schema_registry else None)
             if create_topics:
                 ensure_topics(
                     cfg.kafka.librdkafka(running.bootstrap_servers),
@@ -130,9 +139,14 @@ def broker(
             typer.echo(
                 f"export STREAMAPP_KAFKA__BOOTSTRAP_SERVERS={running.bootstrap_servers}", err=True
             )
+            if registry is not None:
+                typer.echo(f"schema registry: {registry.url}", err=True)
+                typer.echo(f"export STREAMAPP_SCHEMA_REGISTRY__URL={registry.url}", err=True)
             while not stop.wait(0.5):
                 if not running.alive():
                     raise fail(f"{running.kind} broker exited unexpectedly")
+                if registry is not None and not registry.alive():
+                    raise fail("the schema registry exited unexpectedly")
     except (BrokerError, TopicError) as exc:
         raise fail(str(exc)) from None
 

@@ -36,6 +36,16 @@ _ENVELOPE = frozenset({"event_id", "event_time", "key", "model", "features"})
 R = DeadLetterReason
 
 
+class PayloadFormat(Protocol):
+    """A topic format other than the JSON envelope (:mod:`streamapp.formats`): per record,
+    ``(event_id, event_time, features)`` or ``(reason, detail)``; never raises for bad input."""
+
+    def envelopes(
+        self, records: Sequence[Any], values: Sequence[bytes | None], model: str,
+        features: Sequence[str],
+    ) -> list[tuple[str, datetime, dict[str, Any]] | tuple[DeadLetterReason, str]]: ...
+
+
 class Record(Protocol):
     """What the decoder needs from an input record (confluent-kafka's Message fits)."""
 
@@ -125,8 +135,13 @@ def _typed_batch(values: list[bytes | None], limit: int) -> list[_Envelope] | No
 class Decoder:
     """Validates envelopes and encodes features for one served model's manifest."""
 
-    def __init__(self, manifest: Manifest, max_event_bytes: int) -> None:
+    def __init__(
+        self, manifest: Manifest, max_event_bytes: int, payload: PayloadFormat | None = None
+    ) -> None:
         self.model_name = manifest.name
+        self.payload = payload
+        """The topic's wire format when not the JSON envelope (``formats.events``)."""
+        self.feature_names = manifest.feature_names
         self.encoder = FeatureEncoder(manifest.scalar_features)
         self.columns: FeatureColumns | TensorEncoder
         if manifest.is_tensor_model:
@@ -148,6 +163,8 @@ class Decoder:
         """
         cls: Any = type(records[0]) if records else None
         values: list[bytes | None] = list(map(cls.value, records)) if records else []
+        if self.payload is not None:
+            return self._from_payload(records, values, self.payload)
         envelopes = _typed_batch(values, self.max_event_bytes) if values else None
         if envelopes is not None:
             fast = self._from_envelopes(records, envelopes)
@@ -179,6 +196,32 @@ class Decoder:
         if encoded is None:
             return None
         return self._batch([], list(records), list(ids), times, list(texts), list(raws), encoded)
+
+    def _from_payload(
+        self, records: Sequence[Record], values: list[bytes | None], payload: PayloadFormat
+    ) -> DecodedBatch:
+        """A wire-format batch: the format's envelopes, then the per-record feature path."""
+        errors: list[Rejected] = []
+        keep: list[Record] = []
+        ids: list[str] = []
+        times: list[datetime] = []
+        feats: list[dict[str, Any]] = []
+        limit = self.max_event_bytes
+        found = payload.envelopes(records, values, self.model_name, self.feature_names)
+        for rec, value, item in zip(records, values, found, strict=True):
+            if value is not None and len(value) > limit:
+                errors.append(Rejected(rec, R.TOO_LARGE,
+                                       f"{len(value)} bytes > scoring.max_event_bytes={limit}"))
+            elif len(item) == 2:
+                errors.append(Rejected(rec, item[0], item[1]))
+            else:
+                keep.append(rec)
+                ids.append(item[0])
+                times.append(item[1])
+                feats.append(item[2])
+        texts = [when.isoformat() for when in times]
+        jsons: list[JsonText] = [orjson.dumps(f, default=str) for f in feats]
+        return self._batch(errors, keep, ids, times, texts, jsons, self._encode_dicts(feats))
 
     def _per_record(
         self, records: Sequence[Record], values: list[bytes | None]

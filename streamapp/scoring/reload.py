@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from streamapp.metrics.common import ModelMetrics
 from streamapp.registry.registry import ModelRegistry, ModelVersion, RegistryError
 from streamapp.runtime.base import ModelLoadError, ScoringModel
-from streamapp.scoring.decode import Decoder
+from streamapp.scoring.decode import Decoder, PayloadFormat
 from streamapp.scoring.leases import ModelLeases
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,7 @@ class ModelWatcher:
         pointer: str = "production",
         candidate_pointer: str | None = "candidate",
         poll_s: float = 0.5,
+        payload: PayloadFormat | None = None,
     ) -> None:
         self.registry = registry
         self.name = name
@@ -60,6 +61,8 @@ class ModelWatcher:
         self.pointer = pointer
         self.candidate_pointer = candidate_pointer
         self.poll_s = poll_s
+        self.payload = payload
+        """The events topic's wire format for every decoder (None: the JSON envelope)."""
         self._seen: dict[str, tuple[str | None, int | None]] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -67,7 +70,7 @@ class ModelWatcher:
         """Running batches per model; a swapped-out model is closed after its last batch."""
         primary = self._load(self.registry.resolve(name, pointer), "primary")
         self._seen[pointer] = self._state(pointer)
-        self.slots = Slots(primary, Decoder(primary.manifest, max_event_bytes))
+        self.slots = Slots(primary, Decoder(primary.manifest, max_event_bytes, payload))
         if candidate_pointer:
             self._seen[candidate_pointer] = (None, None)
             self.poll_once()
@@ -100,8 +103,8 @@ class ModelWatcher:
                 model = self._try_load(version, "primary")
                 if model is not None:
                     old = self.slots
-                    self.slots = Slots(model, Decoder(model.manifest, self.max_event_bytes),
-                                       old.candidate)
+                    decoder = Decoder(model.manifest, self.max_event_bytes, self.payload)
+                    self.slots = Slots(model, decoder, old.candidate)
                     self.metrics.reloads.labels(model=self.name, slot="primary").inc()
                     log.info("hot swap: primary %s -> %s", old.primary.version, version,
                              extra={"model": self.name})

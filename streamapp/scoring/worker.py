@@ -22,11 +22,13 @@ from typing import Any
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from streamapp.config import Settings
+from streamapp.formats import RegistryFormat, RegistryStopped, input_format
 from streamapp.host import HostContext, Role, RoleHost
 from streamapp.kafka.commit import TopicPartition
 from streamapp.kafka.health import ConnectionHealth
 from streamapp.kafka.sink import delivery_failure
 from streamapp.metrics.common import ModelMetrics
+from streamapp.metrics.formats import FormatMetrics
 from streamapp.metrics.scoring import ScoringMetrics
 from streamapp.registry.registry import MissingPointerError, ModelRegistry, RegistryError
 from streamapp.runtime.base import ModelLoadError
@@ -87,6 +89,12 @@ class ScoringWorker:
         self.commits = policy(source, sink, self.ledger, self.metrics, self.fault, self._drain,
                               self.cfg.commit_interval_ms / 1000, self.cfg.drain_timeout_s)
         self.ready = False
+        self.events_format: RegistryFormat | None = input_format(
+            settings.formats.events, settings.topics.events, settings.formats,
+            settings.schema_registry, FormatMetrics(prometheus), settings.log.repeat_interval_s,
+            self.stop_event,
+        )
+        """The events topic's wire format (None: the JSON envelope); docs/formats.md."""
         self._last_lag = 0.0
         self.dead_letters = DeadLetterWarnings(settings.topics.dead_letter,
                                                settings.log.repeat_interval_s)
@@ -113,7 +121,7 @@ class ScoringWorker:
                 ModelRegistry(s.model.registry), s.model.name, self.factory, self.model_metrics,
                 self.cfg.max_event_bytes, s.model.pointer,
                 s.model.candidate_pointer if s.sampling.candidate_mode != "off" else None,
-                self.cfg.reload_poll_ms / 1000,
+                self.cfg.reload_poll_ms / 1000, self.events_format,
             ).start()
         except MissingPointerError as exc:
             log.error("configuration error: %s", exc)
@@ -164,6 +172,8 @@ class ScoringWorker:
     def ready_reason(self) -> str | None:
         """None when serving (model loaded, partitions assigned, cluster reachable), else why."""
         reason = self.health.ready_reason() if self.health is not None else None
+        if reason is None and self.events_format is not None:
+            reason = self.events_format.ready_reason()
         if reason is None and not self.ready:
             reason = "no partitions assigned yet (joining the consumer group)"
         return reason
@@ -242,10 +252,16 @@ class ScoringWorker:
     def submit(self, records: list[Record]) -> None:
         """Open a ticket, decode here, then route + produce in the scorer pool (or here, with
         ``scorer_threads`` 0)."""
-        ticket = self.ledger.add(records)
         slots = self.watcher.slots
         self.watcher.leases.acquire(slots.primary, slots.candidate)
-        batch = slots.decoder.decode(records)
+        try:
+            batch = slots.decoder.decode(records)
+        except RegistryStopped:  # stopped while the schema registry was unreachable
+            self.watcher.leases.release(slots.primary, slots.candidate)
+            log.info("stopping with %d fetched events undecoded (schema registry unreachable): "
+                     "not committed, the group delivers them again", len(records))
+            return
+        ticket = self.ledger.add(records)
         if self.pool is None:
             try:
                 self._score(ticket, batch, slots)
@@ -264,6 +280,7 @@ class ScoringWorker:
         for name, version, seconds, rows, units in routed.inference:
             self.metrics.inference.labels(model=name, version=version).observe(seconds)
             self.metrics.batch_size.labels(model=name).observe(rows)
+            self.metrics.batch_units.labels(model=name).observe(units)
             self.batcher.observe_inference(rows, seconds, units)
         ticket.payload = BatchOutcome.of(routed, batch.event_dts)
         self.sink.send(ticket, routed.records, routed.columns)

@@ -48,7 +48,9 @@ RULES = Rules(
         ("definitions", frozenset({"config", "metrics", "registry", "sampling", "deadletter"})),
         ("model contract", frozenset({"features", "processing"})),
         ("model inputs", frozenset({"inputs"})),
-        ("engines and adapters", frozenset({"runtime", "statistics", "kafka", "preprocess"})),
+        ("engines and adapters", frozenset({
+            "runtime", "statistics", "kafka", "preprocess", "formats",
+        })),
         ("building blocks", frozenset({"status", "registration", "brokers"})),
         ("hosting", frozenset({"host"})),
         ("planes", frozenset({"scoring", "monitoring", "training"})),

@@ -65,7 +65,13 @@ def _third_party_imports() -> dict[str, set[str]]:
     return found
 
 
+NAMESPACES = {"google": "protobuf"}
+"""Top-level namespace packages several distributions share, and the one streamapp uses."""
+
+
 def _distribution(import_name: str) -> str:
+    if import_name in NAMESPACES:
+        return NAMESPACES[import_name]
     dists = md.packages_distributions().get(import_name, [])
     assert dists, f"{import_name} is imported but no installed distribution provides it"
     return canonicalize_name(dists[0])
@@ -94,22 +100,25 @@ def test_every_runtime_dependency_is_imported_by_the_product() -> None:
 
 def _runtime_closure() -> set[str]:
     """Distributions a runtime-only install brings: the runtime list and their requirements."""
-    todo = [r.name for r in _requirements()]
-    seen: set[str] = set()
+    todo = [(r.name, frozenset(r.extras)) for r in _requirements()]
+    seen: set[tuple[str, frozenset[str]]] = set()
     while todo:
-        name = canonicalize_name(todo.pop())
-        if name in seen:
+        name, extras = todo.pop()
+        name = canonicalize_name(name)
+        if (name, extras) in seen:
             continue
-        seen.add(name)
+        seen.add((name, extras))
         try:
             requires = md.distribution(name).requires or []
         except md.PackageNotFoundError:
             continue
-        for line in requires:
+        for line in requires:  # with the extras a requirement asks for (confluent-kafka[avro])
             req = Requirement(line)
-            if req.marker is None or req.marker.evaluate({"extra": ""}):
-                todo.append(req.name)
-    return seen
+            if req.marker is None or any(
+                req.marker.evaluate({"extra": extra}) for extra in ("", *extras)
+            ):
+                todo.append((req.name, frozenset(req.extras)))
+    return {name for name, _ in seen}
 
 
 RUNTIME_ONLY = r"""
