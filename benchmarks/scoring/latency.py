@@ -111,9 +111,15 @@ def _latency(bootstrap: str, start: Any, in_topic: str, out_topic: str, rate: fl
             due = min(total, int((time.monotonic() - t0) * rate))
             for i in range(sent, due):
                 eid = f"lat{i}"
-                producer.produce(in_topic, orjson.dumps(
-                    {"event_id": eid, "event_time": datetime.now(UTC).isoformat(),
-                     "features": feats[i % len(feats)]}), eid.encode())
+                value = orjson.dumps({"event_id": eid,
+                                      "event_time": datetime.now(UTC).isoformat(),
+                                      "features": feats[i % len(feats)]})
+                while True:
+                    try:
+                        producer.produce(in_topic, value, eid.encode())
+                        break
+                    except BufferError:  # the local queue is full: let deliveries drain it
+                        producer.poll(0.05)
             sent = due
             producer.poll(0)
             time.sleep(tick)
