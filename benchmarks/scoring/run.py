@@ -390,8 +390,8 @@ def write_readme(section: str) -> None:
     end = text.index("\n## ", start + 5)
     body = text[start:end]
     notes = ""
-    if "<!-- notes -->" in body:
-        notes = body[body.index("<!-- notes -->"):]
+    if "\n<!-- notes -->\n" in body:  # the marker on a line of its own, not a mention of it
+        notes = body[body.index("\n<!-- notes -->\n") + 1:]
     new = "## Scoring throughput and latency\n\n" + section + ("\n" + notes if notes else "\n")
     README.write_text(text[:start] + new.rstrip("\n") + "\n" + text[end:])
 
