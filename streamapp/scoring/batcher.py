@@ -139,9 +139,10 @@ def split_by_bytes(records: list[S], limit: int) -> list[list[S]]:
     """
     if not records:
         return []
-    sizes = [len(r.value() or b"") for r in records]
-    if sum(sizes) <= limit:
+    values = list(map(type(records[0]).value, records))  # C-level passes: the common case
+    if sum(map(len, filter(None, values))) <= limit:
         return [records]
+    sizes = [len(v or b"") for v in values]
     runs: list[list[S]] = []
     run: list[S] = []
     total = 0
