@@ -221,3 +221,17 @@ def test_a_failing_processor_sketch_leaves_its_columns_out_and_scoring_goes_on(
     assert [set(orjson.loads(r)) for r in rows] == [
         {"age", "pixels.rms", *(f"pixels.proj{j}" for j in range(PROJECTIONS))}] * 3
     assert "tokenizer exploded" in caplog.text
+
+
+def test_a_model_with_no_scalar_feature_decodes() -> None:
+    """Only a tensor: the scalar matrix is (n, 0) and the fast and per-record paths agree."""
+    only = manifest().model_copy(update={"features": manifest().features[:1]})
+    pixels, _ = sample(40, 10)
+    decoder = Decoder(only, 1 << 20)
+    good = [_Rec(event(f"e{i}", {"pixels": pixels[i].tolist()}), i) for i in range(40)]
+    fast = decoder.decode(good)
+    slow = decoder.decode([*good[:20], _Rec(b"{not json", 99), *good[20:]])
+    for batch in (fast, slow):
+        assert isinstance(batch.matrix, FeatureBatch) and batch.matrix.matrix.shape == (40, 0)
+        np.testing.assert_array_equal(batch.matrix.columns["pixels"], pixels)
+    assert [e.reason.value for e in slow.errors] == ["invalid_json"]
