@@ -23,6 +23,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from streamapp.config import Settings
 from streamapp.formats import RegistryFormat, RegistryStopped, input_format
+from streamapp.gc_tuning import tune_for_batches
 from streamapp.host import HostContext, Role, RoleHost
 from streamapp.kafka.commit import TopicPartition
 from streamapp.kafka.health import ConnectionHealth
@@ -129,6 +130,7 @@ class ScoringWorker:
         except (RegistryError, ModelLoadError) as exc:
             log.error("cannot load the serving model: %s", exc)
             return 1
+        tune_for_batches()  # the loaded runtime and model never scanned again by full collections
         self.pool = (ThreadPoolExecutor(self.cfg.scorer_threads, thread_name_prefix="scorer")
                      if self.cfg.scorer_threads else None)
         self.source.subscribe(self._on_assign, self._on_revoke, self._on_lost)
