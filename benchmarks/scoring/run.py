@@ -111,10 +111,18 @@ class Sampler:
         self._stop.set()
 
     def between(self, t0: float, t1: float) -> tuple[float, float]:
-        """(CPU cores used on average, peak RSS MB) between two wall-clock times."""
-        inside = [s for s in self.samples if t0 - 0.05 <= s[0] <= t1 + 0.05] or self.samples[-2:]
+        """(CPU cores used on average, peak RSS MB) between two wall-clock times.
+
+        NaN where the sampler saw too little (a run shorter than two 50 ms samples, or a
+        process that had already exited): a table cell, never an exception.
+        """
+        samples = list(self.samples)
+        inside = [s for s in samples if t0 - 0.05 <= s[0] <= t1 + 0.05] or samples[-2:]
+        if len(inside) < 2:
+            peak = max((s[2] for s in samples), default=None)
+            return float("nan"), float("nan") if peak is None else peak / 2**20
         cores = (inside[-1][1] - inside[0][1]) / max(inside[-1][0] - inside[0][0], 1e-9)
-        return cores, max(s[2] for s in self.samples) / 2**20
+        return cores, max(s[2] for s in samples) / 2**20
 
 
 def _events(n: int, seed: int, prefix: str) -> list[tuple[bytes, bytes]]:
