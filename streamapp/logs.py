@@ -169,7 +169,8 @@ def configure_logging(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    for noisy in ("aiokafka", "faust", "mode", "kafka"):
+    # httpx / httpx2: the Schema Registry client logs every request at INFO
+    for noisy in ("aiokafka", "faust", "mode", "kafka", "httpx", "httpx2", "httpcore"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
 
 

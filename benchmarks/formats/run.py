@@ -3,9 +3,14 @@
 The scoring decoder (streamapp.scoring.decode.Decoder) on the same Agrawal events in
 batches of 512, schemas resolved through confluent-kafka's in-memory registry client
 (after the first batch no registry call is made, as with a real registry). Offline:
-no broker, no model call. Prints a Markdown table and writes results.json next to it.
+no broker, no model call. The formats take turns in every round (best of the rounds), and
+each registry format's stages are timed alone too: decode (wire header, schema lookup,
+payload → columns), fields (envelope checks, event times), encode (feature matrix checks
+and codes), features JSON (the prediction log's text). Prints a Markdown table and
+writes results.json next to it.
 
     .venv/bin/python -m benchmarks.formats.run [--events 50000] [--repeat 5]
+    .venv/bin/python -m benchmarks.formats.run --labels   # the monitor's label decode
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ import json
 import platform
 import struct
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +36,10 @@ from confluent_kafka.schema_registry._sync.mock_schema_registry_client import (
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from prometheus_client import CollectorRegistry
 
-from streamapp.formats.records import AvroReader, JsonSchemaReader, ProtobufReader
+from streamapp.formats.mapping.fields import FieldMap
+from streamapp.formats.mapping.topic import RegistryFormat
+from streamapp.formats.readers import AvroReader, JsonSchemaReader, ProtobufReader
 from streamapp.formats.resolver import SchemaResolver
-from streamapp.formats.topic import RegistryFormat
 from streamapp.metrics.formats import FormatMetrics
 from streamapp.registry.registry import ModelRegistry
 from streamapp.scoring.decode import Decoder
@@ -101,18 +109,67 @@ def json_schema_values(client: MockSchemaRegistryClient, rows: list[Any]) -> lis
             for i, t, x in rows]
 
 
-def measure(decoder: Decoder, values: list[bytes], repeat: int) -> float:
-    """Best-of-``repeat`` seconds to decode every value in batches of :data:`BATCH`."""
+def _batches(values: list[bytes]) -> list[list[InMemoryRecord]]:
     records = [InMemoryRecord("events", 0, i, f"e{i}".encode(), v) for i, v in enumerate(values)]
-    batches = [records[i:i + BATCH] for i in range(0, len(records), BATCH)]
-    decoder.decode(batches[0])  # warm: schemas resolved once
-    best = float("inf")
+    return [records[i:i + BATCH] for i in range(0, len(records), BATCH)]
+
+
+def _decode_all(decoder: Decoder, batches: list[list[InMemoryRecord]]) -> None:
+    for batch in batches:
+        out = decoder.decode(batch)
+        assert not out.errors, out.errors[:1]
+
+
+def _stage_calls(fmt: RegistryFormat, decoder: Decoder, batches: list[list[InMemoryRecord]]
+                 ) -> dict[str, Callable[[], None]]:
+    """Each stage of the registry-format decode alone, over every batch (inputs prepared)."""
+    fields = FieldMap(MANIFEST.feature_names, {}, "event_id", "event_time")
+    paths = fields.paths()
+    values = [[r.value() for r in b] for b in batches]
+    read = [fmt.reader.columns(v, paths, fields.event_time) for v in values]
+    found = [fields.columns(rows, cols, b, MANIFEST.name)[0]
+             for (rows, cols, _rest), b in zip(read, batches, strict=True)]
+    encoder = decoder.encoder
+
+    def decode() -> None:
+        for v in values:
+            fmt.reader.columns(v, paths, fields.event_time)
+
+    def map_fields() -> None:
+        for (rows, cols, _rest), b in zip(read, batches, strict=True):
+            fields.columns(rows, cols, b, MANIFEST.name)
+
+    def encode() -> None:
+        for f in found:
+            matrix, _bad = encoder.encode_values(f.matrix())
+            encoder.finish(matrix, list(range(len(matrix))), ())
+
+    def features_json() -> None:
+        for f in found:
+            f.texts()
+
+    return {"decode": decode, "fields": map_fields, "encode": encode,
+            "features_json": features_json}
+
+
+def measure(cases: dict[str, tuple[Decoder, list[bytes]]], repeat: int
+            ) -> dict[str, dict[str, float]]:
+    """Seconds per format: the whole decode and each stage, best of ``repeat`` rounds; the
+    formats take turns within a round, so they share the machine's load alike."""
+    calls: dict[str, dict[str, Callable[[], None]]] = {}
+    for name, (decoder, values) in cases.items():
+        batches = _batches(values)
+        _decode_all(decoder, batches[:1])  # warm: schemas resolved once
+        calls[name] = {"total": partial(_decode_all, decoder, batches)}
+        if isinstance(decoder.payload, RegistryFormat):
+            calls[name].update(_stage_calls(decoder.payload, decoder, batches))
+    best = {name: dict.fromkeys(stages, float("inf")) for name, stages in calls.items()}
     for _ in range(repeat):
-        started = time.perf_counter()
-        for batch in batches:
-            out = decoder.decode(batch)
-            assert not out.errors, out.errors[:1]
-        best = min(best, time.perf_counter() - started)
+        for name, stages in calls.items():
+            for stage, call in stages.items():
+                started = time.perf_counter()
+                call()
+                best[name][stage] = min(best[name][stage], time.perf_counter() - started)
     return best
 
 
@@ -120,36 +177,69 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--labels", action="store_true",
+                        help="the monitor's label decode per labels format (labels.py)")
     args = parser.parse_args()
+    if args.labels:
+        main_labels(args.events, args.repeat)
+        return
     rows = _rows(args.events)
     client = MockSchemaRegistryClient({"url": "mock://bench"})
     metrics = FormatMetrics(CollectorRegistry())
     resolver = SchemaResolver(client, metrics)
     settings = FormatSettings()
-    cases = {
+    inputs = {
         "json (envelope)": (None, json_values(rows)),
         "avro": (AvroReader(resolver, "events-value"), avro_values(client, rows)),
         "protobuf": (ProtobufReader(resolver), protobuf_values(client, rows)),
         "json_schema": (JsonSchemaReader(resolver), json_schema_values(client, rows)),
     }
-    results = []
-    for name, (reader, values) in cases.items():
-        fmt = None if reader is None else RegistryFormat(reader, settings, metrics, resolver)
-        seconds = measure(Decoder(MANIFEST, 65536, fmt), values, args.repeat)
+    cases = {name: (Decoder(MANIFEST, 65536, None if reader is None else
+                            RegistryFormat(reader, settings, metrics, resolver)), values)
+             for name, (reader, values) in inputs.items()}
+    timings = measure(cases, args.repeat)
+    results: list[dict[str, Any]] = []
+    for name, (_decoder, values) in cases.items():
+        n = len(values)
+        seconds = timings[name]["total"]
         results.append({
-            "format": name, "events": len(values),
-            "bytes_per_event": round(sum(map(len, values)) / len(values), 1),
-            "events_per_s": round(len(values) / seconds),
-            "us_per_event": round(seconds / len(values) * 1e6, 2),
+            "format": name, "events": n,
+            "bytes_per_event": round(sum(map(len, values)) / n, 1),
+            "events_per_s": round(n / seconds),
+            "us_per_event": round(seconds / n * 1e6, 2),
+            "us_per_event_by_stage": {stage: round(t / n * 1e6, 2)
+                                      for stage, t in timings[name].items() if stage != "total"},
         })
-    print(f"{args.events} Agrawal events, batches of {BATCH}, best of {args.repeat}, "
-          f"{platform.processor() or platform.machine()}, Python {platform.python_version()}\n")
-    print("| format | bytes/event | events/s | µs/event |\n|---|---:|---:|---:|")
+    print(f"{args.events} Agrawal events, batches of {BATCH}, best of {args.repeat} "
+          f"interleaved rounds, {platform.processor() or platform.machine()}, "
+          f"Python {platform.python_version()}\n")
+    print("| format | bytes/event | events/s | µs/event | decode | fields | encode | "
+          "features JSON |\n|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
+        by = r["us_per_event_by_stage"]
+        stages = " | ".join(str(by.get(k, "")) for k in ("decode", "fields", "encode",
+                                                         "features_json"))
         print(f"| {r['format']} | {r['bytes_per_event']} | {r['events_per_s']:,} | "
-              f"{r['us_per_event']} |")
+              f"{r['us_per_event']} | {stages} |")
     (HERE / "results.json").write_text(json.dumps(
-        {"events": args.events, "batch": BATCH, "results": results}, indent=2) + "\n")
+        {"events": args.events, "batch": BATCH, "repeat": args.repeat, "results": results},
+        indent=2) + "\n")
+
+
+def main_labels(n: int, repeat: int) -> None:
+    """``--labels``: print the label decode table, write results_labels.json."""
+    from benchmarks.formats.labels import BATCH as LABEL_BATCH
+    from benchmarks.formats.labels import run
+
+    results = run(n, repeat)
+    print(f"{n} labels, batches of {LABEL_BATCH}, best of {repeat}, "
+          f"{platform.processor() or platform.machine()}, Python {platform.python_version()}\n")
+    print("| labels format | bytes/label | labels/s | µs/label |\n|---|---:|---:|---:|")
+    for r in results:
+        print(f"| {r['format']} | {r['bytes_per_label']} | {r['labels_per_s']:,} | "
+              f"{r['us_per_label']} |")
+    (HERE / "results_labels.json").write_text(json.dumps(
+        {"labels": n, "batch": LABEL_BATCH, "results": results}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

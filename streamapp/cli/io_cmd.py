@@ -1,6 +1,10 @@
 """``streamapp tail`` and the helpers ``tail`` and ``produce`` share: look at topics by hand.
 
-``tail`` prints records with partition, offset, key and pretty-printed JSON.
+``tail`` prints records with partition, offset, key and pretty-printed JSON;
+Avro, Protobuf and JSON Schema values in the Confluent wire format (recognised by
+their magic byte and schema id, or expected on a topic configured with such a
+format) are decoded through the Schema Registry and printed as JSON, and a value
+that does not decode is shown with the reason.
 Both commands need ``kafka.bootstrap_servers`` (e.g. the address ``streamapp
 broker`` prints). Topic names may be given as configured aliases (``events``,
 ``predictions``, ``prediction_log``, ``labels``, ...).
@@ -14,16 +18,19 @@ import sys
 import threading
 import time
 import uuid
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.syntax import Syntax
 
-from streamapp.cli.app import app, fail, kafka_errors, reach_cluster, settings
-from streamapp.config import Settings
+from streamapp.cli.app import EXIT_CONFIG, app, fail, kafka_errors, reach_cluster, settings
+from streamapp.config import ConfigError, Settings
 from streamapp.kafka.client_logs import with_client_logging
 from streamapp.settings.topics import TopicSettings
+
+if TYPE_CHECKING:  # the formats load Avro, Protobuf and JSON Schema: only when tailing
+    from streamapp.formats.peek import Peek, Peeked
 
 
 def resolve_topic(topics: TopicSettings, name: str) -> str:
@@ -47,15 +54,27 @@ def render_record(
     value: bytes | None,
     headers: list[tuple[str, bytes | None]],
     compact: bool,
+    decoded: Peeked | None = None,
 ) -> tuple[str, str]:
-    """``(heading, body)`` for one record: JSON pretty-printed (or compact), else the text.
+    """``(heading, body)`` for one record: JSON pretty-printed (or compact), else the text;
+    a registry-format value as ``decoded`` (its JSON, or the reason in parentheses).
 
     >>> render_record(0, 7, b"k", b'{"a": 1}', [], True)
     ('p0@7 key=k', '{"a":1}')
+    >>> from streamapp.formats.peek import Peeked
+    >>> render_record(0, 8, None, b"\\x00", [], True, Peeked("avro schema 3", '{"a": 2}'))
+    ('p0@8 key=- avro schema 3', '{"a":2}')
+    >>> render_record(0, 9, None, b"x", [], True, Peeked("undecodable", reason="not_wire_format"))
+    ('p0@9 key=- undecodable', '(not_wire_format)')
     """
     head = f"p{partition}@{offset} key={key.decode(errors='replace') if key else '-'}"
     if headers:
         head += " " + " ".join(f"{k}={(v or b'').decode(errors='replace')}" for k, v in headers)
+    if decoded is not None:
+        head += f" {decoded.label}"
+        if decoded.record is None:
+            return head, f"({decoded.reason})"
+        value = decoded.record.encode()
     text = (value or b"").decode(errors="replace")
     try:
         parsed = json.loads(text)
@@ -79,6 +98,24 @@ def cluster_conf(cfg: Settings) -> dict[str, Any]:
     return with_client_logging(cfg.kafka.librdkafka(cfg.kafka.bootstrap_servers))
 
 
+def _peek(cfg: Settings, topic: str) -> Peek:
+    """The decoder of ``topic``'s registry-format values. Without ``schema_registry.url``,
+    a topic configured with a registry format exits 2 naming it; any other topic still
+    tails, its wire-format values shown as undecodable with the reason."""
+    from confluent_kafka.schema_registry import SchemaRegistryClient
+
+    from streamapp.formats.configured import topic_format
+    from streamapp.formats.peek import Peek
+
+    configured = topic_format(cfg.topics, cfg.formats, topic)
+    if not cfg.schema_registry.url and configured == "json":
+        return Peek(None, configured)
+    try:
+        return Peek(SchemaRegistryClient(cfg.schema_registry.client_conf()), configured)
+    except ConfigError as exc:
+        raise fail(str(exc), EXIT_CONFIG, label="configuration error") from None
+
+
 @app.command()
 def tail(
     ctx: typer.Context,
@@ -96,11 +133,13 @@ def tail(
         bool, typer.Option(help="One compact line per record (default without a TTY).")
     ] = False,
 ) -> None:
-    """Print a topic's records (partition, offset, key, headers, pretty JSON) until stopped."""
+    """Print a topic's records (partition, offset, key, headers, pretty JSON) until stopped;
+    Avro, Protobuf and JSON Schema values are decoded through the Schema Registry."""
     from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Consumer, TopicPartition
 
     cfg = settings(ctx)
     name = resolve_topic(cfg.topics, topic)
+    peek = _peek(cfg, name)
     consumer = Consumer(
         {
             **cluster_conf(cfg),
@@ -144,6 +183,7 @@ def tail(
                         msg.value(),
                         headers,
                         compact,
+                        peek.decode(msg.value()),
                     )
                     if compact:
                         typer.echo(f"{head} {body}")

@@ -9,6 +9,7 @@ import typer
 
 from streamapp.cli.app import fail, settings
 from streamapp.cli.models_cmd import RegistryOpt, models_app
+from streamapp.cli.register_schema import SchemaReference, schema_reference
 from streamapp.registry.manifest import FeatureSpec
 from streamapp.registry.registry import verified_profile
 
@@ -136,6 +137,13 @@ def register_cmd(
         typer.Option("--drift-bootstrap", metavar="N",
                      help="Bootstrap replicates of the drift calibration."),
     ] = 200,
+    schema: Annotated[
+        str | None,
+        typer.Option("--schema", metavar="SUBJECT",
+                     help="Registered Avro or JSON Schema subject (latest version, through "
+                     "schema_registry settings) whose scalar fields are the features, in "
+                     "schema order; --data must hold a column for each."),
+    ] = None,
     registry: RegistryOpt = None,
 ) -> None:
     """Create the next version of NAME: convert, profile, checksum, validate, print what it wrote.
@@ -148,17 +156,23 @@ def register_cmd(
     from streamapp.statistics.calibration import DEFAULT_WINDOWS, describe
 
     root = registry or settings(ctx).model.registry
+    reference: Any = data
+    from_schema = SchemaReference(data)
+    if schema is not None:
+        from_schema = schema_reference(settings(ctx), schema, data, label)
+        reference = from_schema.frame
     try:
         result = register(
             model,
-            data,
+            reference,
             label,
             name=name,
             registry=root,
             task=task,
-            features=[*(_range(spec) for spec in feature_range or []),
+            features=[*from_schema.features,
+                      *(_range(spec) for spec in feature_range or []),
                       *(_feature(text) for text in feature or [])],
-            categorical=categorical or [],
+            categorical=[*(categorical or []), *from_schema.categorical],
             range_margin=None if no_ranges else 1.0,
             classes=[c.strip() for c in classes.split(",")] if classes else None,
             pre=pre,

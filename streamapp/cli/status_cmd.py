@@ -34,7 +34,9 @@ INCIDENT_COLUMNS = ("model", "version", "incident", "accuracy", "max_psi", "max_
 def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Workers (from their heartbeats), models with throughput, DLQ rate, accuracy and drift,
     open incidents with evidence, the monitors' join stores (ok, or rebuilt and why),
-    consumer lag per group and partition, last retrain decision."""
+    consumer lag per group and partition, topic formats (a registry format's latest schema
+    version and id, or why not), last retrain decision."""
+    from streamapp.status.formats import COLUMNS, format_rows
     from streamapp.status.report import build_report, consumer_groups, group_lag, read_heartbeats
 
     cfg = settings(ctx)
@@ -44,6 +46,7 @@ def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         beats = read_heartbeats(conf, cfg.topics.status, timeout)
         lag = group_lag(conf, consumer_groups(cfg), timeout)
     report = build_report(beats, lag)
+    report["formats"] = format_rows(cfg.topics, cfg.formats, cfg.schema_registry, timeout)
     if as_json:
         typer.echo(json.dumps(report, indent=2, default=str))
         return
@@ -53,6 +56,7 @@ def status(ctx: typer.Context, as_json: JsonOpt = False) -> None:
          "open incidents")
     emit(report["stores"], STORE_COLUMNS, False, "monitor join stores")
     emit(report["lag"], LAG_COLUMNS, False, "consumer lag")
+    emit(report["formats"], COLUMNS, False, "topic formats")
     decision = report["last_retrain_decision"]
     typer.echo(f"last retrain decision: {json.dumps(decision) if decision else 'none'}")
 

@@ -147,10 +147,19 @@ def rows(batches: Iterator[pa.RecordBatch], key_field: str) -> Iterator[KeyValue
     text, with their offset; a naive one stays naive, for the topic's schema to reject, as
     in an event envelope. Raises :class:`InputError` naming a column JSON cannot hold.
     """
+    for key, row in records(batches, key_field):
+        yield key, _json(row)
+
+
+def records(
+    batches: Iterator[pa.RecordBatch], key_field: str
+) -> Iterator[tuple[bytes | None, dict[str, Any]]]:
+    """One row as a dict per row (nulls kept, timestamps as datetimes), keyed by ``key_field``
+    when present: what a registry format's serializer writes."""
     for batch in batches:
         for row in batch.to_pylist():
             key = row.get(key_field)
-            yield (None if key is None else str(key).encode()), _json(row)
+            yield (None if key is None else str(key).encode()), row
 
 
 def _json(row: dict[str, Any]) -> bytes:

@@ -6,7 +6,8 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 
 
 class FormatMetrics:
-    """Schema lookups (a registry round trip only on a cache miss) and the registry's state."""
+    """Schema lookups (a registry round trip only on a cache miss), the registry's state, and
+    records decoded and encoded per format."""
 
     def __init__(self, prometheus: CollectorRegistry = REGISTRY) -> None:
         r = prometheus
@@ -26,4 +27,10 @@ class FormatMetrics:
             "Wire-format records decoded, by topic format and result (ok or a dead-letter "
             "reason).",
             ["format", "result"], registry=r,
+        )
+        self.encoded = Counter(
+            "streamapp_format_records_encoded_total",
+            "Records written in a registry wire format, by format and record kind "
+            "(prediction); JSON records are counted by streamapp_predictions_total.",
+            ["format", "record"], registry=r,
         )

@@ -130,6 +130,8 @@ class MonitorRole(Role):
             return "starting: creating topics"
         if not worker.ready:
             return "join data plane: partitions not assigned"
+        if (registry := worker.registry_reason()) is not None:
+            return registry  # labels in a registry format: docs/formats.md
         if control is None or not control.ready():
             return "control plane: starting or recovering"
         return None

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import attrgetter
-from typing import Annotated, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 import msgspec
 import numpy as np
@@ -32,18 +32,22 @@ from streamapp.runtime.base import ModelRows
 from streamapp.schemas import DeadLetterReason
 from streamapp.scoring.columns import Encoded, FeatureColumns, JsonText
 
+if TYPE_CHECKING:  # the scoring core loads no Kafka client (streamapp.formats does)
+    from streamapp.formats.mapping.fields import EventColumns
+
 _ENVELOPE = frozenset({"event_id", "event_time", "key", "model", "features"})
 R = DeadLetterReason
 
 
 class PayloadFormat(Protocol):
-    """A topic format other than the JSON envelope (:mod:`streamapp.formats`): per record,
-    ``(event_id, event_time, features)`` or ``(reason, detail)``; never raises for bad input."""
+    """A topic format other than the JSON envelope (:mod:`streamapp.formats`): the batch as
+    :class:`~streamapp.formats.mapping.fields.EventColumns` (the rows it decoded as columns, every
+    other row's envelope or ``(reason, detail)``); never raises for bad input."""
 
-    def envelopes(
+    def columns(
         self, records: Sequence[Any], values: Sequence[bytes | None], model: str,
-        features: Sequence[str],
-    ) -> list[tuple[str, datetime, dict[str, Any]] | tuple[DeadLetterReason, str]]: ...
+        features: Sequence[str], max_bytes: int,
+    ) -> EventColumns: ...
 
 
 class Record(Protocol):
@@ -200,28 +204,35 @@ class Decoder:
     def _from_payload(
         self, records: Sequence[Record], values: list[bytes | None], payload: PayloadFormat
     ) -> DecodedBatch:
-        """A wire-format batch: the format's envelopes, then the per-record feature path."""
+        """A wire-format batch: the rows the format decoded as columns straight into the
+        matrix (numeric features), every other row through the per-record feature path."""
+        found = payload.columns(records, values, self.model_name, self.feature_names,
+                                self.max_event_bytes)
         errors: list[Rejected] = []
-        keep: list[Record] = []
-        ids: list[str] = []
-        times: list[datetime] = []
+        keep: list[Record] = [records[i] for i in found.rows]
+        ids, times, texts = found.event_ids, found.event_dts, found.event_times
+        jsons: list[JsonText] = list(found.texts())
         feats: list[dict[str, Any]] = []
-        limit = self.max_event_bytes
-        found = payload.envelopes(records, values, self.model_name, self.feature_names)
-        for rec, value, item in zip(records, values, found, strict=True):
-            if value is not None and len(value) > limit:
-                errors.append(Rejected(rec, R.TOO_LARGE,
-                                       f"{len(value)} bytes > scoring.max_event_bytes={limit}"))
-            elif len(item) == 2:
-                errors.append(Rejected(rec, item[0], item[1]))
-            else:
-                keep.append(rec)
-                ids.append(item[0])
-                times.append(item[1])
-                feats.append(item[2])
-        texts = [when.isoformat() for when in times]
-        jsons: list[JsonText] = [orjson.dumps(f, default=str) for f in feats]
-        return self._batch(errors, keep, ids, times, texts, jsons, self._encode_dicts(feats))
+        for i, item in found.others:
+            if len(item) == 2:
+                errors.append(Rejected(records[i], item[0], item[1]))
+                continue
+            keep.append(records[i])
+            ids.append(item[0])
+            times.append(item[1])
+            texts.append(item[1].isoformat())
+            feats.append(item[2])
+            jsons.append(orjson.dumps(item[2], default=str))
+        n = len(found.rows)
+        if isinstance(self.columns, FeatureColumns) and self.encoder.vector_types():
+            matrix, bad = self.encoder.encode_values(found.matrix())
+            rejected = set(bad)
+            rest = [(j, found.row(j)) for j in bad] + list(enumerate(feats, n))
+            encoded = self.encoder.finish(
+                matrix, [j for j in range(n) if j not in rejected], rest)
+        else:
+            encoded = self._encode_dicts([found.row(j) for j in range(n)] + feats)
+        return self._batch(errors, keep, ids, times, texts, jsons, encoded)
 
     def _per_record(
         self, records: Sequence[Record], values: list[bytes | None]

@@ -4,7 +4,10 @@ Decisions are deterministic functions of the event id (``streamapp.sampling.assi
 one keyed digest per event gives holdout, prediction-log sample and canary share).
 Predictions and log records are rendered per model call by :mod:`.encode` and
 grouped in per-topic :class:`TopicBatch` s (produced as batches); dead letters
-(which carry a header) stay single :class:`Outgoing` records. Fields are exactly
+(which carry a header) stay single :class:`Outgoing` records. With an Avro encoder
+(``formats.predictions = "avro"``) the predictions topic gets Avro records from the same
+columns (:class:`~streamapp.formats.writers.outputs.AvroPredictions`) and only the logged rows are
+rendered as JSON (the prediction log stays JSON). Fields are exactly
 those of :class:`~streamapp.schemas.Prediction`, :class:`~streamapp.schemas.LoggedPrediction`
 and :class:`~streamapp.schemas.DeadLetter`.
 """
@@ -15,7 +18,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -30,6 +33,9 @@ from streamapp.scoring.ports import TopicBatch
 from streamapp.scoring.scorer import score_batch
 from streamapp.settings.sampling import SamplingSettings
 from streamapp.settings.topics import TopicSettings
+
+if TYPE_CHECKING:  # the scoring core loads no Kafka client (streamapp.formats does)
+    from streamapp.formats.writers.outputs import AvroPredictions
 
 
 class Outgoing(NamedTuple):
@@ -68,9 +74,12 @@ class Routed:
 class Router:
     """Builds predictions, log records and dead letters for one batch (scorer-pool thread)."""
 
-    def __init__(self, topics: TopicSettings, sampling: SamplingSettings) -> None:
+    def __init__(self, topics: TopicSettings, sampling: SamplingSettings,
+                 avro: AvroPredictions | None = None) -> None:
         self.topics = topics
         self.sampling = sampling
+        self.avro = avro
+        """The predictions topic's Avro encoder (None: JSON, the default)."""
 
     def route(
         self, batch: DecodedBatch, primary: ScoringModel, candidate: ScoringModel | None
@@ -83,7 +92,7 @@ class Router:
         holdout, logged, canary = assign(
             keys, s.holdout_rate, s.log_rate, s.canary_share if mode == "canary" else 0.0
         )
-        view = _View(batch, keys, holdout, logged, datetime.now(UTC).isoformat())
+        view = _View(batch, keys, holdout, logged, datetime.now(UTC))
         main_rows = np.flatnonzero(~canary)
         self._emit(out, view, primary, main_rows, "primary", True)
         if candidate is not None and mode == "canary" and canary.any():
@@ -131,11 +140,20 @@ class Router:
         keys = _take(view.keys, index)
         classes = model.manifest.output.classes
         holdout = view.holdout[scored]
-        values = encode.predictions(
-            encode.template(name, version, variant, view.scored_time, bool(classes)),
-            _take(view.ids, index), _take(view.times, index), result.outputs,
-            list(classes) if classes else None, holdout,
-        )
+        tmpl = encode.template(name, version, variant, view.scored_time, bool(classes))
+        ids, times = _take(view.ids, index), _take(view.times, index)
+        labels = list(classes) if classes else None
+        log = np.flatnonzero(view.logged[scored]).tolist()
+        if self.avro is None:
+            values = encode.predictions(tmpl, ids, times, result.outputs, labels, holdout)
+            logged_json = [values[k] for k in log]
+        else:
+            values = self.avro.encode(name, version, variant, view.scored_at, keys,
+                                      _take(batch.event_dts, index), result.outputs, labels,
+                                      holdout)
+            logged_json = encode.predictions(tmpl, [ids[k] for k in log],
+                                             [times[k] for k in log], result.outputs[log],
+                                             labels, holdout[log])
         if publish:
             if self.sampling.publish_holdout:
                 column = TopicBatch(self.topics.predictions, keys, values)
@@ -145,14 +163,13 @@ class Router:
                                 [values[k] for k in pub])
             out.columns.append(column)
             out.predictions[(name, version, variant)] += len(column.values)
-        log = np.flatnonzero(view.logged[scored]).tolist()
         logged_rows = scored[log]
         if isinstance(batch.matrix, FeatureBatch):  # a tensor model logs its sketches
             feats: list[JsonText] = model.sketcher.json_rows(batch.matrix[logged_rows])
         else:
             feats = [batch.features[i] for i in logged_rows.tolist()]
         with_features = encode.with_features
-        records = [with_features(values[k], f) for k, f in zip(log, feats, strict=True)]
+        records = [with_features(v, f) for v, f in zip(logged_json, feats, strict=True)]
         if self.sampling.log_inputs and isinstance(batch.matrix, FeatureBatch):
             raw = [batch.features[i] for i in logged_rows.tolist()]
             records = [encode.with_inputs(r, x) for r, x in zip(records, raw, strict=True)]
@@ -192,13 +209,14 @@ class _View:
 
     def __init__(
         self, batch: DecodedBatch, keys: list[bytes], holdout: BoolArray, logged: BoolArray,
-        scored_time: str,
+        scored_at: datetime,
     ) -> None:
         self.batch = batch
         self.keys = keys
         """UTF-8 event ids: record keys (and what the sampling digests hashed)."""
         self.holdout = holdout
         self.logged = logged
-        self.scored_time = scored_time
+        self.scored_at = scored_at
+        self.scored_time = scored_at.isoformat()
         self.ids = encode.json_bodies(batch.event_ids)
         self.times = encode.json_bodies(batch.event_times)

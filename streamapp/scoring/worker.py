@@ -47,6 +47,7 @@ from streamapp.scoring.kafka_io import (
 )
 from streamapp.scoring.ledger import BatchTicket, InFlightLedger
 from streamapp.scoring.outcome import BatchOutcome
+from streamapp.scoring.outputs import prediction_registry, start_predictions
 from streamapp.scoring.ports import Fault, Sink, Source
 from streamapp.scoring.reload import ModelFactory, ModelWatcher, Slots
 from streamapp.scoring.router import Router
@@ -90,12 +91,15 @@ class ScoringWorker:
         self.commits = policy(source, sink, self.ledger, self.metrics, self.fault, self._drain,
                               self.cfg.commit_interval_ms / 1000, self.cfg.drain_timeout_s)
         self.ready = False
+        self.format_metrics = FormatMetrics(prometheus)
         self.events_format: RegistryFormat | None = input_format(
             settings.formats.events, settings.topics.events, settings.formats,
-            settings.schema_registry, FormatMetrics(prometheus), settings.log.repeat_interval_s,
+            settings.schema_registry, self.format_metrics, settings.log.repeat_interval_s,
             self.stop_event,
         )
         """The events topic's wire format (None: the JSON envelope); docs/formats.md."""
+        self.outputs = prediction_registry(settings, self.format_metrics, self.stop_event)
+        """The registry of Avro predictions (None: JSON), registered at the start of run."""
         self._last_lag = 0.0
         self.dead_letters = DeadLetterWarnings(settings.topics.dead_letter,
                                                settings.log.repeat_interval_s)
@@ -115,8 +119,17 @@ class ScoringWorker:
     # ---- lifecycle -------------------------------------------------------------------------
 
     def run(self) -> int:
-        """Serve until the stop event (SIGTERM) or a fatal error; 0 after a clean drain."""
+        """Serve until the stop event (SIGTERM) or a fatal error; 0 after a clean drain.
+
+        Avro predictions are registered first: a refusing subject raises
+        :class:`~.outputs.OutputSchemaError` (exit 2, one line), an outage is waited out.
+        """
         s = self.settings
+        if self.outputs is not None:  # a refusal raises OutputSchemaError: exit 2, one line
+            try:
+                self.router.avro = start_predictions(self.outputs, s, self.format_metrics)
+            except RegistryStopped:  # stopped while the registry was unreachable
+                return 0
         try:
             self.watcher = ModelWatcher(
                 ModelRegistry(s.model.registry), s.model.name, self.factory, self.model_metrics,
@@ -176,6 +189,8 @@ class ScoringWorker:
         reason = self.health.ready_reason() if self.health is not None else None
         if reason is None and self.events_format is not None:
             reason = self.events_format.ready_reason()
+        if reason is None and self.outputs is not None:
+            reason = self.outputs.ready_reason()
         if reason is None and not self.ready:
             reason = "no partitions assigned yet (joining the consumer group)"
         return reason

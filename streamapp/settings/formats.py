@@ -97,8 +97,9 @@ class FormatSettings(Section):
     labels: InputFormat = "json"
     """Labels (same choices as ``events``)."""
     predictions: OutputFormat = "json"
-    """Predictions written as JSON, or as Avro registered under ``<topic>-value``
-    (TopicNameStrategy) with BACKWARD compatibility."""
+    """The predictions topic: JSON, or Avro registered at start under ``<topic>-value``
+    (TopicNameStrategy; an unset or NONE subject level becomes BACKWARD; a refusing
+    subject stops the worker with exit 2). The prediction log and dead letters stay JSON."""
     features: dict[str, str] = Field(default_factory=dict)
     """Feature name → dotted path of the record field it is read from (``a.b.c``);
     features not listed are read from the top-level field of the same name."""
@@ -107,6 +108,14 @@ class FormatSettings(Section):
     event_time_field: str = "event_time"
     """Record field holding the event time (RFC 3339 text, a datetime, or epoch
     milliseconds); missing or null: the Kafka record's timestamp."""
+    label_id_field: str = "event_id"
+    """Label records (``labels`` not ``json``): dotted path of the event id; missing or
+    null: the Kafka key."""
+    label_field: str = "label"
+    """Label records: dotted path of the label value (a class or a number)."""
+    label_time_field: str = "label_time"
+    """Label records: dotted path of the label time (RFC 3339 text, a datetime, epoch
+    milliseconds or a ``google.protobuf.Timestamp``); missing or null: the record timestamp."""
 
     @property
     def uses_registry(self) -> bool:

@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
 EXTRA_MODULES = {
     "streamapp.registration": "register",
+    "streamapp.cli.register_schema": "register",
     "streamapp.training.sklearn_trainer": "register",
     "streamapp.demo": "demo",
     "streamapp.brokers.tansu": "local",

@@ -37,6 +37,7 @@ from streamapp.monitoring.dataplane.assignment import Assignment
 from streamapp.monitoring.dataplane.checkpoint import Checkpointer
 from streamapp.monitoring.dataplane.fold import Folder
 from streamapp.monitoring.dataplane.join import expire, join_batch, now_utc
+from streamapp.monitoring.dataplane.label_format import LabelsStopped, registry_labels
 from streamapp.monitoring.dataplane.partition import PartitionState
 from streamapp.monitoring.dataplane.ports import JoinIO
 from streamapp.monitoring.dataplane.records import (
@@ -92,6 +93,8 @@ class JoinWorker:
             self.mon.changelog_topic, io.changelog, io.views, self.checkpoints,
             self.accounting, self.metrics,
         )
+        self.labels_format = registry_labels(settings, prometheus, self.stop_event)
+        """The labels topic's registry format (None: the JSON label envelope)."""
         self.fatal: BaseException | None = None
         self._last_seal = 0.0
 
@@ -99,6 +102,10 @@ class JoinWorker:
     def ready(self) -> bool:
         """Partitions assigned and their stores restored (any thread)."""
         return self.assignment.ready
+
+    def registry_reason(self) -> str | None:
+        """None unless the labels' Schema Registry is unreachable now (any thread)."""
+        return self.labels_format.ready_reason() if self.labels_format is not None else None
 
     def store_health(self) -> list[dict[str, Any]]:
         """How each owned partition's store was opened (any thread: a copy)."""
@@ -193,18 +200,24 @@ class JoinWorker:
         self.metrics.consumed.labels("label").inc(n_labels)
         now_mono = time.monotonic()
         for p, (raw_preds, raw_labels) in grouped.items():
-            self._join_partition(parts[p], raw_preds, raw_labels, now_mono)
+            try:
+                self._join_partition(parts[p], raw_preds, raw_labels, now_mono)
+            except LabelsStopped:  # stopping while the schema registry is unreachable
+                log.info("stopping with labels undecoded (schema registry unreachable): "
+                         "not checkpointed, consumed again")
+                return
 
     def _join_partition(
         self, part: PartitionState, raw_preds: list[Any], raw_labels: list[Any], now_mono: float
     ) -> None:
         topics, mon = self.topics, self.mon
-        for raw_list, topic in ((raw_preds, topics.prediction_log), (raw_labels, topics.labels)):
-            if raw_list:
-                part.consumed[topic] = raw_list[-1].offset() + 1
         kept, dropped, keyless = self.sample.by_key(raw_labels)
+        labels = (decode_batch(kept, decode_label, mon.max_label_bytes)
+                  if self.labels_format is None else self.labels_format.decode(kept))
         preds = decode_batch(raw_preds, decode_prediction, MAX_PREDICTION_BYTES)
-        labels = decode_batch(kept, decode_label, mon.max_label_bytes)
+        for raw_list, topic in ((raw_preds, topics.prediction_log), (raw_labels, topics.labels)):
+            if raw_list:  # after the labels decoded: a stop during an outage skips the batch
+                part.consumed[topic] = raw_list[-1].offset() + 1
         label_pairs = list(zip(labels.items, labels.raw, strict=True))
         if keyless:  # decide on the event id
             label_pairs = [(lab, raw) for lab, raw in label_pairs if self.sample.keep(lab.event_id)]

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import fastavro
+import numpy as np
 import orjson
 import pytest
 from confluent_kafka.schema_registry import Schema
@@ -20,10 +21,10 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry
 
 from streamapp.config import ConfigError, Settings, masked_dump
-from streamapp.formats.fields import FieldMap
-from streamapp.formats.records import AvroReader
+from streamapp.formats.mapping.fields import FieldMap
+from streamapp.formats.mapping.topic import RegistryFormat
+from streamapp.formats.readers import AvroReader
 from streamapp.formats.resolver import SchemaResolver
-from streamapp.formats.topic import RegistryFormat
 from streamapp.formats.wire import NotWireFormat, schema_id
 from streamapp.metrics.formats import FormatMetrics
 from streamapp.registry.registry import ModelRegistry
@@ -79,7 +80,7 @@ def test_an_avro_batch_decodes_with_nested_fields_and_every_bad_value_has_its_re
     records = [InMemoryRecord("t", 0, i, f"k{i}".encode(), v) for i, v in enumerate(good + bad)]
     batch = _decoder(client).decode(records)
     assert batch.event_ids == [f"e{i}" for i in range(50)]
-    assert batch.matrix.shape == (50, len(FEATURES))
+    assert isinstance(batch.matrix, np.ndarray) and batch.matrix.shape == (50, len(FEATURES))
     assert [(e.reason, e.record.offset()) for e in batch.errors] == [
         (R.NOT_WIRE_FORMAT, 50), (R.UNKNOWN_SCHEMA, 51), (R.UNDECODABLE_PAYLOAD, 52),
         (R.NON_FINITE, 53)]
@@ -104,7 +105,8 @@ def test_the_event_id_defaults_to_the_kafka_key_and_missing_features_are_named()
     when = datetime(2026, 1, 1, tzinfo=UTC)
     assert fields.envelope({"a": 1, "x": {"y": 2}, "event_time": when}, b"key", None, "m") == (
         "key", when, {"a": 1, "b": 2})
-    assert fields.envelope({"a": 1}, b"key", 1_700_000_000_000, "m")[2] == {"a": 1}
+    found: Any = fields.envelope({"a": 1}, b"key", 1_700_000_000_000, "m")
+    assert found[2] == {"a": 1}
     assert fields.envelope({"a": 1}, None, 1, "m")[0] == R.SCHEMA_VIOLATION
     assert fields.envelope({"model": "other"}, b"k", 1, "m")[0] == R.UNKNOWN_MODEL
 

@@ -5,7 +5,9 @@ before its JSON envelope path when the events topic's format is ``avro``,
 ``protobuf`` or ``json_schema``: it decodes the batch's values (one reader per
 format, schemas cached by id), maps each record's fields to the envelope and the
 model's features (:class:`~.fields.FieldMap`), and hands back, per record, either
-``(event_id, event_time, features)`` or ``(reason, detail)`` for the dead-letter topic.
+``(event_id, event_time, features)`` or ``(reason, detail)`` for the dead-letter topic
+(:meth:`RegistryFormat.envelopes`), or the whole batch as columns where the reader
+vouches for its rows, the others record by record (:meth:`RegistryFormat.columns`).
 """
 
 from __future__ import annotations
@@ -17,14 +19,15 @@ from typing import Any
 
 from confluent_kafka.schema_registry import SchemaRegistryClient
 
-from streamapp.formats.fields import FieldMap
-from streamapp.formats.records import AvroReader, JsonSchemaReader, ProtobufReader, RecordReader
+from streamapp.formats.mapping.fields import EventColumns, FieldMap
+from streamapp.formats.readers import AvroReader, JsonSchemaReader, ProtobufReader, RecordReader
 from streamapp.formats.resolver import SchemaResolver
 from streamapp.metrics.formats import FormatMetrics
 from streamapp.schemas import DeadLetterReason
 from streamapp.settings.formats import FormatSettings, SchemaRegistrySettings
 
 Envelope = tuple[str, datetime, dict[str, Any]] | tuple[DeadLetterReason, str]
+R = DeadLetterReason
 
 
 class RegistryFormat:
@@ -44,17 +47,21 @@ class RegistryFormat:
         """None unless the Schema Registry is unreachable right now."""
         return self.resolver.ready_reason()
 
-    def envelopes(
-        self, records: Sequence[Any], values: Sequence[bytes | None], model: str,
-        features: Sequence[str],
-    ) -> list[Envelope]:
-        """Per record: ``(event_id, event_time, features)`` or ``(reason, detail)``."""
+    def _fields(self, features: Sequence[str]) -> FieldMap:
         fields = self._maps.get(tuple(features))
         if fields is None:
             s = self.settings
             fields = self._maps[tuple(features)] = FieldMap(
                 features, s.features, s.event_id_field, s.event_time_field
             )
+        return fields
+
+    def envelopes(
+        self, records: Sequence[Any], values: Sequence[bytes | None], model: str,
+        features: Sequence[str],
+    ) -> list[Envelope]:
+        """Per record: ``(event_id, event_time, features)`` or ``(reason, detail)``."""
+        fields = self._fields(features)
         out: list[Envelope] = []
         ok = 0
         for rec, decoded in zip(records, self.reader.read(values), strict=True):
@@ -71,6 +78,39 @@ class RegistryFormat:
             out.append(envelope)
         self._ok.inc(ok)
         return out
+
+    def columns(
+        self, records: Sequence[Any], values: Sequence[bytes | None], model: str,
+        features: Sequence[str], max_bytes: int,
+    ) -> EventColumns:
+        """The batch as columns where the reader vouches for its rows (schema resolution
+        and evolution as :meth:`envelopes`); every other row through :meth:`envelopes`,
+        which names its reason. A value over ``max_bytes`` is ``too_large``."""
+        fields = self._fields(features)
+        big: list[int] = []
+        if None in values or max(map(len, values), default=0) > max_bytes:  # type: ignore[arg-type]
+            big = [i for i, v in enumerate(values) if v is not None and len(v) > max_bytes]
+        index = sorted(set(range(len(values))).difference(big)) if big else None
+        batch = values if index is None else [values[i] for i in index]
+        paths = fields.paths()
+        if len(batch) >= self.reader.batch_from:
+            rows, columns, rest = self.reader.columns(batch, paths, fields.event_time)
+        else:
+            rows, columns, rest = [], [None] * len(paths), list(range(len(batch)))
+        if index is not None:
+            rows, rest = [index[i] for i in rows], [index[i] for i in rest]
+        found, more = fields.columns(rows, columns, records, model)
+        rest = sorted(rest + more)
+        self._ok.inc(len(found.rows))
+        if rest:
+            found.others = list(zip(rest, self.envelopes(
+                [records[i] for i in rest], [values[i] for i in rest], model, features),
+                strict=True))
+        for i in big:
+            detail = f"{len(values[i] or b'')} bytes > scoring.max_event_bytes={max_bytes}"
+            found.others.append((i, (R.TOO_LARGE, detail)))
+            self.metrics.decoded.labels(format=self.name, result=R.TOO_LARGE.value).inc()
+        return found
 
 
 def input_format(
