@@ -83,12 +83,67 @@ class DecodedBatch:
     event_times: list[str] = field(default_factory=list)
     """RFC 3339 event times (the producer's text when already canonical)."""
     event_dts: list[datetime] = field(default_factory=list)
-    features: list[JsonText] = field(default_factory=list)
-    """The JSON text of each event's ``features`` object (as the producer wrote it)."""
+    features: Sequence[JsonText] = field(default_factory=list)
+    """The JSON text of each event's ``features`` object (as the producer wrote it; for a
+    registry format rendered when read, see :class:`FeatureTexts`)."""
     errors: list[Rejected] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.event_ids)
+
+    def feature_texts(self, rows: Sequence[int]) -> list[JsonText]:
+        """The features JSON of the events at ``rows`` (the prediction log's sample)."""
+        feats = self.features
+        if isinstance(feats, FeatureTexts):
+            return feats.take(rows)
+        return [feats[i] for i in rows]
+
+
+class FeatureTexts(Sequence[JsonText]):
+    """The features JSON of a registry-format batch, rendered only for the rows read.
+
+    A wire-format event carries no JSON text of its features; the prediction log needs it
+    for its sample only (``sampling.log_rate``), so :meth:`take` renders just those rows
+    (the vouched ones by one batch call). Row ``i`` is input row ``order[i]``: a vouched
+    row of ``columns`` below ``len(columns.rows)``, else ``rest[order[i] - len(columns.rows)]``.
+    """
+
+    def __init__(self, columns: EventColumns, rest: list[JsonText],
+                 order: Sequence[int] | None = None) -> None:
+        self.columns = columns
+        self.rest = rest
+        self.order = order
+        self._vouched = len(columns.rows)
+
+    def __len__(self) -> int:
+        return self._vouched + len(self.rest) if self.order is None else len(self.order)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return self.take(range(len(self))[i])
+        if not -len(self) <= i < len(self):
+            raise IndexError(i)
+        return self.take([i % len(self)])[0]
+
+    def __iter__(self) -> Any:
+        return iter(self.take(range(len(self))))
+
+    def reordered(self, order: Sequence[int]) -> FeatureTexts:
+        """These texts with row ``i`` being this batch's row ``order[i]``."""
+        own = self.order
+        return FeatureTexts(self.columns, self.rest,
+                            list(order) if own is None else [own[k] for k in order])
+
+    def take(self, rows: Sequence[int]) -> list[JsonText]:
+        """The texts of ``rows``, in their order."""
+        inputs = rows if self.order is None else [self.order[r] for r in rows]
+        n = self._vouched
+        vouched = [k for k in inputs if k < n]
+        if len(vouched) == len(inputs):
+            return list(self.columns.texts(vouched))
+        rendered = iter(self.columns.texts(vouched))
+        rest = self.rest
+        return [next(rendered) if k < n else rest[k - n] for k in inputs]
 
 
 class _Envelope(msgspec.Struct, forbid_unknown_fields=True, gc=False):
@@ -211,7 +266,7 @@ class Decoder:
         errors: list[Rejected] = []
         keep: list[Record] = [records[i] for i in found.rows]
         ids, times, texts = found.event_ids, found.event_dts, found.event_times
-        jsons: list[JsonText] = list(found.texts())
+        jsons: list[JsonText] = []  # the per-record rows' (the vouched ones: when read)
         feats: list[dict[str, Any]] = []
         for i, item in found.others:
             if len(item) == 2:
@@ -232,7 +287,8 @@ class Decoder:
                 matrix, [j for j in range(n) if j not in rejected], rest)
         else:
             encoded = self._encode_dicts([found.row(j) for j in range(n)] + feats)
-        return self._batch(errors, keep, ids, times, texts, jsons, encoded)
+        return self._batch(errors, keep, ids, times, texts, FeatureTexts(found, jsons),
+                           encoded)
 
     def _per_record(
         self, records: Sequence[Record], values: list[bytes | None]
@@ -285,7 +341,7 @@ class Decoder:
         ids: list[str],
         times: list[datetime],
         texts: list[str],
-        feats: list[JsonText],
+        feats: Sequence[JsonText],
         encoded: Encoded | TensorEncoded,
     ) -> DecodedBatch:
         """The valid envelopes' columns in matrix row order; rows that failed are rejects."""
@@ -301,7 +357,8 @@ class Decoder:
         batch.event_ids = [ids[i] for i in order]
         batch.event_times = [texts[i] for i in order]
         batch.event_dts = [times[i] for i in order]
-        batch.features = [feats[i] for i in order]
+        batch.features = (feats.reordered(order) if isinstance(feats, FeatureTexts) else
+                          [feats[i] for i in order])
         return batch
 
     @staticmethod

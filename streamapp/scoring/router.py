@@ -167,11 +167,11 @@ class Router:
         if isinstance(batch.matrix, FeatureBatch):  # a tensor model logs its sketches
             feats: list[JsonText] = model.sketcher.json_rows(batch.matrix[logged_rows])
         else:
-            feats = [batch.features[i] for i in logged_rows.tolist()]
+            feats = batch.feature_texts(logged_rows.tolist())
         with_features = encode.with_features
         records = [with_features(v, f) for v, f in zip(logged_json, feats, strict=True)]
         if self.sampling.log_inputs and isinstance(batch.matrix, FeatureBatch):
-            raw = [batch.features[i] for i in logged_rows.tolist()]
+            raw = batch.feature_texts(logged_rows.tolist())
             records = [encode.with_inputs(r, x) for r, x in zip(records, raw, strict=True)]
         out.columns.append(TopicBatch(self.topics.prediction_log, [keys[k] for k in log],
                                       records))

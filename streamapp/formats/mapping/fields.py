@@ -220,21 +220,31 @@ class EventColumns:
         return {name: (column[j].item() if isinstance(column, np.ndarray) else column[j])
                 for name, column in zip(self.names, self.features, strict=True)}
 
-    def texts(self) -> list[bytes]:
-        """The JSON object of each vouched row's features: numbers through one struct per
-        row and ``msgspec`` (C), anything else through ``orjson`` as the per-record path."""
-        n = len(self.rows)
-        if not n:
+    def texts(self, rows: Sequence[int] | None = None) -> list[bytes]:
+        """The JSON object of the features of each vouched row (of ``rows`` only, in their
+        order, when given): numbers through one struct per row and ``msgspec`` (C), anything
+        else through ``orjson`` as the per-record path."""
+        picked = range(len(self.rows)) if rows is None else rows
+        if not len(picked):
             return []
+        at = self._at(rows)
         numbers = all(c.dtype.kind in "fiu" if isinstance(c, np.ndarray) else
-                      set(map(type, c)) <= _NUMBERS for c in self.features)
-        columns = [c.tolist() if isinstance(c, np.ndarray) else c for c in self.features]
+                      set(map(type, c)) <= _NUMBERS for c in at)
+        columns = [c.tolist() if isinstance(c, np.ndarray) else c for c in at]
         if self.names and numbers:
             try:
                 return list(map(_ENCODE, map(_features_struct(tuple(self.names)), *columns)))
             except (OverflowError, TypeError, msgspec.EncodeError):  # an int past 64 bits
                 pass
-        return [orjson.dumps(self.row(j), default=str) for j in range(n)]
+        return [orjson.dumps(self.row(j), default=str) for j in picked]
+
+    def _at(self, rows: Sequence[int] | None) -> list[Column]:
+        """The feature columns at ``rows`` (all of them when None)."""
+        if rows is None:
+            return self.features
+        index = np.asarray(rows, np.intp)
+        return [c[index] if isinstance(c, np.ndarray) else [c[j] for j in rows]
+                for c in self.features]
 
 
 @lru_cache(maxsize=64)

@@ -87,6 +87,29 @@ def test_an_avro_batch_decodes_with_nested_fields_and_every_bad_value_has_its_re
     assert orjson.loads(batch.features[0])["age"] == _rows(1)[0]["who"]["age"]
 
 
+def test_the_features_json_is_rendered_for_the_rows_read_as_the_per_record_path_would(
+) -> None:
+    """A wire-format batch renders its features JSON only when the log takes rows: the
+    column rows, a row read record by record (a non-ASCII id) and a reject in between
+    (which reorders the batch) each give their own event's features."""
+    client = MockSchemaRegistryClient({"url": "mock://unit"})
+    sid = client.register_schema("t-value", Schema(orjson.dumps(_schema()).decode(), "AVRO"))
+    rows = _rows(40)
+    rows[5]["salary"] = float("nan")  # vouched by the reader, rejected by the encoder
+    rows[9]["event_id"] = "é9"  # record by record
+    records = [InMemoryRecord("t", 0, i, None, _avro(sid, _schema(), r))
+               for i, r in enumerate(rows)]
+    batch = _decoder(client).decode(records)
+    assert [e.reason for e in batch.errors] == [R.NON_FINITE] and "é9" in batch.event_ids
+    by_id = {r["event_id"]: {**{k: v for k, v in r.items() if k in FEATURES},
+                             "age": r["who"]["age"]} for r in rows}
+    expected = [by_id[i] for i in batch.event_ids]
+    assert [orjson.loads(t) for t in batch.features] == expected
+    picked = [len(batch) - 1, 0, batch.event_ids.index("é9"), 7]
+    assert [orjson.loads(t) for t in batch.feature_texts(picked)] == [expected[k] for k in picked]
+    assert orjson.loads(batch.features[-1]) == expected[-1] and batch.feature_texts([]) == []
+
+
 def test_an_older_writer_is_read_into_the_latest_reader_schema() -> None:
     client = MockSchemaRegistryClient({"url": "mock://unit"})
     old = _schema([{"name": "gone", "type": "string", "default": ""}])
