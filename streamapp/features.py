@@ -23,9 +23,18 @@ from streamapp.registry.manifest import FeatureSpec
 from streamapp.schemas import DeadLetterReason
 
 _NUMBER_TYPES = frozenset({int, float})
+_FLOAT64_MAX = float(np.finfo(np.float64).max)
+
 _Category = tuple[int, int, "npt.NDArray[np.int64] | None"]
 _Plan = tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], list[_Category]]
 """Per-column lower and upper bounds, and (position, lowest value, lookup or None) per category."""
+
+
+def _float64(value: object) -> bool:
+    """Whether the fast path's float64 matrix holds ``value`` as it is (a float, or an int
+    within float64's range); any other value sends its row to the per-row path."""
+    kind = type(value)
+    return kind is float or (kind is int and abs(value) <= _FLOAT64_MAX)  # type: ignore[arg-type]
 
 
 def category_keys(category: bool | int | str) -> list[bool | int | str]:
@@ -112,7 +121,13 @@ class FeatureEncoder:
                 DeadLetterReason.WRONG_TYPE,
                 f"feature {spec.name!r}: expected a number, got {type(value).__name__}",
             )
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer past float64's range
+            raise FeatureError(
+                DeadLetterReason.OUT_OF_RANGE,
+                f"feature {spec.name!r}: {str(value)[:32]}… does not fit a 64-bit float",
+            ) from None
         if not math.isfinite(number):
             raise FeatureError(DeadLetterReason.NON_FINITE, f"feature {spec.name!r} is {number}")
         if (spec.min is not None and number < spec.min) or (
@@ -158,13 +173,14 @@ class FeatureEncoder:
         fast, fast_idx, slow = self._split(rows, width)
         matrix = np.empty((0, width), dtype=np.float64)
         if fast:
-            if set(map(type, chain.from_iterable(fast))) <= _NUMBER_TYPES:
+            try:
+                if not set(map(type, chain.from_iterable(fast))) <= _NUMBER_TYPES:
+                    raise TypeError  # some value is not a number: checked row by row
                 matrix = np.array(fast, dtype=np.float64).reshape(len(fast), width)
-            else:
-                typed = [all(type(v) in _NUMBER_TYPES for v in vals) for vals in fast]
-                nan_row = (math.nan,) * width
+            except (TypeError, OverflowError):  # OverflowError: an int past float64
+                nan_row = (math.nan,) * width  # a NaN row takes the per-row path
                 matrix = np.array(
-                    [vals if ok else nan_row for vals, ok in zip(fast, typed, strict=True)],
+                    [vals if all(map(_float64, vals)) else nan_row for vals in fast],
                     dtype=np.float64,
                 ).reshape(len(fast), width)
             matrix, bad = self.encode_values(matrix)

@@ -84,6 +84,24 @@ def test_each_reason_code() -> None:
         99: DeadLetterReason.SCHEMA_VIOLATION}
 
 
+def test_an_integer_past_float64_is_a_reject_not_a_crash() -> None:
+    """A 400-digit integer (valid JSON, no float64 holds it) dead-letters its event and the
+    batch's other events are scored, on the per-record path and in a batch of many."""
+    huge = _event({**GOOD[0], "salary": 7}).replace(b'"salary":7', b'"salary":1' + b"0" * 400)
+    decoder = Decoder(MANIFEST, 65536)
+    for records in ([Rec(huge, 0), Rec(_event(GOOD[1]), 1)],
+                    [Rec(_event(x), i) for i, x in enumerate(GOOD[:40])] + [Rec(huge, 40)]):
+        batch = decoder.decode(records)
+        assert [(e.record.offset(), e.reason) for e in batch.errors] == [
+            (records.index(next(r for r in records if r.payload is huge)),
+             DeadLetterReason.OUT_OF_RANGE)]
+        assert "does not fit a 64-bit float" in batch.errors[0].detail
+        assert len(batch) == len(records) - 1
+    rows = [{**GOOD[0], "salary": 10**400}, GOOD[1]]
+    _matrix, kept, bad = FeatureEncoder(MANIFEST.features).encode_batch(rows)
+    assert kept == [1] and [(i, e.reason) for i, e in bad] == [(0, DeadLetterReason.OUT_OF_RANGE)]
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1) | st.floats(allow_nan=False)
     | st.text(),
