@@ -86,11 +86,16 @@ def regression_target(label: object) -> float | None:
 
     >>> regression_target("2.5"), regression_target(3), regression_target(True)
     (2.5, 3.0, None)
+    >>> regression_target(10**400) is None
+    True
     """
     if isinstance(label, bool) or label is None:
         return None
     if isinstance(label, int | float):
-        number = float(label)
+        try:
+            number = float(label)
+        except OverflowError:  # an integer past float64
+            return None
     elif isinstance(label, str):
         try:
             number = float(label.strip())

@@ -91,6 +91,7 @@ def test_classes_that_collide_are_refused_by_the_manifest() -> None:
         _manifest([1, "1"])
 
 
-@pytest.mark.parametrize(("label", "value"), [(1, 1.0), ("2.5", 2.5), (True, None), ("x", None)])
+@pytest.mark.parametrize(("label", "value"), [(1, 1.0), ("2.5", 2.5), (True, None), ("x", None),
+                                            (10**400, None), ("1e400", None)])
 def test_regression_targets(label: object, value: float | None) -> None:
     assert regression_target(label) == value
