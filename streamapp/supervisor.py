@@ -173,12 +173,19 @@ def run_supervised(
     """``streamapp <role>`` with ``processes > 1``; blocks until SIGTERM/SIGINT.
 
     Raises :class:`~streamapp.host.NoClusterError` before anything starts when no
-    cluster is configured and ``local_broker`` is False.
+    cluster is configured and ``local_broker`` is False (and
+    :class:`~streamapp.host.NoRegistryError` for a registry format without a registry).
     """
-    from streamapp.host import ensure_state_dir, require_cluster, resolve_cluster
+    from streamapp.host import (
+        ensure_state_dir,
+        require_cluster,
+        require_registry,
+        resolve_cluster,
+    )
     from streamapp.host.signals import stop_on_signals
 
     require_cluster(settings, role, local_broker)
+    require_registry(settings)
     if role == "monitor":  # the children's state directories go below it
         ensure_state_dir(settings.monitoring.state_dir)
     if role == "score":

@@ -32,7 +32,7 @@ def score(
     several processes, process i serves on http.port + i). Above one process a
     supervisor restarts crashed ones and forwards SIGTERM for a clean drain.
     """
-    from streamapp.host import StartupError, require_cluster
+    from streamapp.host import StartupError, require_cluster, require_registry
     from streamapp.registry.registry import MissingPointerError, ModelRegistry
     from streamapp.scoring.worker import run_worker
     from streamapp.supervisor import run_supervised
@@ -40,6 +40,7 @@ def score(
     cfg = settings(ctx)
     try:  # configuration errors: fail before any process or broker starts
         require_cluster(cfg, "score", local_broker)
+        require_registry(cfg)
         ModelRegistry(cfg.model.registry).resolve(cfg.model.name, cfg.model.pointer)
     except (StartupError, MissingPointerError) as exc:
         raise fail(str(exc), EXIT_CONFIG) from None

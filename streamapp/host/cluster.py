@@ -3,6 +3,8 @@
 A worker never starts a broker on its own: without ``kafka.bootstrap_servers``
 it refuses to start (:class:`~streamapp.host.errors.NoClusterError`), unless the
 command was given ``--local-broker`` (development only; :mod:`streamapp.brokers`).
+Nor does it start with a registry format and no ``schema_registry.url``
+(:class:`~streamapp.host.errors.NoRegistryError`).
 """
 
 from __future__ import annotations
@@ -12,10 +14,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from streamapp.config import Settings
-from streamapp.host.errors import NoClusterError
+from streamapp.host.errors import NoClusterError, NoRegistryError
 from streamapp.kafka.topics import ensure_topics
 
 log = logging.getLogger(__name__)
+REGISTRY_FORMATS = {"events", "labels", "predictions", "joined_outcomes"}
+"""The ``formats`` settings that name a topic's format."""
 
 
 def require_cluster(settings: Settings, command: str, local_broker: bool = False) -> None:
@@ -26,6 +30,25 @@ def require_cluster(settings: Settings, command: str, local_broker: bool = False
     """
     if not settings.kafka.bootstrap_servers and not local_broker:
         raise NoClusterError(command)
+
+
+def require_registry(settings: Settings) -> None:
+    """Raise :class:`NoRegistryError` when a topic's format needs the Schema Registry and
+    ``schema_registry.url`` is not set.
+
+    >>> require_registry(Settings())
+    >>> try:
+    ...     require_registry(Settings(formats={"labels": "avro"}))
+    ... except NoRegistryError as exc:
+    ...     print(str(exc)[:45])
+    formats.labels = avro needs a Schema Registry
+    """
+    if settings.schema_registry.url:
+        return
+    formats = settings.formats.model_dump(include=REGISTRY_FORMATS)
+    wire = {name: value for name, value in formats.items() if value != "json"}
+    if wire:
+        raise NoRegistryError(wire)
 
 
 @contextmanager

@@ -25,6 +25,23 @@ class NoClusterError(StartupError):
         )
 
 
+class OutputSchemaError(StartupError):
+    """The Schema Registry refuses an output topic's Avro schema (``formats.predictions``,
+    ``formats.joined_outcomes``): no retry heals it; the message names the subject and both
+    settings."""
+
+
+class NoRegistryError(StartupError):
+    """A topic format needs the Schema Registry and ``schema_registry.url`` is not set."""
+
+    def __init__(self, formats: dict[str, str]) -> None:
+        named = ", ".join(f"formats.{k} = {v}" for k, v in formats.items())
+        super().__init__(
+            f"{named} needs a Schema Registry: set schema_registry.url "
+            "(STREAMAPP_SCHEMA_REGISTRY__URL), or set the format back to json"
+        )
+
+
 class StateDirError(StartupError):
     """The monitor's state directory cannot be created or written."""
 

@@ -18,7 +18,7 @@ from contextlib import ExitStack, contextmanager
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from streamapp.config import Settings
-from streamapp.host.cluster import require_cluster, resolve_cluster
+from streamapp.host.cluster import require_cluster, require_registry, resolve_cluster
 from streamapp.host.context import HostContext
 from streamapp.host.role import Role
 from streamapp.host.signals import stop_on_signals
@@ -61,6 +61,7 @@ class RoleHost:
         """Host the role until it returns; its exit code (0 when stopped before it started)."""
         settings, role = self.settings, self.role
         require_cluster(settings, role.name, self.local_broker)
+        require_registry(settings)
         role.check(settings)
         with ExitStack() as stack:
             stack.enter_context(stop_on_signals(self.stop, self.install_signals))

@@ -65,3 +65,23 @@ def test_topics_create_without_a_cluster_names_the_setting(tmp_path: Path) -> No
     assert proc.returncode == 2
     (line,) = _lines(proc)
     assert "STREAMAPP_KAFKA__BOOTSTRAP_SERVERS" in json.loads(line)["msg"]
+
+
+@pytest.mark.parametrize(("args", "setting"), [
+    (["score"], "STREAMAPP_FORMATS__EVENTS"),
+    (["score"], "STREAMAPP_FORMATS__PREDICTIONS"),
+    (["monitor"], "STREAMAPP_FORMATS__LABELS"),
+    (["monitor"], "STREAMAPP_FORMATS__JOINED_OUTCOMES"),
+])
+def test_a_registry_format_without_a_registry_url_exits_2_with_one_line(
+    args: list[str], setting: str, tmp_path: Path
+) -> None:
+    """Checked before the cluster is reached: the broker address below does not answer."""
+    proc = _run(args, tmp_path, STREAMAPP_LOG__FORMAT="json", **{
+        setting: "avro", "STREAMAPP_KAFKA__BOOTSTRAP_SERVERS": "127.0.0.1:9"})
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    (line,) = _lines(proc)
+    msg = json.loads(line)["msg"]
+    name = setting.removeprefix("STREAMAPP_FORMATS__").lower()
+    assert f"formats.{name} = avro needs a Schema Registry" in msg
+    assert "STREAMAPP_SCHEMA_REGISTRY__URL" in msg
