@@ -1,15 +1,17 @@
 """The monitor's join path per stage, in CPU µs per label, without a broker.
 
-``python -m benchmarks.monitoring.stages [--events 100000] [--batch 5000] [--default-gc]``
+``python -m benchmarks.monitoring.stages [--events 100000] [--batch 5000] [--default-gc]
+[--outcomes json|avro]``
 
 Builds what one capacity run consumes (a label for every event, the scorer's
 default sample logged: 20 % + 5 % holdout) and runs the data plane's stages on
 it in batches over a real RocksDB store: sample filter, decode of predictions
 and labels, the join, outcome encoding, the fold and the store write of each
-checkpoint (every 20k labels). CPU time of this thread (``time.thread_time``),
-so other load on the machine inflates it less than wall time; Kafka's consume,
-produce and delivery callbacks are not in it (``benchmarks.monitoring.run``
-has them).
+checkpoint (every 20k labels); ``--outcomes avro`` encodes the outcomes as the
+monitor does with ``formats.joined_outcomes = "avro"``. CPU time of this thread
+(``time.thread_time``), so other load on the machine inflates it less than wall
+time; Kafka's consume, produce and delivery callbacks are not in it
+(``benchmarks.monitoring.run`` has them).
 """
 
 from __future__ import annotations
@@ -20,31 +22,45 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
+
 from benchmarks.monitoring.run import labels_for, logged
 from benchmarks.scoring.run import _events
 from streamapp.config import SamplingSettings, Settings
+from streamapp.formats.writers.avro_records import AvroRecords
 from streamapp.gc_tuning import tune_for_batches
+from streamapp.metrics.formats import FormatMetrics
 from streamapp.monitoring.dataplane.fold import Folder
 from streamapp.monitoring.dataplane.join import JoinResult, join_batch, now_utc
 from streamapp.monitoring.dataplane.records import (
+    OutcomeRecord,
     RawRecord,
     decode_batch,
     decode_label,
     decode_prediction,
     encode,
     outcome,
+    outcome_fields,
 )
 from streamapp.monitoring.dataplane.sampled import SampleFilter
 from streamapp.monitoring.dataplane.store import PartitionStore, rocks_options
 from streamapp.monitoring.spec_cache import SpecCache
 from streamapp.registry.registry import ModelRegistry
+from streamapp.schemas import JoinedOutcome
 
 STAGES = ("sample filter", "decode predictions", "decode labels", "join", "encode outcomes",
           "fold", "store write")
 
 
-def run(n: int, batch: int, default_gc: bool) -> dict[str, float]:
+def run(n: int, batch: int, default_gc: bool, outcomes: str = "json") -> dict[str, float]:
     """CPU µs per label of each stage."""
+    avro = AvroRecords(JoinedOutcome, 1, FormatMetrics(CollectorRegistry()), "joined_outcome")
+
+    def encode_outcomes(records: list[OutcomeRecord]) -> list[bytes]:
+        if outcomes == "avro":
+            return avro.encode([outcome_fields(r) for r in records])
+        return [encode(r) for r in records]
+
     t0 = datetime.now(UTC)
     keep = SampleFilter(SamplingSettings())
     events = _events(n, 5, "e")
@@ -75,7 +91,7 @@ def run(n: int, batch: int, default_gc: bool) -> dict[str, float]:
             t, total["join"] = clock(), total["join"] + clock() - t
             at = now_utc()
             _out = ([p.event_id.encode() for p, _ in res.joined],
-                    [encode(outcome(p, lab, at)) for p, lab in res.joined])
+                    encode_outcomes([outcome(p, lab, at) for p, lab in res.joined]))
             total["encode outcomes"] += clock() - t
             pending.extend(res)
             if (start + batch) % 20_000 == 0 or start + batch >= n:
@@ -95,8 +111,10 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--batch", type=int, default=5_000)
     ap.add_argument("--default-gc", action="store_true", help="CPython's collector settings")
+    ap.add_argument("--outcomes", choices=("json", "avro"), default="json",
+                    help="formats.joined_outcomes")
     args = ap.parse_args()
-    out = run(args.events, args.batch, args.default_gc)
+    out = run(args.events, args.batch, args.default_gc, args.outcomes)
     print(f"{'stage':20s} CPU µs/label")
     for name, us in out.items():
         print(f"{name:20s} {us:6.2f}")

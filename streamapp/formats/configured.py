@@ -13,15 +13,20 @@ def topic_formats(topics: TopicSettings, formats: FormatSettings) -> dict[str, s
     'avro'
     """
     return {topics.events: formats.events, topics.labels: formats.labels,
-            topics.predictions: formats.predictions}
+            topics.predictions: formats.predictions,
+            topics.joined_outcomes: formats.joined_outcomes}
 
 
 def topic_format(topics: TopicSettings, formats: FormatSettings, topic: str) -> str:
     """The configured format of ``topic``: ``formats.events`` for the events topic,
-    ``formats.labels`` for labels, ``formats.predictions`` for predictions, else ``json``.
+    ``formats.labels`` for labels, ``formats.predictions`` for predictions,
+    ``formats.joined_outcomes`` for joined outcomes, else ``json``.
 
     >>> topic_format(TopicSettings(), FormatSettings(labels="protobuf"), "streamapp.labels")
     'protobuf'
+    >>> topic_format(TopicSettings(), FormatSettings(joined_outcomes="avro"),
+    ...              "streamapp.joined-outcomes")
+    'avro'
     >>> topic_format(TopicSettings(), FormatSettings(events="avro"), "other")
     'json'
     """

@@ -31,6 +31,6 @@ class FormatMetrics:
         self.encoded = Counter(
             "streamapp_format_records_encoded_total",
             "Records written in a registry wire format, by format and record kind "
-            "(prediction); JSON records are counted by streamapp_predictions_total.",
+            "(prediction, joined_outcome); JSON records are not counted here.",
             ["format", "record"], registry=r,
         )

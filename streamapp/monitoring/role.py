@@ -52,13 +52,16 @@ class MonitorRole(Role):
         self.worker: JoinWorker | None = None
         self.control: Control | None = None
         self._thread: threading.Thread | None = None
+        self._closed = False
 
     def check(self, settings: Settings) -> None:
         """``monitoring.state_dir`` (the stores and faust's datadir) exists and is writable."""
         ensure_state_dir(settings.monitoring.state_dir)
 
     def start(self, ctx: HostContext) -> None:
-        """Create the topics, start the data plane thread, build the control plane."""
+        """Create the topics, register Avro joined outcomes (``formats.joined_outcomes``),
+        start the data plane thread, build the control plane. A subject refusing the
+        outcomes' schema raises :class:`~streamapp.host.OutputSchemaError` (exit 2)."""
         from streamapp.metrics.common import BuildMetrics
         from streamapp.monitoring.control.app import build_control, internal_topics
         from streamapp.monitoring.dataplane.worker import kafka_join_worker
@@ -76,6 +79,10 @@ class MonitorRole(Role):
         worker = self.worker = kafka_join_worker(
             settings, ctx.servers, ctx.prometheus, ctx.stop, ctx.health
         )
+        # Avro outcomes: registered before anything is consumed; a refusal raises
+        # OutputSchemaError (exit 2, one line), an outage is waited out (readiness 503).
+        if not worker.start_outcomes():
+            return  # stopped while the registry was unreachable: run() returns at once
 
         def data_plane() -> None:
             try:
@@ -95,8 +102,8 @@ class MonitorRole(Role):
         """Run faust until it stops (it installs its own SIGINT/SIGTERM handlers)."""
         import faust
 
-        assert self.ctx is not None and self.control is not None, "start() first"
-        if self.ctx.stop.is_set():  # stopped (or the data plane failed) while starting
+        assert self.ctx is not None, "start() first"
+        if self.ctx.stop.is_set() or self.control is None:  # stopped while starting
             return self._exit_code()
         settings = self.ctx.settings
         # override_logging=False keeps streamapp's JSON/text handler (mode would replace it)
@@ -123,15 +130,18 @@ class MonitorRole(Role):
         if self._thread is not None:
             self._thread.join(60)
             self._thread = None
+        elif self.worker is not None and not self._closed:  # its start never finished
+            self.worker.close()
+        self._closed = True
 
     def ready_reason(self) -> str | None:
         worker, control = self.worker, self.control
         if worker is None:
             return "starting: creating topics"
+        if (registry := worker.registry_reason()) is not None:
+            return registry  # labels or outcomes in a registry format: docs/formats.md
         if not worker.ready:
             return "join data plane: partitions not assigned"
-        if (registry := worker.registry_reason()) is not None:
-            return registry  # labels in a registry format: docs/formats.md
         if control is None or not control.ready():
             return "control plane: starting or recovering"
         return None

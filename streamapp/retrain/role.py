@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from streamapp.config import Settings
 from streamapp.host import HostContext, Role, RoleHost
+from streamapp.metrics.formats import FormatMetrics
 from streamapp.metrics.retrain import RetrainMetrics
 from streamapp.retrain.service import RetrainService
 
@@ -31,7 +32,7 @@ class RetrainRole(Role):
     def start(self, ctx: HostContext) -> None:
         self.ctx = ctx
         self.service = RetrainService(ctx.settings, ctx.servers, RetrainMetrics(ctx.prometheus),
-                                      health=ctx.health)
+                                      health=ctx.health, formats=FormatMetrics(ctx.prometheus))
 
     def run(self) -> int:
         assert self.service is not None and self.ctx is not None, "start() first"

@@ -1,6 +1,7 @@
 """The long-running retrainer: Kafka in (requests, outcomes), registry out.
 
-It reads the joined-outcomes topic from the beginning into a bounded buffer and
+It reads the joined-outcomes topic (JSON or Avro, value by value; malformed values
+skipped: :mod:`streamapp.retrain.outcome_values`) from the beginning into a bounded buffer and
 the retrain-requests topic as a consumer group (and, with
 ``retrain.promotion_actor = "retrainer"``, the promotion-decisions topic, moving
 the registry pointers on promote / roll back: :mod:`streamapp.retrain.promotion`).
@@ -24,18 +25,22 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from prometheus_client import CollectorRegistry
 from pydantic import ValidationError
 
 from streamapp.config import Settings
+from streamapp.formats.resolver import RegistryStopped
 from streamapp.kafka.client_logs import with_client_logging
 from streamapp.kafka.health import ConnectionHealth
+from streamapp.metrics.formats import FormatMetrics
 from streamapp.metrics.retrain import DECISIONS, RetrainMetrics
 from streamapp.registry.registry import ModelRegistry, RegistryError
 from streamapp.retrain.buffer import OutcomeBuffer
 from streamapp.retrain.events import WaitLog, log_event
 from streamapp.retrain.job import RetrainError, RetrainResult, retrain
+from streamapp.retrain.outcome_values import OutcomeValues
 from streamapp.retrain.promotion import apply_decision
-from streamapp.schemas import JoinedOutcome, PromotionDecision, RetrainRequest
+from streamapp.schemas import PromotionDecision, RetrainRequest
 
 log = logging.getLogger(__name__)
 SEEN_FILE = ".retrainer-handled.json"
@@ -51,6 +56,7 @@ class RetrainService:
         bootstrap: str,
         metrics: RetrainMetrics | None = None,
         health: ConnectionHealth | None = None,
+        formats: FormatMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics
@@ -61,6 +67,8 @@ class RetrainService:
         host's tracker when hosted (:mod:`streamapp.retrain.role`)."""
         self.registry = ModelRegistry(settings.model.registry)
         self.buffer = OutcomeBuffer(self.cfg.max_samples * 2)
+        self.outcomes = OutcomeValues(settings, formats or FormatMetrics(CollectorRegistry()))
+        """Joined-outcome values (JSON or Avro) → outcomes (``formats``: its registry metrics)."""
         self.results: list[RetrainResult] = []
         self._queue: deque[tuple[RetrainRequest, Any, float]] = deque()
         self._seen_path = Path(settings.model.registry) / SEEN_FILE
@@ -73,9 +81,10 @@ class RetrainService:
 
     def ready_reason(self) -> str | None:
         """None when ready, else why not (the ``/health/ready`` body)."""
+        reason = self.health.ready_reason() or self.outcomes.ready_reason()
         if self.ready:
-            return self.health.ready_reason()
-        return self.health.ready_reason() or "starting: waiting for the cluster and consumers"
+            return reason
+        return reason or "starting: waiting for the cluster and consumers"
 
     def emit(self, kind: str, **fields: Any) -> None:
         """Count a decision, then log the event (one JSON line in JSON log format:
@@ -93,6 +102,7 @@ class RetrainService:
         answer; afterwards the consumers retry an outage and feed :attr:`health`.
         """
         topics = self.settings.topics
+        self.outcomes.stop_with(stop)
         outcomes = Consumer(with_client_logging(
             {**self.conf, "group.id": f"{self.cfg.group_id}-outcomes", "enable.auto.commit": False}
         ))
@@ -142,13 +152,18 @@ class RetrainService:
                 decisions.close()
 
     def _read_outcomes(self, consumer: Consumer) -> None:
+        """Buffer the outcomes fetched now, JSON or Avro; malformed values are skipped
+        (:class:`~.outcome_values.OutcomeValues`). A stop during a registry outage leaves
+        the rest of the fetch unread."""
         for msg in consumer.consume(1000, 0.1):
             if msg.error() is not None:
                 continue
             try:
-                self.buffer.add(JoinedOutcome.model_validate_json(msg.value() or b""))
-            except ValidationError:
-                log.warning("ignoring malformed joined outcome at offset %s", msg.offset())
+                outcome = self.outcomes.decode(msg.value(), msg.offset())
+            except RegistryStopped:
+                return
+            if outcome is not None:
+                self.buffer.add(outcome)
 
     def _read_requests(self, consumer: Consumer) -> None:
         for msg in consumer.consume(10, 0.05):

@@ -19,12 +19,10 @@ from streamapp.formats.writers.outputs import (
     output_registry,
     register_predictions,
 )
-from streamapp.host import StartupError
+from streamapp.host import OutputSchemaError
 from streamapp.metrics.formats import FormatMetrics
 
-
-class OutputSchemaError(StartupError):
-    """The Schema Registry refuses an output topic's schema (no retry heals it)."""
+__all__ = ["OutputSchemaError", "prediction_registry", "start_predictions"]
 
 
 def prediction_registry(
@@ -45,7 +43,4 @@ def start_predictions(
     try:
         return register_predictions(outputs, settings.topics.predictions, metrics)
     except IncompatibleSchema as exc:
-        raise OutputSchemaError(
-            f"{exc} (formats.predictions = avro, topics.predictions = "
-            f"{settings.topics.predictions})"
-        ) from None
+        raise OutputSchemaError(str(exc)) from None

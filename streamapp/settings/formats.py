@@ -100,6 +100,10 @@ class FormatSettings(Section):
     """The predictions topic: JSON, or Avro registered at start under ``<topic>-value``
     (TopicNameStrategy; an unset or NONE subject level becomes BACKWARD; a refusing
     subject stops the worker with exit 2). The prediction log and dead letters stay JSON."""
+    joined_outcomes: OutputFormat = "json"
+    """The joined-outcomes topic (written by the monitor): JSON, or Avro registered at the
+    monitor's start under ``<topic>-value`` as for ``predictions`` (a refusing subject stops
+    the monitor with exit 2). The retrainer reads either, value by value."""
     features: dict[str, str] = Field(default_factory=dict)
     """Feature name → dotted path of the record field it is read from (``a.b.c``);
     features not listed are read from the top-level field of the same name."""
@@ -120,4 +124,5 @@ class FormatSettings(Section):
     @property
     def uses_registry(self) -> bool:
         """Whether any topic's format needs the Schema Registry."""
-        return (self.events, self.labels, self.predictions) != ("json", "json", "json")
+        return any(f != "json" for f in (self.events, self.labels, self.predictions,
+                                         self.joined_outcomes))

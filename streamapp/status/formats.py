@@ -25,7 +25,8 @@ def format_rows(
     topics: TopicSettings, formats: FormatSettings, registry: SchemaRegistrySettings,
     timeout_s: float,
 ) -> list[dict[str, Any]]:
-    """One row per topic with a format setting (events, labels, predictions), in that order."""
+    """One row per topic with a format setting (events, labels, predictions, joined
+    outcomes), in that order."""
     rows: list[dict[str, Any]] = []
     client: SchemaRegistryClient | None = None
     down = False

@@ -36,7 +36,7 @@ from streamapp.formats.readers.batch import (
     same_value,
 )
 from streamapp.formats.readers.wire_batch import NoPlan
-from streamapp.formats.resolver import SchemaResolver, UnknownSchema
+from streamapp.formats.resolver import RegistryStopped, SchemaResolver, UnknownSchema
 from streamapp.formats.wire import HEADER
 
 
@@ -183,5 +183,7 @@ class AvroReader:
             return R.UNKNOWN_SCHEMA, f"schema id {sid} is not in the registry ({exc})"
         except WrongSchemaType as exc:
             return R.SCHEMA_MISMATCH, f"schema id {sid}: {exc}"
+        except RegistryStopped:  # stopped during an outage: not about the record
+            raise
         except Exception as exc:  # an unparsable schema text
             return R.SCHEMA_MISMATCH, f"schema id {sid}: {type(exc).__name__}: {exc}"[:500]

@@ -7,7 +7,8 @@ schema is tested against the subject's latest version, then registered. A schema
 subject refuses is :class:`IncompatibleSchema` (the worker refuses to start: exit 2, one
 line naming the subject); an unreachable registry is an outage, retried with the
 resolver's backoff while readiness names it. :class:`AvroPredictions` then encodes whole
-batches with the id it got: no registry round trip per event.
+batches of predictions with the id it got, :class:`~.avro_records.AvroRecords` the joined
+outcomes record by record: no registry round trip per record.
 """
 
 from __future__ import annotations
@@ -20,12 +21,14 @@ from typing import Any
 import numpy as np
 import orjson
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from pydantic import BaseModel
 
 import streamapp.formats.writers.avro_columns as col
 from streamapp.formats.resolver import SchemaResolver, UnknownSchema
+from streamapp.formats.writers.avro_records import AvroRecords
 from streamapp.formats.writers.avro_schemas import avro_schema
 from streamapp.metrics.formats import FormatMetrics
-from streamapp.schemas import Prediction
+from streamapp.schemas import JoinedOutcome, Prediction
 from streamapp.settings.formats import SchemaRegistrySettings
 
 KEPT_LEVELS = ("BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "FULL",
@@ -146,9 +149,29 @@ def output_registry(
     return OutputRegistry(client, metrics, registry.retry_max_s, repeat_interval_s, stop)
 
 
+def register_topic(outputs: OutputRegistry, output: str, topic: str, model: type[BaseModel]
+                   ) -> int:
+    """Register ``model``'s schema under ``<topic>-value``: its id. ``output`` names the
+    settings (``formats.<output>``, ``topics.<output>``) that a refusal's line ends with:
+    :class:`IncompatibleSchema`; an outage is waited out (:meth:`OutputRegistry.register_output`).
+    """
+    try:
+        return outputs.register_output(f"{topic}-value", avro_schema(model))
+    except IncompatibleSchema as exc:
+        raise IncompatibleSchema(
+            f"{exc} (formats.{output} = avro, topics.{output} = {topic})") from None
+
+
 def register_predictions(outputs: OutputRegistry, topic: str, metrics: FormatMetrics
                          ) -> AvroPredictions:
     """Register the predictions schema under ``<topic>-value`` and bind the encoder to its id
-    (:meth:`OutputRegistry.register_output`: may raise :class:`IncompatibleSchema`)."""
-    return AvroPredictions(outputs.register_output(f"{topic}-value", prediction_schema()),
-                           metrics)
+    (:func:`register_topic`: may raise :class:`IncompatibleSchema`)."""
+    return AvroPredictions(register_topic(outputs, "predictions", topic, Prediction), metrics)
+
+
+def register_outcomes(outputs: OutputRegistry, topic: str, metrics: FormatMetrics
+                      ) -> AvroRecords:
+    """Register the joined outcomes' schema under ``<topic>-value`` and bind a record writer to
+    its id (:func:`register_topic`: may raise :class:`IncompatibleSchema`)."""
+    sid = register_topic(outputs, "joined_outcomes", topic, JoinedOutcome)
+    return AvroRecords(JoinedOutcome, sid, metrics, "joined_outcome")

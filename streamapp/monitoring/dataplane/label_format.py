@@ -17,9 +17,8 @@ import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry
-
 from streamapp.config import Settings
+from streamapp.metrics.formats import FormatMetrics
 from streamapp.monitoring.dataplane.records import (
     Decoded,
     LabelRecord,
@@ -97,16 +96,15 @@ class RegistryLabels:
 
 
 def registry_labels(
-    settings: Settings, prometheus: CollectorRegistry, stop: threading.Event | None = None
+    settings: Settings, metrics: FormatMetrics, stop: threading.Event | None = None
 ) -> RegistryLabels | None:
     """The label decoder of ``formats.labels`` (None: the JSON label envelope, decoded by
     :func:`~.records.decode_batch`). Raises ``ConfigError`` without ``schema_registry.url``."""
     if settings.formats.labels == "json":
         return None
     from streamapp.formats.mapping.labels import label_format
-    from streamapp.metrics.formats import FormatMetrics
 
     fmt = label_format(settings.formats, settings.topics.labels, settings.schema_registry,
-                       FormatMetrics(prometheus), settings.log.repeat_interval_s, stop)
+                       metrics, settings.log.repeat_interval_s, stop)
     assert fmt is not None
     return RegistryLabels(fmt, settings.monitoring.max_label_bytes)

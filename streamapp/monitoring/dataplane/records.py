@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Generic, Literal, Protocol, TypeVar
+from typing import Annotated, Any, Generic, Literal, Protocol, TypeVar
 
 import msgspec
 
@@ -120,6 +120,24 @@ def outcome(pred: Logged, label: LabelRecord, joined_at: datetime) -> OutcomeRec
     )
 
 
+def outcome_fields(rec: OutcomeRecord) -> dict[str, Any]:
+    """The fields of a joined outcome as plain values (features decoded when kept as raw
+    JSON): what an Avro writer takes.
+
+    >>> from datetime import UTC
+    >>> t = datetime(2026, 1, 1, tzinfo=UTC)
+    >>> rec = OutcomeRecord("e", "m", "1", "primary", False, msgspec.Raw(b'{"x":1.5}'),
+    ...                     None, 1, None, 1, t, t, t, 0.0, t)
+    >>> outcome_fields(rec)["features"]
+    {'x': 1.5}
+    """
+    fields = msgspec.structs.asdict(rec)
+    features = fields["features"]
+    if isinstance(features, msgspec.Raw):
+        fields["features"] = _decode_json(features)
+    return fields
+
+
 T = TypeVar("T")
 
 
@@ -173,6 +191,7 @@ decode_prediction: Callable[[bytes], LoggedRecord] = msgspec.json.Decoder(Logged
 decode_label: Callable[[bytes], LabelRecord] = msgspec.json.Decoder(LabelRecord).decode
 decode_stored: Callable[[bytes], StoredRecord] = msgspec.json.Decoder(StoredRecord).decode
 encode = msgspec.json.Encoder().encode
+_decode_json = msgspec.json.Decoder().decode
 
 
 def decode_batch(

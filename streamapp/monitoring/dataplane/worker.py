@@ -4,11 +4,12 @@ One thread runs :meth:`JoinWorker.run`, a loop of named phases:
 ``fetch`` (a batch from prediction-log and labels, co-partitioned: partition p
 of both belongs to one worker) → ``join`` (drop labels outside the logged
 sample by the scorer's event-id hash, before decoding or any state lookup;
-decode in bulk; join against the partition's store; send the joined outcomes
-and dead letters) → ``deliver`` (serve delivery reports) → ``advance`` (the
-checkpoint in flight, as far as its deliveries allow) → ``tick`` (every
-``checkpoint_interval_s``: seal the next checkpoint, then expire entries due at
-the event-time watermark; their writes join the next checkpoint).
+decode in bulk; join against the partition's store; send the joined outcomes,
+JSON or Avro (:mod:`.outcome_format`), and dead letters) → ``deliver`` (serve
+delivery reports) → ``advance`` (the checkpoint in flight, as far as its
+deliveries allow) → ``tick`` (every ``checkpoint_interval_s``: seal the next
+checkpoint, then expire entries due at the event-time watermark; their writes
+join the next checkpoint).
 
 The parts with one job each: :class:`~.checkpoint.Checkpointer` (the numbered
 checkpoint steps and their failure behaviour), :class:`~.assignment.Assignment`
@@ -31,6 +32,7 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from streamapp.config import Settings
 from streamapp.deadletter import dead_letter_value
 from streamapp.gc_tuning import tune_for_batches
+from streamapp.metrics.formats import FormatMetrics
 from streamapp.metrics.monitoring import JoinMetrics
 from streamapp.monitoring.dataplane.accounting import Accounting
 from streamapp.monitoring.dataplane.assignment import Assignment
@@ -38,13 +40,13 @@ from streamapp.monitoring.dataplane.checkpoint import Checkpointer
 from streamapp.monitoring.dataplane.fold import Folder
 from streamapp.monitoring.dataplane.join import expire, join_batch, now_utc
 from streamapp.monitoring.dataplane.label_format import LabelsStopped, registry_labels
+from streamapp.monitoring.dataplane.outcome_format import OutcomeFormat
 from streamapp.monitoring.dataplane.partition import PartitionState
 from streamapp.monitoring.dataplane.ports import JoinIO
 from streamapp.monitoring.dataplane.records import (
     decode_batch,
     decode_label,
     decode_prediction,
-    encode,
     outcome,
 )
 from streamapp.monitoring.dataplane.sampled import SampleFilter
@@ -93,8 +95,11 @@ class JoinWorker:
             self.mon.changelog_topic, io.changelog, io.views, self.checkpoints,
             self.accounting, self.metrics,
         )
-        self.labels_format = registry_labels(settings, prometheus, self.stop_event)
+        formats = FormatMetrics(prometheus)
+        self.labels_format = registry_labels(settings, formats, self.stop_event)
         """The labels topic's registry format (None: the JSON label envelope)."""
+        self.outcomes = OutcomeFormat(settings, formats, self.stop_event)
+        """The joined outcomes' format: JSON, or Avro registered by :meth:`start_outcomes`."""
         self.fatal: BaseException | None = None
         self._last_seal = 0.0
 
@@ -104,8 +109,21 @@ class JoinWorker:
         return self.assignment.ready
 
     def registry_reason(self) -> str | None:
-        """None unless the labels' Schema Registry is unreachable now (any thread)."""
-        return self.labels_format.ready_reason() if self.labels_format is not None else None
+        """None unless the Schema Registry of the labels or the joined outcomes is unreachable
+        now (any thread)."""
+        if self.labels_format is not None and (reason := self.labels_format.ready_reason()):
+            return reason
+        return self.outcomes.ready_reason()
+
+    def start_outcomes(self) -> bool:
+        """Before :meth:`run`: register the joined outcomes' Avro schema (nothing for JSON).
+        Waits through a registry outage (False when stopped meanwhile); a refusing subject
+        raises :class:`~streamapp.host.errors.OutputSchemaError` (exit 2, one line)."""
+        return self.outcomes.start()
+
+    def close(self) -> None:
+        """Release the clients of a worker that never ran (:meth:`run` releases its own)."""
+        self._shutdown()
 
     def store_health(self) -> list[dict[str, Any]]:
         """How each owned partition's store was opened (any thread: a copy)."""
@@ -117,12 +135,15 @@ class JoinWorker:
 
         Any error (a failed delivery, a restore that cannot finish) is kept in
         :attr:`fatal` and raised: nothing of an unfinished checkpoint reaches a store,
-        and the next owner replays from the last one (:mod:`.checkpoint`).
+        and the next owner replays from the last one (:mod:`.checkpoint`). Avro outcomes
+        not yet registered (:meth:`start_outcomes`) are registered first.
         """
         tune_for_batches()
         a = self.assignment
-        self.source.subscribe(a.on_assign, a.on_revoke, a.on_lost)
         try:
+            if not self.start_outcomes():  # stopped while the registry was unreachable
+                return
+            self.source.subscribe(a.on_assign, a.on_revoke, a.on_lost)
             self._last_seal = time.monotonic()
             self._loop()
             self.checkpoints.checkpoint(list(self.parts.values()))
@@ -236,9 +257,8 @@ class JoinWorker:
         out: list[Tombstone] = []
         joined_at = now_utc()
         keys: list[bytes | None] = [pred.event_id.encode() for pred, _label in result.joined]
-        values: list[bytes | None] = [
-            encode(outcome(pred, label, joined_at)) for pred, label in result.joined
-        ]
+        values = self.outcomes.encode([outcome(pred, label, joined_at)
+                                       for pred, label in result.joined])
         for topic, rejected in ((topics.prediction_log, preds.rejected),
                                 (topics.labels, labels.rejected)):
             for rej in rejected:
