@@ -30,6 +30,15 @@ def demo(
         float, typer.Option(help="Accuracy the new version must reach for exit code 0.")
     ] = 0.85,
     local_broker: LocalBroker = False,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="Events, labels and predictions as json (streamapp's envelope) or avro (the "
+            "Confluent wire format through schema_registry.url, else a local Apicurio "
+            "Registry: scripts/install-apicurio.sh, Java 21+).",
+        ),
+    ] = "json",
 ) -> None:
     """Events scored, labels joined, drift detected, a new version trained, shadowed, promoted.
 
@@ -39,7 +48,8 @@ def demo(
     with a concept drift at a known point. The retrained version is scored in
     shadow; the monitor's verdict on labels promotes it. Shows a live view, writes plots and a
     summary into OUT, and exits 0 only if the loop closed. Ctrl-C / SIGTERM stop
-    everything cleanly and still write the report.
+    everything cleanly and still write the report. --format avro exits 2 at once when
+    no registry is configured and no local one can start (no Apicurio, no Java 21+).
     """
     try:
         from streamapp.demo.prepare import DemoOptions
@@ -60,6 +70,7 @@ def demo(
         raise fail(str(exc), EXIT_CONFIG) from None
     if drift_at is not None and not 0 < drift_at < duration:
         raise typer.BadParameter("--drift-at must be inside (0, duration)")
+    _check_format(fmt, cfg.schema_registry.url)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -75,6 +86,26 @@ def demo(
         drift_at_s=drift_at,
         recovery_threshold=recovery,
         config_file=config_file(ctx),
+        format=fmt,
     )
     result = run_demo(cfg, options, Console(), stop, local_broker)
     raise typer.Exit(0 if result.verdict.closed else 1)
+
+
+def _check_format(fmt: str, registry_url: str | None) -> None:
+    """Refuse an unknown ``--format``, and ``avro`` without a configured registry when a local
+    Apicurio Registry cannot start: exit 2, one line naming the fix."""
+    from streamapp.demo.wire import FORMATS
+
+    if fmt not in FORMATS:
+        raise fail(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}", EXIT_CONFIG)
+    if fmt == "json" or registry_url:
+        return
+    from streamapp.brokers import BrokerError
+    from streamapp.brokers.schema_registry import find_apicurio, find_java21
+
+    try:
+        find_apicurio()
+        find_java21()
+    except BrokerError as exc:
+        raise fail(f"--format {fmt}: {exc}", EXIT_CONFIG) from None

@@ -71,6 +71,8 @@ class Loop:
         """The retrainer's JSON log: its events are followed there."""
         self.accuracy_window = count_window_label(count_window)
         self.samples: list[Sample] = []
+        self.last_scrapes: dict[str, Scrape] = {}
+        """Each worker's last answered ``/metrics`` scrape (for the report's totals)."""
         self.retrain_events: list[dict[str, Any]] = []
         self.retrain_status = "idle"
         self.notes: list[str] = []
@@ -97,6 +99,7 @@ class Loop:
             now_mono = time.monotonic()
             dt, last = now_mono - last, now_mono
             scrapes = {role: fetch(url) for role, url in self.workers.items()}
+            self.last_scrapes.update((r, s) for r, s in scrapes.items() if s.samples)
             sample = self._sample(obs.now(), scrapes, prev, dt)
             prev = {k: scrapes.get(k, Scrape()) for k in prev}
             self.samples.append(sample)

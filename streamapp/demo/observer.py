@@ -6,7 +6,9 @@ keeps per-second buckets of predictions and correct ones per model version
 (shadow predictions, which only the prediction log carries, under
 ``<version>-shadow``), plus consumer-side end-to-end latency (event time →
 prediction read). Everything is bounded by the demo's length; nothing here
-trusts the monitor, so the plots cross-check it.
+trusts the monitor, so the plots cross-check it. Predictions are read by their
+format (:class:`~streamapp.demo.wire.ValueReader`: the wire format through the
+Schema Registry, else JSON) and counted by it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from streamapp.demo.producer import Truth
+from streamapp.demo.wire import ValueReader
 from streamapp.schemas import PromotionDecision, RetrainRequest, Variant
 from streamapp.settings.topics import TopicSettings
 
@@ -66,8 +69,11 @@ class Observer(threading.Thread):
         truth: Truth,
         stop: threading.Event,
         t0: float,
+        predictions: ValueReader | None = None,
     ) -> None:
         super().__init__(name="demo-observer", daemon=True)
+        self.prediction_values = predictions or ValueReader(None)
+        """Reads the predictions topic; its ``counts`` say in which formats it was."""
         self.conf = conf
         self.topics = topics
         self.truth = truth
@@ -118,7 +124,8 @@ class Observer(threading.Thread):
     def _handle(self, topic: str, value: bytes) -> None:
         t = self.now()
         if topic == self.topics.predictions:
-            self._prediction(t, orjson.loads(value))
+            if (prediction := self.prediction_values.read(value)) is not None:
+                self._prediction(t, prediction)
         elif topic == self.topics.prediction_log:
             record = orjson.loads(value)
             if record.get("variant") == Variant.SHADOW.value:

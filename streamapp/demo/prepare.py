@@ -10,6 +10,7 @@ from pathlib import Path
 
 from streamapp.config import Settings
 from streamapp.demo.traffic import TrafficPlan
+from streamapp.demo.wire import worker_formats
 from streamapp.registry.registry import ModelRegistry, ModelVersion
 from streamapp.settings.topics import TopicSettings
 from streamapp.training.synthetic import AGRAWAL_MODEL
@@ -41,6 +42,9 @@ class DemoOptions:
     startup_timeout_s: float = 180.0
     config_file: str | None = None
     """``--config`` of ``streamapp demo``, passed on to the workers as ``STREAMAPP_CONFIG``."""
+    format: str = "json"
+    """Events, labels and predictions: ``json`` (streamapp's envelope) or ``avro`` (the
+    Confluent wire format through a Schema Registry)."""
 
     def plan(self) -> TrafficPlan:
         drift = self.drift_at_s if self.drift_at_s is not None else self.duration_s / 3
@@ -87,11 +91,15 @@ def child_env(
     run_id: str,
     embedded: bool,
     options: DemoOptions,
+    schema_registry_url: str | None = None,
 ) -> dict[str, str]:
-    """Environment shared by the demo's workers: cluster, topics, registry, demo tuning.
+    """Environment shared by the demo's workers: cluster, topics, registry, topic formats
+    (``options.format``; with ``avro`` the Schema Registry at ``schema_registry_url``), demo
+    tuning.
 
     Explicit ``STREAMAPP_*`` variables of the user are kept unless the demo must own
-    them (bootstrap, registry, model, group ids, ports).
+    them (bootstrap, registry, model, group ids, ports, topic formats). Raises ValueError
+    for ``avro`` without a registry URL.
     """
     env = dict(os.environ)
     env.update(
@@ -108,6 +116,7 @@ def child_env(
             "STREAMAPP_RETRAIN__GROUP_ID": f"streamapp-demo-retrainer-{run_id}",
         }
     )
+    env.update(worker_formats(options.format, schema_registry_url))
     if options.config_file:
         env["STREAMAPP_CONFIG"] = options.config_file
     for name in TopicSettings.model_fields:

@@ -3,7 +3,9 @@
 Events are sent at the plan's rate to the events topic; each label is queued
 with its delay and sent to the labels topic when due (labels of dropped or
 malformed events never are). Ground truth is recorded in :class:`Truth` before
-an event is sent, so the observer can always score a prediction it reads.
+an event is sent, so the observer can always score a prediction it reads. With
+:class:`~streamapp.demo.wire.WireEncoders` both are written in their wire format,
+else as streamapp's JSON.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import orjson
 from confluent_kafka import Producer
 
 from streamapp.demo.traffic import PlannedEvent, TrafficPlan, plan_events
+from streamapp.demo.wire import WireEncoders
+from streamapp.formats.writers.serialize import RecordMismatch, SchemaUnavailable
 from streamapp.kafka.produce import send
 from streamapp.settings.topics import TopicSettings
 from streamapp.training.synthetic import AGRAWAL_MODEL
@@ -48,8 +52,11 @@ class TrafficProducer(threading.Thread):
         truth: Truth,
         stop: threading.Event,
         t0: float,
+        encoders: WireEncoders | None = None,
     ) -> None:
         super().__init__(name="demo-traffic", daemon=True)
+        self.encoders = encoders
+        """Events and labels in a registry wire format (None: JSON)."""
         self.producer = Producer({**conf, "linger.ms": 5})
         self.topics = topics
         self.plan = plan
@@ -58,6 +65,8 @@ class TrafficProducer(threading.Thread):
         self.start_mono = t0
         """Monotonic time of the demo clock's zero (shared with the observer)."""
         self.done = threading.Event()
+        self.error: str | None = None
+        """Why the traffic ended early, if it did."""
         self._due: list[tuple[float, str, int]] = []
 
     def _on_delivery(self, err: Any, _msg: Any) -> None:
@@ -71,14 +80,24 @@ class TrafficProducer(threading.Thread):
     def _send_due_labels(self, now: float) -> None:
         while self._due and self._due[0][0] <= now:
             _, event_id, label = heapq.heappop(self._due)
-            record = {
-                "event_id": event_id,
-                "label": label,
-                "label_time": datetime.now(UTC).isoformat(),
-                "model_name": AGRAWAL_MODEL,
-            }
-            self._send(self.topics.labels, event_id, orjson.dumps(record))
+            self._send(self.topics.labels, event_id, self._label(event_id, label))
             self.truth.labels_sent += 1
+
+    def _label(self, event_id: str, label: int) -> bytes:
+        if self.encoders is not None:
+            return self.encoders.label(event_id, label, datetime.now(UTC))
+        record = {
+            "event_id": event_id,
+            "label": label,
+            "label_time": datetime.now(UTC).isoformat(),
+            "model_name": AGRAWAL_MODEL,
+        }
+        return orjson.dumps(record)
+
+    def _event(self, event: PlannedEvent) -> bytes:
+        if self.encoders is not None:
+            return self.encoders.event(event, datetime.now(UTC))
+        return event.payload(datetime.now(UTC))
 
     def _send_event(self, event: PlannedEvent, now: float) -> None:
         truth = self.truth
@@ -86,7 +105,7 @@ class TrafficProducer(threading.Thread):
             truth.labels[event.event_id] = (event.label, event.drifted)
         else:
             truth.malformed_sent += 1
-        self._send(self.topics.events, event.event_id, event.payload(datetime.now(UTC)))
+        self._send(self.topics.events, event.event_id, self._event(event))
         truth.events_sent += 1
         if event.label_delay_s is None:
             truth.labels_dropped += event.malformed is None
@@ -105,7 +124,8 @@ class TrafficProducer(threading.Thread):
         return False
 
     def run(self) -> None:
-        """Pace events by the plan, then send the remaining labels, then flush."""
+        """Pace events by the plan, then send the remaining labels, then flush. A record the
+        wire format cannot write (or a registry gone away) ends the traffic: ``error``."""
         try:
             for event in plan_events(self.plan):
                 if not self._wait_until(self.start_mono + event.at_s):
@@ -113,6 +133,8 @@ class TrafficProducer(threading.Thread):
                 self._send_event(event, time.monotonic())
             if self._due:
                 self._wait_until(max(due for due, _, _ in self._due))
+        except (RecordMismatch, SchemaUnavailable) as exc:
+            self.error = f"traffic stopped: {exc}"
         finally:
             self.producer.flush(10)
             self.done.set()

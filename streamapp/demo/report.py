@@ -31,6 +31,7 @@ RETRAINER_DECISIONS = (
     "decision_stale", "decision_failed",
 )
 """Retrainer events listed in ``summary.md``."""
+FORMAT_NAMES = {"json": "JSON", "avro": "Avro"}
 ACCURACY_PNG = "accuracy_drift.png"
 THROUGHPUT_PNG = "throughput_latency.png"
 
@@ -131,7 +132,8 @@ def paragraph(result: DemoResult) -> str:
     c = result.counts
     first = {m.kind: m.t for m in reversed(result.markers)}
     parts = [
-        f"Sent {int(c.get('events_sent', 0))} events at {result.plan.rate:g}/s "
+        f"Sent {int(c.get('events_sent', 0))} events{_as(result.format)} at "
+        f"{result.plan.rate:g}/s "
         f"({int(c.get('malformed_sent', 0))} malformed → "
         f"{int(c.get('dead_letters', 0))} dead letters), "
         f"{int(c.get('labels_sent', 0))} labels ({int(c.get('labels_dropped', 0))} never sent).",
@@ -173,6 +175,18 @@ def paragraph(result: DemoResult) -> str:
     )
     tail = " (interrupted)" if result.interrupted else ""
     return " ".join(parts) + f" {verdict}{tail}: {stages}."
+
+
+def _as(fmt: str) -> str:
+    """How the records travelled, for the paragraph (nothing for JSON).
+
+    >>> _as("json"), _as("avro")
+    ('', ' as Avro (events, labels and predictions through the schema registry)')
+    """
+    if fmt == "json":
+        return ""
+    name = FORMAT_NAMES.get(fmt, fmt)
+    return f" as {name} (events, labels and predictions through the schema registry)"
 
 
 def _verdict_text(result: DemoResult) -> str:
@@ -220,6 +234,7 @@ def markdown(result: DemoResult) -> str:
         "",
         "| what | value |",
         "|---|---|",
+        f"| format | {FORMAT_NAMES.get(result.format, result.format)} |",
     ]
     for key, value in result.counts.items():
         lines.append(f"| {key.replace('_', ' ')} | {value:g} |")

@@ -131,6 +131,8 @@ class DemoResult:
     error: str | None = None
     started_at: str = ""
     wall_s: float = 0.0
+    format: str = "json"
+    """Events, labels and predictions: ``json``, or ``avro`` through a Schema Registry."""
 
     def to_json(self) -> dict[str, Any]:
         """JSON-able summary (``summary.json``)."""

@@ -5,7 +5,9 @@ retrainer), against the configured cluster or, with ``--local-broker``, a local
 development broker started for the run (:func:`streamapp.host.resolve_cluster`).
 ``stop`` (set by SIGINT/SIGTERM in the CLI) ends the run early; either way
 children are stopped by PID in order — retrainer, monitor, scorer — before the
-broker, and the report is written.
+broker, and the report is written. With ``--format avro`` the records travel as Avro
+through a Schema Registry: ``schema_registry.url``, else a local Apicurio Registry
+started after the broker and stopped by PID before it.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from rich.console import Console
 
 from streamapp.brokers import BrokerError, free_port, local_broker_kind
+from streamapp.brokers.schema_registry import ApicurioRegistry
 from streamapp.child import Child, ChildError, streamapp_command
 from streamapp.config import Settings
 from streamapp.demo.loop import Loop
@@ -30,12 +33,16 @@ from streamapp.demo.producer import TrafficProducer, Truth
 from streamapp.demo.report import paragraph, render
 from streamapp.demo.result import DemoResult, Marker, judge
 from streamapp.demo.view import LiveView
+from streamapp.demo.wire import ValueReader, WireEncoders
+from streamapp.formats.writers.serialize import SchemaUnavailable
 from streamapp.host import resolve_cluster
 from streamapp.kafka.topics import TopicError, ensure_topics
 from streamapp.registry.registry import ModelRegistry
 from streamapp.retrain.events import events
+from streamapp.settings.formats import SchemaRegistrySettings
 
 START_STEPS = 6
+"""Start-up steps of a JSON run (``avro`` adds the Schema Registry)."""
 
 
 class DemoRun:
@@ -65,11 +72,13 @@ class DemoRun:
         self.observer: Observer | None = None
         self.workers: list[Child] = []
         self.error: str | None = None
+        self.schema_registry: ApicurioRegistry | None = None
+        self.steps = START_STEPS + (options.format != "json")
         self._step = 0
 
     def note_step(self, text: str) -> None:
         self._step += 1
-        self.view.startup_step(f"[{self._step}/{START_STEPS}] {text}")
+        self.view.startup_step(f"[{self._step}/{self.steps}] {text}")
 
     def run(self) -> DemoResult:
         started = datetime.now(UTC)
@@ -77,7 +86,7 @@ class DemoRun:
         self.out.mkdir(parents=True, exist_ok=True)
         try:
             self._run()
-        except (ChildError, BrokerError, TopicError) as exc:
+        except (ChildError, BrokerError, TopicError, SchemaUnavailable) as exc:
             self.error = str(exc)
             self.view.note(f"demo failed: {exc}")
         result = self._result(started, time.monotonic() - t_start)
@@ -89,13 +98,14 @@ class DemoRun:
     def _run(self) -> None:
         cfg = self.settings
         with ExitStack() as stack:
-            self.view.startup_begin(START_STEPS)
+            self.view.startup_begin(self.steps)
             stack.callback(self.view.startup_end)
             t = time.monotonic()
             embedded = not cfg.kafka.bootstrap_servers
             bootstrap = stack.enter_context(resolve_cluster(cfg, "demo", self.local_broker))
             where = f"local {local_broker_kind(cfg.broker)}" if embedded else "configured"
             self.note_step(f"broker {where} at {bootstrap} ({time.monotonic() - t:.1f}s)")
+            registry = self._schema_registry(stack)
             conf = cfg.kafka.librdkafka(bootstrap)
             ensure_topics(conf, cfg.topics.all_topics(), cfg.topics.replication_factor,
                           configs=cfg.topics.topic_configs())
@@ -113,15 +123,25 @@ class DemoRun:
                 f"(baseline {serving.manifest.baseline_metrics})"
             )
             run_id = uuid.uuid4().hex[:8]
-            env = child_env(cfg, bootstrap, registry_dir, run_id, embedded, self.options)
+            encoders = None
+            if registry is not None:
+                encoders = WireEncoders.register(
+                    cfg.topics, registry, serving.manifest.features, self.out / "schemas"
+                )
+            env = child_env(cfg, bootstrap, registry_dir, run_id, embedded, self.options,
+                            registry.url if registry else None)
             stack.callback(self._stop_workers)
             retrain_log = self.out / "logs" / "retrain.log"  # its events: JSON log lines
             self._start_workers(env, retrain_log)
             self._write_pids()
             t0 = time.monotonic()
             threads_stop = threading.Event()
-            self.observer = Observer(conf, cfg.topics, self.truth, threads_stop, t0)
-            producer = TrafficProducer(conf, cfg.topics, self.plan, self.truth, threads_stop, t0)
+            self.observer = Observer(
+                conf, cfg.topics, self.truth, threads_stop, t0, ValueReader.of(registry)
+            )
+            producer = TrafficProducer(
+                conf, cfg.topics, self.plan, self.truth, threads_stop, t0, encoders
+            )
             count_window = int(env["STREAMAPP_MONITORING__COUNT_WINDOW"])
             self.loop = Loop(self, ModelRegistry(registry_dir), producer, retrain_log, count_window)
             self.view.startup_end()
@@ -139,6 +159,24 @@ class DemoRun:
                 producer.join(15)
                 self.observer.join(15)
                 producer.close()
+                self.error = self.error or producer.error
+
+    def _schema_registry(self, stack: ExitStack) -> SchemaRegistrySettings | None:
+        """The Schema Registry of a registry format (None for JSON): ``schema_registry.url``,
+        else a local Apicurio Registry stopped by PID when ``stack`` closes; raises
+        :class:`BrokerError` when it cannot start (no Java 21+, no Apicurio, not ready)."""
+        if self.options.format == "json":
+            return None
+        configured = self.settings.schema_registry
+        if configured.url:
+            self.note_step(f"schema registry configured at {configured.url}")
+            return configured
+        t = time.monotonic()
+        local = ApicurioRegistry(workdir=(self.out / "schema-registry").resolve())
+        self.schema_registry = stack.enter_context(local)
+        self.note_step(f"schema registry local apicurio at {local.url} "
+                       f"({time.monotonic() - t:.1f}s)")
+        return SchemaRegistrySettings(url=local.url)
 
     def _start_workers(self, env: dict[str, str], retrain_log: Path) -> None:
         logs = self.out / "logs"
@@ -168,6 +206,8 @@ class DemoRun:
 
     def _write_pids(self) -> None:
         pids = {w.name: w.pid for w in self.workers if w.popen is not None}
+        if self.schema_registry is not None and self.schema_registry.pid is not None:
+            pids["schema_registry"] = self.schema_registry.pid
         (self.out / "pids.json").write_text(json.dumps(pids) + "\n", encoding="utf-8")
 
     def _stop_workers(self) -> None:
@@ -207,6 +247,8 @@ class DemoRun:
             "retrain_requests": sum(1 for m in markers if m.kind == "request"),
             "delivery_errors": self.truth.delivery_errors,
         }
+        if self.options.format != "json":
+            counts.update(self._wire_counts())
         return DemoResult(
             plan=self.plan,
             samples=samples,
@@ -220,7 +262,26 @@ class DemoRun:
             error=self.error,
             started_at=started.isoformat(),
             wall_s=round(wall_s, 1),
+            format=self.options.format,
         )
+
+    def _wire_counts(self) -> dict[str, float]:
+        """Evidence of the wire format: predictions the observer read in it (and not), and the
+        events and labels the scorer and the monitor decoded from it (their last scrape)."""
+        fmt = self.options.format
+        seen = self.observer.prediction_values.counts if self.observer else {}
+        scrapes = self.loop.last_scrapes if self.loop else {}
+        decoded = {
+            role: scrapes[role].total("streamapp_format_records_total", format=fmt, result="ok")
+            for role in ("score", "monitor") if role in scrapes
+        }
+        return {
+            f"{fmt}_predictions_read": seen.get("wire", 0),
+            "json_predictions_read": seen.get("json", 0),
+            "undecodable_predictions": seen.get("undecodable", 0),
+            f"{fmt}_events_decoded": decoded.get("score", 0.0),
+            f"{fmt}_labels_decoded": decoded.get("monitor", 0.0),
+        }
 
 
 def run_demo(

@@ -67,3 +67,24 @@ def test_child_env_sets_cluster_topics_and_tuning_but_keeps_user_choices(
 def test_default_drift_point_is_a_third_of_the_run() -> None:
     assert DemoOptions(duration_s=90).plan().drift_at_s == 30
     assert DemoOptions(duration_s=90, drift_at_s=10).plan().drift_at_s == 10
+
+
+def test_child_env_owns_the_topic_formats(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("STREAMAPP_FORMATS__EVENTS", "protobuf")  # the demo's traffic decides
+    monkeypatch.setenv("STREAMAPP_FORMATS__FEATURES", '{"age": "customer.age"}')
+    settings = Settings()
+    env = child_env(settings, "127.0.0.1:9", tmp_path, "r1", True, DemoOptions())
+    assert env["STREAMAPP_FORMATS__EVENTS"] == env["STREAMAPP_FORMATS__PREDICTIONS"] == "json"
+    url = "http://127.0.0.1:7/apis/ccompat/v7"
+    env = child_env(settings, "127.0.0.1:9", tmp_path, "r1", True, DemoOptions(format="avro"),
+                    url)
+    monkeypatch.setattr("os.environ", env)
+    from streamapp.config import load_settings
+
+    loaded = load_settings()
+    assert loaded.schema_registry.url == url
+    assert (loaded.formats.events, loaded.formats.labels, loaded.formats.predictions) == (
+        "avro", "avro", "avro")
+    assert loaded.formats.features == {}
+    with pytest.raises(ValueError, match="registry"):
+        child_env(settings, "127.0.0.1:9", tmp_path, "r1", True, DemoOptions(format="avro"))

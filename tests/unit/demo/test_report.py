@@ -118,6 +118,17 @@ def test_paragraph_states_the_numbers() -> None:
     assert "0.970" in text and "LOOP CLOSED" in text
 
 
+def test_the_report_records_the_records_format(tmp_path: Path) -> None:
+    plain = _result()
+    assert plain.format == "json" and "Sent 6000 events at 100/s" in paragraph(plain)
+    result = _result()
+    result.format = "avro"
+    assert paragraph(result).startswith("Sent 6000 events as Avro (events, labels and ")
+    render(result, tmp_path)
+    assert json.loads((tmp_path / "summary.json").read_text())["format"] == "avro"
+    assert "| format | Avro |" in (tmp_path / "summary.md").read_text()
+
+
 def test_shadow_path_needs_a_promote_verdict_and_is_reported(tmp_path: Path) -> None:
     result = _result(shadow="promote")
     assert result.verdict.shadowed and result.verdict.closed
