@@ -96,7 +96,8 @@ def worker_formats(fmt: str, registry_url: str | None) -> dict[str, str]:
     """
     if fmt not in FORMATS:
         raise ValueError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
-    env = {f"STREAMAPP_FORMATS__{topic}": fmt for topic in ("EVENTS", "LABELS", "PREDICTIONS")}
+    env = {f"STREAMAPP_FORMATS__{topic}": fmt for topic in ("EVENTS", "LABELS", "PREDICTIONS",
+                                                                  "JOINED_OUTCOMES")}
     if fmt == "json":
         return env
     if not registry_url:

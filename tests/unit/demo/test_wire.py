@@ -66,11 +66,11 @@ def test_event_schema_types_each_feature_and_refuses_a_tensor() -> None:
 def test_worker_formats_own_every_topic_format_and_need_a_registry_for_avro() -> None:
     assert worker_formats("json", None) == {
         "STREAMAPP_FORMATS__EVENTS": "json", "STREAMAPP_FORMATS__LABELS": "json",
-        "STREAMAPP_FORMATS__PREDICTIONS": "json"}
+        "STREAMAPP_FORMATS__PREDICTIONS": "json", "STREAMAPP_FORMATS__JOINED_OUTCOMES": "json"}
     env = worker_formats("avro", "http://127.0.0.1:8/apis/ccompat/v7")
     assert env["STREAMAPP_SCHEMA_REGISTRY__URL"] == "http://127.0.0.1:8/apis/ccompat/v7"
-    assert {env[f"STREAMAPP_FORMATS__{t}"] for t in ("EVENTS", "LABELS", "PREDICTIONS")} == {
-        "avro"}
+    assert {env[f"STREAMAPP_FORMATS__{t}"]
+            for t in ("EVENTS", "LABELS", "PREDICTIONS", "JOINED_OUTCOMES")} == {"avro"}
     with pytest.raises(ValueError, match="registry"):
         worker_formats("avro", None)
     with pytest.raises(ValueError, match="protobuf"):
