@@ -232,7 +232,6 @@ class LabelFormat:
         self.base = base
         self.name = base.name
         self.fields = fields
-        self._ok = base.metrics.decoded.labels(format=self.name, result="ok")
 
     def ready_reason(self) -> str | None:
         """None unless the Schema Registry is unreachable right now."""
@@ -248,7 +247,7 @@ class LabelFormat:
             return self._records(values, keys, timestamps_ms)
         rows, columns, rest = reader.columns(values, fields.paths, fields.time)
         found, labels, other = fields.columns(rows, columns, keys, timestamps_ms)
-        self._ok.inc(len(found))
+        self.base.count_ok(len(found))
         if len(found) == len(values) and found == list(range(len(values))):
             return labels  # type: ignore[return-value]  # every row from the columns
         out: list[LabelOrReject | None] = [None] * len(values)
@@ -265,18 +264,12 @@ class LabelFormat:
     def _records(self, values: Sequence[bytes | None], keys: Sequence[bytes | None],
                  timestamps_ms: Sequence[int | None]) -> list[LabelOrReject]:
         """Record by record: the reader's decoded records through :meth:`LabelFields.read`."""
-        decoded = self.base.reader.read(values)
-        out: list[LabelOrReject] = []
-        counter, name, fields = self.base.metrics.decoded, self.name, self.fields
-        ok = 0
-        for record, key, stamp in zip(decoded, keys, timestamps_ms, strict=True):
-            label = record if type(record) is tuple else fields.read(record, key, stamp)
-            if isinstance(label[0], DeadLetterReason):
-                counter.labels(format=name, result=label[0].value).inc()
-            else:
-                ok += 1
-            out.append(label)
-        self._ok.inc(ok)
+        read = self.fields.read
+        out: list[LabelOrReject] = [
+            record if type(record) is tuple else read(record, key, stamp)
+            for record, key, stamp in zip(self.base.reader.read(values), keys, timestamps_ms,
+                                          strict=True)]
+        self.base.count(out)
         return out
 
 

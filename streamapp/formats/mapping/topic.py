@@ -63,21 +63,29 @@ class RegistryFormat:
         """Per record: ``(event_id, event_time, features)`` or ``(reason, detail)``."""
         fields = self._fields(features)
         out: list[Envelope] = []
-        ok = 0
         for rec, decoded in zip(records, self.reader.read(values), strict=True):
             if type(decoded) is tuple:
                 out.append(decoded)
-                self.metrics.decoded.labels(format=self.name, result=decoded[0].value).inc()
                 continue
             stamp = rec.timestamp()[1] if hasattr(rec, "timestamp") else None
-            envelope = fields.envelope(decoded, rec.key(), stamp, model)
-            if len(envelope) == 2:
-                self.metrics.decoded.labels(format=self.name, result=envelope[0].value).inc()
+            out.append(fields.envelope(decoded, rec.key(), stamp, model))
+        self.count(out)
+        return out
+
+    def count_ok(self, n: int) -> None:
+        """Count ``n`` records decoded by the batch path as ok."""
+        self._ok.inc(n)
+
+    def count(self, results: Sequence[tuple[Any, ...]]) -> None:
+        """Count record-by-record results in ``streamapp_format_records_total``: a
+        ``(reason, detail)`` reject under its reason, anything else as ok."""
+        ok = 0
+        for item in results:
+            if isinstance(item[0], DeadLetterReason):
+                self.metrics.decoded.labels(format=self.name, result=item[0].value).inc()
             else:
                 ok += 1
-            out.append(envelope)
         self._ok.inc(ok)
-        return out
 
     def columns(
         self, records: Sequence[Any], values: Sequence[bytes | None], model: str,
@@ -101,7 +109,7 @@ class RegistryFormat:
             rows, rest = [index[i] for i in rows], [index[i] for i in rest]
         found, more = fields.columns(rows, columns, records, model)
         rest = sorted(rest + more)
-        self._ok.inc(len(found.rows))
+        self.count_ok(len(found.rows))
         if rest:
             found.others = list(zip(rest, self.envelopes(
                 [records[i] for i in rest], [values[i] for i in rest], model, features),
